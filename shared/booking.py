@@ -1,0 +1,102 @@
+"""The booking record: what the relay knows about one invitee, one JSON value in Redis.
+
+A record exists per invitee URI. It is written only by the worker's ``process_event``
+(inside a WATCH/MULTI transaction together with the jobs it decides on) and read by the
+jobs that run later, so a reminder can check whether its booking is still active.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from shared import keys
+from shared import settings as defaults
+
+ACTIVE = "active"
+CANCELED = "canceled"
+RESCHEDULED = "rescheduled"
+NO_SHOW = "no_show"
+STATUSES = (ACTIVE, CANCELED, RESCHEDULED, NO_SHOW)
+
+@dataclass(frozen=True)
+class BookingRecord:
+    invitee_uri: str
+    status: str
+    created_seen: bool = False
+    """Whether ``invitee.created`` for this invitee has been applied. A record can exist
+    without it: a cancellation, no-show or the other half of a reschedule came first."""
+    email: str | None = None
+    name: str | None = None
+    phone: str | None = None
+    phone_issue: str | None = None
+    timezone: str | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    scheduled_event_uri: str | None = None
+    event_type_uri: str | None = None
+    event_type_name: str | None = None
+    join_url: str | None = None
+    old_invitee: str | None = None
+    new_invitee: str | None = None
+    no_show_marked_at: datetime | None = None
+    no_show_cleared_at: datetime | None = None
+    last_event: str | None = None
+    last_event_at: datetime | None = None
+
+    def evolve(self, **changes: Any) -> "BookingRecord":
+        return replace(self, **changes)
+
+    def to_json(self) -> str:
+        data = {k: _encode(v) for k, v in asdict(self).items() if v not in (None, False)}
+        return json.dumps(data, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "BookingRecord":
+        data = json.loads(text)
+        known = {f.name: f for f in fields(cls)}
+        values = {}
+        for name, value in data.items():
+            if name in known:
+                values[name] = _decode(name, value)
+        return cls(**values)
+
+    def expires_at(self, now: datetime) -> datetime:
+        anchor = self.end if self.end and self.end > now else now
+        return anchor + timedelta(seconds=defaults.BOOKING_RECORD_TTL)
+
+
+DATETIME_FIELDS = {"start", "end", "no_show_marked_at", "no_show_cleared_at", "last_event_at"}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.astimezone(timezone.utc).isoformat()
+    return value
+
+
+def _decode(name: str, value: Any) -> Any:
+    if name in DATETIME_FIELDS and value is not None:
+        return datetime.fromisoformat(value).astimezone(timezone.utc)
+    return value
+
+
+class BookingStore:
+    """Read and write booking records; ``client`` may be a Redis client or a pipeline."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def load(self, invitee_uri: str) -> BookingRecord | None:
+        raw = self.client.get(keys.booking(invitee_uri))
+        return BookingRecord.from_json(raw) if raw else None
+
+    def save(self, record: BookingRecord, now: datetime, client=None) -> None:
+        target = client if client is not None else self.client
+        target.set(
+            keys.booking(record.invitee_uri),
+            record.to_json(),
+            exat=int(record.expires_at(now).timestamp()),
+        )

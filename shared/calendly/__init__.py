@@ -1,0 +1,1 @@
+"""Calendly: webhook payload shapes (and, later, the API client)."""

@@ -1,0 +1,305 @@
+"""Calendly webhook deliveries: validation (marshmallow) and the normalized form the
+lifecycle works on. The raw envelope is always kept beside the normalized event.
+
+Shapes follow the real v2 payloads (see tests/fixtures/calendly/README.md): most fields
+are nullable, ``scheduled_event`` is missing from pre-2022 payloads, ``text_reminder_number``
+looks like ``+1 404-555-1234``, and location ``type`` is an open string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
+
+INVITEE_CREATED = "invitee.created"
+INVITEE_CANCELED = "invitee.canceled"
+NO_SHOW_CREATED = "invitee_no_show.created"
+NO_SHOW_DELETED = "invitee_no_show.deleted"
+ROUTING_FORM_SUBMISSION = "routing_form_submission.created"
+
+INVITEE_EVENTS = frozenset({INVITEE_CREATED, INVITEE_CANCELED, NO_SHOW_CREATED, NO_SHOW_DELETED})
+SUPPORTED_EVENTS = INVITEE_EVENTS | {ROUTING_FORM_SUBMISSION}
+
+MAX_TEXT = 10_000
+"""Longest text field kept; longer values are a malformed payload."""
+
+
+class PayloadError(Exception):
+    """The delivery cannot be used; ``str(error)`` says which field and why."""
+
+
+def _text(validate_length: validate.Length | None = None, **kwargs) -> fields.String:
+    return fields.String(validate=validate_length or validate.Length(max=MAX_TEXT), **kwargs)
+
+
+def _nullable_text() -> fields.String:
+    return _text(load_default=None, allow_none=True)
+
+
+class EnvelopeSchema(Schema):
+    """What the receiver checks before enqueueing: enough to route and dedupe."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    event = _text(required=True, validate_length=validate.Length(min=1, max=200))
+    created_at = _nullable_text()
+    payload = fields.Dict(required=True)
+
+
+class EnvelopePayloadSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
+
+
+class QuestionAnswerSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    question = _nullable_text()
+    answer = _nullable_text()
+
+
+class LocationSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    type = _nullable_text()
+    location = _nullable_text()
+    join_url = _nullable_text()
+
+
+class EventMembershipSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    user = _nullable_text()
+    user_email = _nullable_text()
+    user_name = _nullable_text()
+
+
+class ScheduledEventSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    uri = _nullable_text()
+    name = _nullable_text()
+    start_time = fields.AwareDateTime(load_default=None, allow_none=True)
+    end_time = fields.AwareDateTime(load_default=None, allow_none=True)
+    event_type = _nullable_text()
+    location = fields.Nested(LocationSchema, load_default=None, allow_none=True)
+    event_memberships = fields.List(
+        fields.Nested(EventMembershipSchema), load_default=list, allow_none=True
+    )
+
+
+class NoShowSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    uri = _nullable_text()
+
+
+class CancellationSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    canceled_by = _nullable_text()
+    reason = _nullable_text()
+    canceler_type = _nullable_text()
+
+
+class InviteeSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
+    email = _text(required=True, validate_length=validate.Length(min=1, max=320))
+    name = _nullable_text()
+    first_name = _nullable_text()
+    last_name = _nullable_text()
+    status = _nullable_text()
+    timezone = _nullable_text()
+    text_reminder_number = _nullable_text()
+    questions_and_answers = fields.List(
+        fields.Nested(QuestionAnswerSchema), load_default=list, allow_none=True
+    )
+    event = _nullable_text()
+    rescheduled = fields.Boolean(load_default=False, allow_none=True)
+    old_invitee = _nullable_text()
+    new_invitee = _nullable_text()
+    cancel_url = _nullable_text()
+    reschedule_url = _nullable_text()
+    scheduled_event = fields.Nested(ScheduledEventSchema, load_default=None, allow_none=True)
+    cancellation = fields.Nested(CancellationSchema, load_default=None, allow_none=True)
+    no_show = fields.Nested(NoShowSchema, load_default=None, allow_none=True)
+
+
+class RoutingFormSubmissionSchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
+    routing_form = _nullable_text()
+    questions_and_answers = fields.List(
+        fields.Nested(QuestionAnswerSchema), load_default=list, allow_none=True
+    )
+    submitter = _nullable_text()
+
+
+@dataclass(frozen=True)
+class Invitee:
+    uri: str
+    email: str
+    name: str | None
+    status: str | None
+    timezone: str | None
+    text_reminder_number: str | None
+    questions_and_answers: tuple[tuple[str, str], ...]
+    rescheduled: bool
+    old_invitee: str | None
+    new_invitee: str | None
+    scheduled_event_uri: str | None
+    start: datetime | None
+    end: datetime | None
+    event_type_uri: str | None
+    event_type_name: str | None
+    location_type: str | None
+    location: str | None
+    join_url: str | None
+    cancel_url: str | None
+    reschedule_url: str | None
+    cancellation_reason: str | None
+    canceler_type: str | None
+    no_show_uri: str | None
+
+
+@dataclass(frozen=True)
+class RoutingFormSubmission:
+    uri: str
+    routing_form: str | None
+    questions_and_answers: tuple[tuple[str, str], ...]
+    submitter: str | None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A normalized webhook delivery; ``raw`` is the envelope exactly as received."""
+
+    event: str
+    created_at: datetime | None
+    payload: Invitee | RoutingFormSubmission
+    raw: dict[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def invitee(self) -> Invitee:
+        assert isinstance(self.payload, Invitee), self.event
+        return self.payload
+
+
+def validate_envelope(data: Any) -> dict[str, Any]:
+    """The receiver's check: raise PayloadError naming the first missing or bad field."""
+    if not isinstance(data, dict):
+        raise PayloadError("body must be a JSON object")
+    envelope = _load(EnvelopeSchema(), data, "")
+    _load(EnvelopePayloadSchema(), envelope["payload"], "payload.")
+    return envelope
+
+
+def parse_delivery(envelope: Any) -> Delivery:
+    """Normalize an enqueued envelope; raise PayloadError when the lifecycle cannot use it."""
+    validate_envelope(envelope)
+    event = envelope["event"]
+    if event not in SUPPORTED_EVENTS:
+        raise PayloadError(f"event: unsupported event type {event!r}")
+    created_at = _parse_time(envelope.get("created_at"), "created_at")
+    if event == ROUTING_FORM_SUBMISSION:
+        data = _load(RoutingFormSubmissionSchema(), envelope["payload"], "payload.")
+        payload: Invitee | RoutingFormSubmission = RoutingFormSubmission(
+            uri=data["uri"],
+            routing_form=data["routing_form"],
+            questions_and_answers=_answers(data["questions_and_answers"]),
+            submitter=data["submitter"],
+        )
+    else:
+        payload = _invitee(_load(InviteeSchema(), envelope["payload"], "payload."))
+    return Delivery(event=event, created_at=created_at, payload=payload, raw=envelope)
+
+
+def _invitee(data: dict[str, Any]) -> Invitee:
+    scheduled = data["scheduled_event"] or {}
+    location = scheduled.get("location") or {}
+    cancellation = data["cancellation"] or {}
+    no_show = data["no_show"] or {}
+    name = data["name"] or " ".join(
+        part for part in (data["first_name"], data["last_name"]) if part
+    )
+    start, end = scheduled.get("start_time"), scheduled.get("end_time")
+    return Invitee(
+        uri=data["uri"],
+        email=data["email"],
+        name=name or None,
+        status=data["status"],
+        timezone=data["timezone"],
+        text_reminder_number=data["text_reminder_number"],
+        questions_and_answers=_answers(data["questions_and_answers"]),
+        rescheduled=bool(data["rescheduled"]),
+        old_invitee=data["old_invitee"],
+        new_invitee=data["new_invitee"],
+        scheduled_event_uri=scheduled.get("uri") or data["event"],
+        start=start.astimezone(timezone.utc) if start else None,
+        end=end.astimezone(timezone.utc) if end else None,
+        event_type_uri=scheduled.get("event_type"),
+        event_type_name=scheduled.get("name"),
+        location_type=location.get("type"),
+        location=location.get("location"),
+        join_url=location.get("join_url"),
+        cancel_url=data["cancel_url"],
+        reschedule_url=data["reschedule_url"],
+        cancellation_reason=cancellation.get("reason"),
+        canceler_type=cancellation.get("canceler_type"),
+        no_show_uri=no_show.get("uri"),
+    )
+
+
+def _answers(items: list[dict] | None) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (item["question"] or "", item["answer"] or "")
+        for item in items or ()
+        if item.get("question") or item.get("answer")
+    )
+
+
+def _load(schema: Schema, data: Any, prefix: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise PayloadError(f"{prefix.rstrip('.') or 'body'}: must be a JSON object")
+    try:
+        return schema.load(data)
+    except ValidationError as error:
+        raise PayloadError(_first_error(error.messages, prefix)) from None
+
+
+def _first_error(messages: Any, prefix: str) -> str:
+    """Flatten marshmallow's nested messages into ``payload.scheduled_event.start_time: ...``."""
+    while isinstance(messages, dict) and messages:
+        key, messages = next(iter(sorted(messages.items(), key=lambda kv: str(kv[0]))))
+        prefix = f"{prefix}{key}."
+    text = messages[0] if isinstance(messages, list) and messages else messages
+    return f"{prefix.rstrip('.')}: {text}"
+
+
+def _parse_time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise PayloadError(f"{name}: not an ISO-8601 time: {value[:40]!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)

@@ -1,0 +1,233 @@
+"""The ``relay`` command: run the processes, and simulate Calendly.
+
+    relay dev         web + worker + scheduler in one terminal (embedded Redis if no REDIS_URL)
+    relay worker      the RQ worker (Procfile ``worker``)
+    relay scheduler   rq-scheduler's loop (Procfile ``scheduler``)
+    relay simulate    send a realistic, correctly signed delivery to a running receiver
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from shared import logs
+from shared import settings as defaults
+from shared.settings import ConfigError, Settings, parse_duration
+
+log = logging.getLogger("relay.cli")
+
+PROCESSES = {
+    "web": "gunicorn -c python:web.gunicorn_config web.wsgi:app",
+    "worker": "relay worker",
+    "scheduler": "relay scheduler",
+}
+"""The Procfile's process types; ``relay dev`` runs exactly these commands."""
+
+SIMULATED_EVENTS = (
+    "invitee.created",
+    "invitee.canceled",
+    "reschedule",
+    "invitee_no_show.created",
+    "invitee_no_show.deleted",
+    "routing_form_submission.created",
+)
+LAST_SIMULATED_FILE = "simulate_last.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except ConfigError as error:
+        print(f"calendly-relay: configuration error: {error}", file=sys.stderr)
+        return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="relay", description="calendly-relay: Calendly → SMS and CRM")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    dev = sub.add_parser("dev", help="run web, worker and scheduler together (development)")
+    dev.set_defaults(func=cmd_dev)
+
+    worker = sub.add_parser("worker", help="run an RQ worker on the relay's queues")
+    worker.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    worker.set_defaults(func=cmd_worker)
+
+    scheduler = sub.add_parser("scheduler", help="run the rq-scheduler loop")
+    scheduler.set_defaults(func=cmd_scheduler)
+
+    sim = sub.add_parser("simulate", help="send a signed Calendly delivery to a running receiver")
+    sim.add_argument("event", choices=SIMULATED_EVENTS)
+    sim.add_argument("--url", help="receiver URL (default http://localhost:$PORT/webhooks/calendly)")
+    sim.add_argument("--name", default="Jane Doe")
+    sim.add_argument("--email", default="jane.doe@example.com")
+    sim.add_argument("--phone", default="+1 404-555-1234")
+    sim.add_argument("--timezone", default="America/New_York")
+    sim.add_argument("--start-in", default="2h", help="meeting start from now, e.g. 2h, 1d, 45m")
+    sim.add_argument("--duration", default="30m")
+    sim.add_argument("--key", help="signing key (default CALENDLY_WEBHOOK_SIGNING_KEY or the dev key)")
+    sim.set_defaults(func=cmd_simulate)
+    return parser
+
+
+# --- processes ------------------------------------------------------------------------
+
+def cmd_worker(args) -> int:
+    from rq import Queue, Worker
+
+    from shared.redis_conn import connect, resolve_url
+    from worker import context
+
+    settings = Settings.from_env()
+    logs.configure(secrets=settings.secrets)
+    context.current()  # builds the backends now: bad credentials stop the process here
+    conn = connect(resolve_url(settings))
+    queues = [Queue(name, connection=conn) for name in defaults.WORKER_QUEUES]
+    worker = Worker(queues, connection=conn)
+    log.info("worker starting", extra={"queues": list(defaults.WORKER_QUEUES)})
+    worker.work(burst=args.burst, logging_level="INFO")
+    return 0
+
+
+def cmd_scheduler(args) -> int:
+    from rq_scheduler import Scheduler
+
+    from shared.redis_conn import connect, resolve_url
+
+    settings = Settings.from_env()
+    logs.configure(secrets=settings.secrets)
+    conn = connect(resolve_url(settings))
+    log.info("scheduler starting", extra={"interval": settings.scheduler_interval})
+    Scheduler(connection=conn, interval=settings.scheduler_interval).run()
+    return 0
+
+
+def cmd_dev(args) -> int:
+    """The first README command lands here: everything in one terminal, zero setup."""
+    from honcho.manager import Manager
+
+    from shared import embedded_redis
+
+    env = dict(os.environ)
+    for key, value in read_dotenv(Path(".env")).items():
+        env.setdefault(key, value)
+    settings = Settings.from_env(env)
+    logs.configure(secrets=settings.secrets)
+    if not settings.redis_url:
+        env["REDIS_URL"] = embedded_redis.ensure_running(defaults.VAR_DIR)
+        print(f"relay dev: embedded Redis at {env['REDIS_URL']} (data in ./{defaults.VAR_DIR}/)", flush=True)
+    if not settings.signing_key and not settings.allow_unsigned:
+        env["CALENDLY_WEBHOOK_SIGNING_KEY"] = dev_signing_key()
+        print(f"relay dev: using the development signing key in ./{defaults.VAR_DIR}/"
+              f"{defaults.DEV_SIGNING_KEY_FILE} (relay simulate uses it too)", flush=True)
+    env.setdefault("PORT", str(defaults.DEFAULT_PORT))
+    # The venv's scripts (gunicorn, relay) must be found even when the venv is not active.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONUNBUFFERED"] = "1"
+    print(f"relay dev: receiver on http://localhost:{env['PORT']}/webhooks/calendly; "
+          f"try: relay simulate invitee.created", flush=True)
+    manager = Manager()
+    for name, command in PROCESSES.items():
+        manager.add_process(name, command, env=env)
+    try:
+        manager.loop()
+    finally:
+        embedded_redis.shutdown()
+    return manager.returncode or 0
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    from honcho.environ import parse
+
+    return parse(path.read_text())
+
+
+def dev_signing_key() -> str:
+    """A random key kept in ./var/, shared by ``relay dev`` and ``relay simulate``."""
+    path = Path(defaults.VAR_DIR) / defaults.DEV_SIGNING_KEY_FILE
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
+
+
+# --- simulate -------------------------------------------------------------------------
+
+def cmd_simulate(args) -> int:
+    import requests
+
+    from shared.calendly import samples
+    from web.signature import HEADER, generate_header
+
+    key = args.key or os.environ.get("CALENDLY_WEBHOOK_SIGNING_KEY") or dev_signing_key()
+    url = args.url or f"http://localhost:{os.environ.get('PORT') or defaults.DEFAULT_PORT}/webhooks/calendly"
+    deliveries = build_simulated(args, samples)
+    status = 0
+    for envelope in deliveries:
+        raw = samples.body(envelope)
+        headers = {"Content-Type": "application/json", HEADER: generate_header(raw, key)}
+        try:
+            response = requests.post(url, data=raw, headers=headers, timeout=10)
+        except requests.RequestException as error:
+            print(f"relay simulate: cannot reach {url}: {error}", file=sys.stderr)
+            return 1
+        print(f"{envelope['event']} → {response.status_code} {response.text.strip()}")
+        if response.status_code != 200:
+            status = 1
+    return status
+
+
+def build_simulated(args, samples) -> list[dict]:
+    """The deliveries for one ``relay simulate`` call; follow-ups reuse the last booking."""
+    now = datetime.now(timezone.utc)
+    start = now + parse_duration(args.start_in)
+    last_path = Path(defaults.VAR_DIR) / LAST_SIMULATED_FILE
+    if args.event == "routing_form_submission.created":
+        return [samples.envelope(args.event, samples.routing_form_payload(email=args.email, name=args.name))]
+    if args.event == "invitee.created" or not last_path.is_file():
+        booking = samples.invitee_payload(
+            name=args.name, email=args.email, phone=args.phone or None, start=start,
+            duration=parse_duration(args.duration), tz=args.timezone,
+        )
+        created = [samples.envelope("invitee.created", booking)]
+        if args.event == "invitee.created":
+            _remember(last_path, booking)
+            return created
+    else:
+        booking, created = json.loads(last_path.read_text()), []
+    if args.event == "invitee.canceled":
+        return created + [samples.envelope(args.event, samples.canceled(booking, reason="Simulated"))]
+    if args.event == "reschedule":
+        new = samples.rescheduled(booking, start=start)
+        _remember(last_path, new)
+        old = samples.canceled(booking, rescheduled_to=new["uri"])
+        return created + [samples.envelope("invitee.canceled", old), samples.envelope("invitee.created", new)]
+    at = now + timedelta(seconds=1)  # a no-show always comes after the booking
+    payload = samples.no_show_marked(booking) if args.event == "invitee_no_show.created" else booking
+    return created + [samples.envelope(args.event, payload, created_at=at)]
+
+
+def _remember(path: Path, payload: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,26 @@
+"""Redis key names and job ids in one place.
+
+Neither Redis keys nor RQ job ids take raw Calendly URIs (RQ ids accept only letters,
+digits, ``_`` and ``-``), so every identifier is a digest of what it names."""
+
+from __future__ import annotations
+
+import hashlib
+
+PREFIX = "relay:"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:40]
+
+
+def booking(invitee_uri: str) -> str:
+    return f"{PREFIX}booking:{digest(invitee_uri)}"
+
+
+def dedupe(delivery_id: str) -> str:
+    return f"{PREFIX}dedupe:{delivery_id}"
+
+
+def sent(message_key: str) -> str:
+    return f"{PREFIX}sent:{digest(message_key)}"

@@ -1,0 +1,83 @@
+"""Structured logs, one JSON object per line, with personal data masked.
+
+Call sites pass masked values (``mask_phone``, ``mask_email``) on purpose; the filter
+below is the safety net that scrubs anything phone- or e-mail-like, or a configured
+secret, that slipped into a message or a field anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+PHONE = re.compile(r"\+\d[\d\s().\-]{6,}\d")
+"""International numbers (a leading +), as Calendly sends them; bare digit runs are left
+alone so that dates, ids and counts stay readable."""
+RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """``+14045551234`` → ``+1404*****34``: enough to tell numbers apart, not to dial."""
+    if not phone:
+        return phone
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 6:
+        return "*" * len(digits)
+    return f"+{digits[:4]}{'*' * (len(digits) - 6)}{digits[-2:]}"
+
+
+def mask_email(email: str | None) -> str | None:
+    """``jane.doe@example.com`` → ``j***@example.com``."""
+    if not email:
+        return email
+    local, sep, domain = email.partition("@")
+    if not sep:
+        return "***"
+    return f"{local[:1]}***@{domain}"
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "[secret]")
+    text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    return PHONE.sub(lambda m: mask_phone(m.group(0)) or "", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, secrets: Iterable[str] = ()):
+        super().__init__()
+        self.secrets = tuple(s for s in secrets if s)
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in RESERVED and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        line = json.dumps(entry, default=str, ensure_ascii=False)
+        return scrub(line, self.secrets)
+
+
+def configure(level: str = "INFO", secrets: Iterable[str] = (), stream=None) -> None:
+    """Route every logger (ours, rq's, gunicorn's) through the JSON formatter."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    for name in ("rq", "rq.worker", "rq_scheduler", "rq_scheduler.scheduler", "gunicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True

@@ -1,0 +1,32 @@
+"""Times for people: the meeting start in the invitee's own zone, in ``LOCALE``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale
+from babel import dates as babel_dates
+
+
+def zone_or_default(name: str | None, default: str) -> ZoneInfo:
+    """The invitee's zone, or ``default`` when Calendly sent none or an unknown one."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    return ZoneInfo(default)
+
+
+def format_meeting_time(start: datetime, zone: ZoneInfo, locale: str) -> str:
+    """``Tue, Nov 24, 2026, 3:00 PM EST`` (en_US); ``Di., 24. Nov. 2026, 21:00 MEZ`` (de_DE)."""
+    if start.tzinfo is None:
+        raise ValueError("start must be an aware datetime")
+    loc = Locale.parse(locale)
+    local = start.astimezone(zone)
+    date_part = babel_dates.format_skeleton("yMMMEd", local, tzinfo=zone, locale=loc)
+    time_part = babel_dates.format_time(local, "short", tzinfo=zone, locale=loc)
+    zone_part = babel_dates.format_datetime(local, "z", tzinfo=zone, locale=loc)
+    combined = loc.datetime_formats["medium"].format(time_part, date_part)
+    return f"{combined} {zone_part}"

@@ -1,0 +1,1 @@
+"""The receiver: verify the signature, validate, dedupe and enqueue. Nothing slow."""

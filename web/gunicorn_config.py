@@ -1,0 +1,34 @@
+"""gunicorn settings for the ``web`` process; everything comes from the environment."""
+
+import os
+import sys
+
+from shared.settings import DEFAULT_PORT, ConfigError, Settings
+
+bind = f"0.0.0.0:{os.environ.get('PORT') or DEFAULT_PORT}"
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 30
+keepalive = 5
+# Calendly's requests are small; refuse oversized lines and headers before Flask sees them.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+accesslog = None
+errorlog = "-"
+
+
+
+# gunicorn's control socket lives in ~/.gunicorn and is shared by every instance on the
+# host; the relay doesn't use it and several instances (tests, scaled dynos) would clash.
+control_socket_disable = True
+
+
+def on_starting(server):
+    """Validate the configuration once in the master, before any worker boots."""
+    try:
+        Settings.from_env().check_web()
+    except ConfigError as error:
+        print(f"calendly-relay web: configuration error: {error}", file=sys.stderr, flush=True)
+        sys.exit(2)

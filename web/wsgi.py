@@ -1,0 +1,14 @@
+"""The WSGI entry point: ``gunicorn -c python:web.gunicorn_config web.wsgi:app``."""
+
+from __future__ import annotations
+
+import sys
+
+from shared.settings import ConfigError
+from web.app import create_app
+
+try:
+    app = create_app()
+except ConfigError as error:  # a clear line instead of a traceback, then stop
+    print(f"calendly-relay web: configuration error: {error}", file=sys.stderr, flush=True)
+    raise SystemExit(2) from None

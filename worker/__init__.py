@@ -1,0 +1,2 @@
+"""Everything that runs later or calls the outside world: jobs, the booking lifecycle,
+and the SMS and CRM backends."""

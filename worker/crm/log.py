@@ -1,0 +1,32 @@
+"""The development CRM backend: one structured log line per contact change."""
+
+from __future__ import annotations
+
+import logging
+
+from shared.logs import mask_email, mask_phone
+from worker.crm.base import ContactUpdate, CrmBackend
+
+log = logging.getLogger("relay.crm.log")
+
+
+class LogCrmBackend(CrmBackend):
+    name = "log"
+
+    def apply(self, update: ContactUpdate) -> None:
+        contact = update.contact
+        log.info(
+            "crm %s %s",
+            update.kind,
+            contact.get("status"),
+            extra={
+                "crm_kind": update.kind,
+                "email": mask_email(contact.get("email")),
+                "phone": mask_phone(contact.get("phone")),
+                "status": contact.get("status"),
+                "event_type": contact.get("event_type_name"),
+                "scheduled_at": contact.get("scheduled_at"),
+                "crm_event": update.event,
+                "answers": len(contact.get("answers") or ()),
+            },
+        )

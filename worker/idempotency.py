@@ -1,0 +1,58 @@
+"""Send-once keys for side effects.
+
+Before calling a provider a job claims the message's key with a short "in flight" lease;
+after the provider accepted, the key becomes "sent" for weeks. A failed call releases
+the key, so a retry or a replay sends. A worker killed mid-call leaves only the lease,
+which expires, so the message is retried rather than lost; it can go out twice only if
+the provider had accepted it just before the kill.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from shared import keys
+from shared import settings as defaults
+
+IN_FLIGHT = "in-flight"
+SENT_PREFIX = "sent:"
+LEASE_SECONDS = defaults.JOB_TIMEOUT + 30
+
+
+class AlreadyInFlight(Exception):
+    """Another run holds the lease for this message right now; try again later."""
+
+
+def claim(conn, message_key: str) -> bool:
+    """Take the lease; False when the message was already sent."""
+    key = keys.sent(message_key)
+    if conn.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS):
+        return True
+    value = conn.get(key)
+    if value is None:  # the lease expired between the two calls
+        return bool(conn.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS))
+    if value.decode().startswith(SENT_PREFIX):
+        return False
+    raise AlreadyInFlight(f"message {keys.digest(message_key)} is being sent by another run")
+
+
+def mark_sent(conn, message_key: str, provider_id: str) -> None:
+    conn.set(keys.sent(message_key), SENT_PREFIX + provider_id, ex=defaults.SENT_MARKER_TTL)
+
+
+def release(conn, message_key: str) -> None:
+    conn.delete(keys.sent(message_key))
+
+
+def run_once(conn, message_key: str, effect: Callable[[], str]) -> str | None:
+    """Run ``effect`` (which returns the provider's id) unless the key was already sent;
+    return the provider id, or None for a duplicate."""
+    if not claim(conn, message_key):
+        return None
+    try:
+        provider_id = effect()
+    except BaseException:
+        release(conn, message_key)
+        raise
+    mark_sent(conn, message_key, provider_id)
+    return provider_id

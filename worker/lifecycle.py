@@ -1,0 +1,269 @@
+"""The booking lifecycle, as a pure function: (delivery, stored records, now) → decision.
+
+No Redis, no settings, no clock of its own, so every order of events can be tested as a
+table. The rules that make it order-independent:
+
+- ``invitee.canceled`` is terminal. A late ``invitee.created`` for a cancelled (or
+  rescheduled) invitee fills in the details and sends nothing.
+- A reschedule touches two invitees. Either half marks the old invitee ``rescheduled``:
+  the cancelled half directly, the created half through its ``old_invitee`` link (a stub
+  record is written when the old invitee was never seen). So both orders end alike.
+- No-show marks and their removal are ordered by the envelope's ``created_at``; the
+  later one wins whatever order they arrive in.
+- Re-applying an event that is already reflected in the record changes nothing and
+  decides no action, so redeliveries and re-run jobs are harmless.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from shared.booking import ACTIVE, CANCELED, NO_SHOW, RESCHEDULED, BookingRecord
+from shared.calendly.payloads import (
+    INVITEE_CANCELED,
+    INVITEE_CREATED,
+    NO_SHOW_CREATED,
+    NO_SHOW_DELETED,
+    ROUTING_FORM_SUBMISSION,
+    Delivery,
+    Invitee,
+    RoutingFormSubmission,
+)
+from shared.phone import find_invitee_phone
+
+# SMS kinds (the template they use is chosen by the SMS job)
+CONFIRM = "confirm"
+RESCHEDULE = "reschedule"
+CANCEL = "cancel"
+HOST_NOTIFY = "host_notify"
+
+INVITEE = "invitee"
+HOST = "host"
+
+# Contact statuses as the CRM sees them
+BOOKED = "booked"
+CONTACT_CANCELLED = "cancelled"
+CONTACT_RESCHEDULED = "rescheduled"
+CONTACT_NO_SHOW = "no_show"
+
+
+@dataclass(frozen=True)
+class SendSms:
+    kind: str
+    invitee_uri: str
+    recipient: str = INVITEE
+
+
+@dataclass(frozen=True)
+class SyncContact:
+    status: str
+    invitee_uri: str
+    changed_at: datetime
+
+
+@dataclass(frozen=True)
+class SyncLead:
+    submission: RoutingFormSubmission
+
+
+Action = SendSms | SyncContact | SyncLead
+
+
+@dataclass(frozen=True)
+class Decision:
+    records: dict[str, BookingRecord] = field(default_factory=dict)
+    """Records to write (only those that changed)."""
+    actions: tuple[Action, ...] = ()
+    notes: tuple[str, ...] = ()
+    """Why something expected did not happen, for the log."""
+
+
+def affected_invitees(delivery: Delivery) -> list[str]:
+    """The records ``decide`` needs to see for this delivery."""
+    payload = delivery.payload
+    if not isinstance(payload, Invitee):
+        return []
+    uris = [payload.uri]
+    if delivery.event == INVITEE_CREATED and payload.old_invitee and payload.old_invitee != payload.uri:
+        uris.append(payload.old_invitee)
+    return uris
+
+
+def decide(delivery: Delivery, stored: dict[str, BookingRecord | None], now: datetime) -> Decision:
+    at = delivery.created_at or now
+    if delivery.event == ROUTING_FORM_SUBMISSION:
+        assert isinstance(delivery.payload, RoutingFormSubmission)
+        return Decision(actions=(SyncLead(delivery.payload),))
+    invitee = delivery.invitee
+    current = stored.get(invitee.uri)
+    if delivery.event == INVITEE_CREATED:
+        return _created(invitee, current, stored, at, now)
+    if delivery.event == INVITEE_CANCELED:
+        return _canceled(invitee, current, at)
+    if delivery.event == NO_SHOW_CREATED:
+        return _no_show_marked(invitee, current, at)
+    if delivery.event == NO_SHOW_DELETED:
+        return _no_show_cleared(invitee, current, at)
+    return Decision(notes=(f"unsupported event {delivery.event}",))
+
+
+def details_from(invitee: Invitee) -> dict:
+    """Record fields taken from any invitee payload (all four events carry them)."""
+    phone = find_invitee_phone(
+        invitee.text_reminder_number,
+        invitee.questions_and_answers,
+        invitee.location_type,
+        invitee.location,
+    )
+    return dict(
+        email=invitee.email,
+        name=invitee.name,
+        phone=phone.e164,
+        phone_issue=phone.reason,
+        timezone=invitee.timezone,
+        start=invitee.start,
+        end=invitee.end,
+        scheduled_event_uri=invitee.scheduled_event_uri,
+        event_type_uri=invitee.event_type_uri,
+        event_type_name=invitee.event_type_name,
+        join_url=invitee.join_url,
+    )
+
+
+def _fresh(invitee: Invitee, status: str, event: str, at: datetime, **extra) -> BookingRecord:
+    return BookingRecord(
+        invitee_uri=invitee.uri,
+        status=status,
+        last_event=event,
+        last_event_at=at,
+        **details_from(invitee),
+        **extra,
+    )
+
+
+def _created(invitee, current, stored, at, now) -> Decision:
+    if current is not None and current.created_seen:
+        return Decision(notes=("invitee.created already applied",))
+    links = {"old_invitee": invitee.old_invitee} if invitee.old_invitee else {}
+    if current is None:
+        record = _fresh(invitee, ACTIVE, INVITEE_CREATED, at, created_seen=True, **links)
+    else:
+        # Something about this booking arrived first; keep its status, add the details.
+        record = current.evolve(
+            created_seen=True,
+            last_event=INVITEE_CREATED,
+            last_event_at=at,
+            **{**details_from(invitee), **links},
+        )
+    records = {record.invitee_uri: record}
+    notes: list[str] = []
+    if invitee.old_invitee and invitee.old_invitee != invitee.uri:
+        old = _superseded(stored.get(invitee.old_invitee), invitee, at)
+        if old is not None:
+            records[old.invitee_uri] = old
+    if record.status != ACTIVE:
+        notes.append(f"booking is {record.status}: no confirmation")
+        return Decision(records=records, notes=tuple(notes))
+    if record.start is not None and record.start <= now:
+        notes.append("meeting already started: no confirmation")
+        return Decision(records=records, notes=tuple(notes))
+    rescheduled = bool(invitee.old_invitee)
+    actions = (
+        SendSms(RESCHEDULE if rescheduled else CONFIRM, record.invitee_uri),
+        SendSms(HOST_NOTIFY, record.invitee_uri, recipient=HOST),
+        SyncContact(CONTACT_RESCHEDULED if rescheduled else BOOKED, record.invitee_uri, at),
+    )
+    return Decision(records=records, actions=actions, notes=tuple(notes))
+
+
+def _superseded(old: BookingRecord | None, new: Invitee, at: datetime) -> BookingRecord | None:
+    """The old invitee of a reschedule, as the created half sees it."""
+    if old is None:
+        return BookingRecord(
+            invitee_uri=new.old_invitee,
+            status=RESCHEDULED,
+            new_invitee=new.uri,
+            last_event=INVITEE_CREATED,
+            last_event_at=at,
+        )
+    if old.status in (ACTIVE, NO_SHOW):
+        return old.evolve(status=RESCHEDULED, new_invitee=new.uri, last_event=INVITEE_CREATED, last_event_at=at)
+    if old.new_invitee is None:
+        return old.evolve(new_invitee=new.uri)
+    return None
+
+
+def _canceled(invitee, current, at) -> Decision:
+    if invitee.rescheduled:
+        return _canceled_for_reschedule(invitee, current, at)
+    if current is None:
+        record = _fresh(invitee, CANCELED, INVITEE_CANCELED, at)
+    elif current.status in (CANCELED, RESCHEDULED):
+        return Decision(notes=(f"booking already {current.status}",))
+    else:
+        record = current.evolve(status=CANCELED, last_event=INVITEE_CANCELED, last_event_at=at)
+    return Decision(
+        records={record.invitee_uri: record},
+        actions=(
+            SendSms(CANCEL, record.invitee_uri),
+            SyncContact(CONTACT_CANCELLED, record.invitee_uri, at),
+        ),
+    )
+
+
+def _canceled_for_reschedule(invitee, current, at) -> Decision:
+    """The old half of a reschedule: no cancellation notice, the new booking speaks."""
+    link = {"new_invitee": invitee.new_invitee} if invitee.new_invitee else {}
+    if current is None:
+        record = _fresh(invitee, RESCHEDULED, INVITEE_CANCELED, at, **link)
+    elif current.status == RESCHEDULED:
+        if current.new_invitee or not link:
+            return Decision(notes=("booking already rescheduled",))
+        record = current.evolve(**link)
+    elif current.status == CANCELED:
+        return Decision(notes=("booking already canceled",))
+    else:
+        record = current.evolve(status=RESCHEDULED, last_event=INVITEE_CANCELED, last_event_at=at, **link)
+    return Decision(records={record.invitee_uri: record}, notes=("reschedule: no cancellation notice",))
+
+
+def _no_show_marked(invitee, current, at) -> Decision:
+    if current is None:
+        record = _fresh(invitee, NO_SHOW, NO_SHOW_CREATED, at, no_show_marked_at=at)
+        return Decision(
+            records={record.invitee_uri: record},
+            actions=(SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at),),
+        )
+    if current.status in (CANCELED, RESCHEDULED):
+        return Decision(notes=(f"booking is {current.status}: no-show ignored",))
+    if current.no_show_marked_at is not None and at <= current.no_show_marked_at:
+        return Decision(notes=("no-show already applied",))
+    return _no_show_toggle(current, NO_SHOW_CREATED, at, no_show_marked_at=at)
+
+
+def _no_show_cleared(invitee, current, at) -> Decision:
+    if current is None:
+        record = _fresh(invitee, ACTIVE, NO_SHOW_DELETED, at, no_show_cleared_at=at)
+        return Decision(records={record.invitee_uri: record}, notes=("no-show removal for an unknown booking",))
+    if current.status in (CANCELED, RESCHEDULED):
+        return Decision(notes=(f"booking is {current.status}: no-show removal ignored",))
+    if current.no_show_cleared_at is not None and at <= current.no_show_cleared_at:
+        return Decision(notes=("no-show removal already applied",))
+    return _no_show_toggle(current, NO_SHOW_DELETED, at, no_show_cleared_at=at)
+
+
+def _no_show_toggle(current: BookingRecord, event: str, at: datetime, **stamp) -> Decision:
+    """Apply a no-show mark or removal; the newer of the two stamps decides the status."""
+    updated = current.evolve(last_event=event, last_event_at=at, **stamp)
+    marked, cleared = updated.no_show_marked_at, updated.no_show_cleared_at
+    is_no_show = marked is not None and (cleared is None or marked > cleared)
+    status = NO_SHOW if is_no_show else ACTIVE
+    record = updated.evolve(status=status)
+    if status == current.status:
+        return Decision(records={record.invitee_uri: record}, notes=(f"{event} arrived out of order",))
+    contact_status = CONTACT_NO_SHOW if status == NO_SHOW else BOOKED
+    return Decision(
+        records={record.invitee_uri: record},
+        actions=(SyncContact(contact_status, record.invitee_uri, at),),
+    )

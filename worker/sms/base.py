@@ -1,0 +1,24 @@
+"""The interface every SMS backend implements (one module per provider)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class OutboundSms:
+    key: str
+    """Idempotency key of this message; providers that accept one get it too."""
+    kind: str
+    to: str
+    """E.164."""
+    params: dict[str, str] = field(default_factory=dict)
+
+
+class SmsBackend(ABC):
+    name: str
+
+    @abstractmethod
+    def send(self, message: OutboundSms) -> str:
+        """Send one message to one recipient; return the provider's message id."""
