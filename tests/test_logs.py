@@ -1,0 +1,35 @@
+import io
+import json
+import logging
+
+from shared.logs import JsonFormatter, mask_email, mask_phone, scrub
+
+
+def test_masks():
+    assert mask_phone("+14045551234") == "+1404*****34"
+    assert mask_email("jane.doe@example.com") == "j***@example.com"
+    assert mask_phone(None) is None and mask_email("") == ""
+
+
+def test_scrub_catches_what_slipped_through_but_keeps_dates():
+    text = scrub("call +1 404-555-1234 or mail jane.doe@example.com on 2026-11-24 key s3cr3t", ["s3cr3t"])
+    assert "404-555-1234" not in text and "jane.doe@" not in text and "s3cr3t" not in text
+    assert "2026-11-24" in text
+
+
+def test_json_line_with_fields_and_scrubbing():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(secrets=["topsecret"]))
+    logger = logging.getLogger("test.logs")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("sent to %s", "+14045551234", extra={"email": "jane.doe@example.com", "key": "topsecret"})
+    finally:
+        logger.removeHandler(handler)
+    entry = json.loads(stream.getvalue())
+    assert entry["level"] == "warning" and entry["logger"] == "test.logs"
+    assert entry["msg"] == "sent to +1404*****34"
+    assert entry["email"] == "j***@example.com"
+    assert entry["key"] == "[secret]"

@@ -1,0 +1,95 @@
+"""Parsing real delivery shapes (tests/fixtures/calendly) into normalized deliveries."""
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from shared.calendly.payloads import PayloadError, RoutingFormSubmission, parse_delivery, validate_envelope
+
+FIXTURES = Path(__file__).parent / "fixtures" / "calendly"
+
+
+def fixture(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def test_invitee_created_fixture():
+    delivery = parse_delivery(fixture("invitee_created.json"))
+    invitee = delivery.invitee
+    assert delivery.event == "invitee.created"
+    assert delivery.created_at == datetime(2023, 12, 24, 17, 27, 38, tzinfo=timezone.utc)
+    assert invitee.start == datetime(2023, 12, 26, 16, 0, tzinfo=timezone.utc)
+    assert invitee.start.tzinfo is timezone.utc
+    assert invitee.text_reminder_number == "+1 404-555-1234"
+    assert invitee.timezone == "Asia/Kolkata"
+    assert invitee.event_type_name == "30 Minute Meeting"
+    assert invitee.questions_and_answers[1] == ("Company", "Acme Inc.")
+    assert invitee.join_url.endswith("/google_meet")
+    assert delivery.raw == fixture("invitee_created.json")
+
+
+def test_legacy_payload_without_scheduled_event():
+    invitee = parse_delivery(fixture("invitee_canceled_legacy.json")).invitee
+    assert invitee.name == "Dagobert Duck"
+    assert invitee.start is None and invitee.event_type_uri is None
+    assert invitee.scheduled_event_uri.endswith("GGGGGGGGGGGGGGGG")
+    assert invitee.canceler_type is None
+    assert invitee.cancellation_reason == ""
+
+
+def test_outbound_call_location():
+    invitee = parse_delivery(fixture("invitee_canceled_outbound_call.json")).invitee
+    assert (invitee.location_type, invitee.location) == ("outbound_call", "+358 40 1234567")
+    assert invitee.canceler_type == "host"
+
+
+def test_routing_form_submission():
+    delivery = parse_delivery(fixture("routing_form_submission_created.json"))
+    assert isinstance(delivery.payload, RoutingFormSubmission)
+    assert ("Work email", "lee.lead@example.com") in delivery.payload.questions_and_answers
+
+
+@pytest.mark.parametrize(
+    "path, value, field",
+    [
+        (("payload", "email"), None, "payload.email"),
+        (("payload", "email"), 42, "payload.email"),
+        (("payload", "scheduled_event", "start_time"), "tomorrow", "payload.scheduled_event.start_time"),
+        (("payload", "scheduled_event", "start_time"), "2023-12-26T16:00:00", "payload.scheduled_event.start_time"),
+        (("payload", "questions_and_answers"), "nope", "payload.questions_and_answers"),
+        (("payload", "name"), "x" * 20_000, "payload.name"),
+        (("created_at",), "yesterday", "created_at"),
+    ],
+)
+def test_unusable_payloads_name_the_field(path, value, field):
+    data = fixture("invitee_created.json")
+    target = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    with pytest.raises(PayloadError) as caught:
+        parse_delivery(data)
+    assert str(caught.value).startswith(field)
+
+
+def test_nullable_fields_may_all_be_null():
+    data = fixture("invitee_created.json")
+    for key in ("name", "timezone", "text_reminder_number", "questions_and_answers", "scheduled_event",
+                "cancellation", "no_show", "old_invitee", "new_invitee", "rescheduled"):
+        data["payload"][key] = None
+    invitee = parse_delivery(data).invitee
+    assert invitee.name is None and invitee.start is None and invitee.questions_and_answers == ()
+
+
+def test_unsupported_event_is_refused_by_the_worker_parser():
+    data = fixture("invitee_created.json")
+    data["event"] = "meeting_recap.created"
+    with pytest.raises(PayloadError, match="unsupported"):
+        parse_delivery(data)
+
+
+def test_envelope_validation_is_lenient_about_unknown_keys():
+    envelope = validate_envelope({"event": "x", "payload": {"uri": "u", "new": 1}, "extra": True})
+    assert envelope["payload"]["new"] == 1

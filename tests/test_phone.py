@@ -1,0 +1,49 @@
+import pytest
+
+from shared.phone import find_invitee_phone, normalize
+
+
+@pytest.mark.parametrize(
+    "raw, e164",
+    [
+        ("+1 404-555-1234", "+14045551234"),
+        ("+1 (415) 555-2671", "+14155552671"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("+91 98765 43210", "+919876543210"),
+        ("+358 40 1234567", "+358401234567"),
+    ],
+)
+def test_normalize_to_e164(raw, e164):
+    assert normalize(raw) == e164
+
+
+@pytest.mark.parametrize("raw", [None, "", "404-555-1234", "+1 404", "call me", "+999 123456789", "+" + "1" * 50])
+def test_unusable_numbers(raw):
+    assert normalize(raw) is None
+
+
+def test_text_reminder_number_comes_first():
+    found = find_invitee_phone("+1 404-555-1234", (("Phone", "+44 20 7946 0958"),), "outbound_call", "+358 40 1234567")
+    assert (found.e164, found.source) == ("+14045551234", "text_reminder_number")
+
+
+def test_phone_answer_then_outbound_call():
+    answers = (("Company", "Acme"), ("Your mobile number", "+44 20 7946 0958"))
+    assert find_invitee_phone(None, answers, None, None).e164 == "+442079460958"
+    found = find_invitee_phone(None, (("Company", "Acme"),), "outbound_call", "+358 40 1234567")
+    assert (found.e164, found.source) == ("+358401234567", "outbound_call")
+
+
+def test_an_invalid_first_choice_falls_through_to_a_valid_one():
+    found = find_invitee_phone("12", (("Phone", "+44 20 7946 0958"),), None, None)
+    assert found.e164 == "+442079460958"
+
+
+def test_a_physical_location_is_not_a_phone():
+    assert find_invitee_phone(None, (), "physical", "+1 404-555-1234").reason == "no_phone"
+
+
+def test_reasons():
+    assert find_invitee_phone(None, (), None, None).reason == "no_phone"
+    invalid = find_invitee_phone("555-1234", (), None, None)
+    assert (invalid.e164, invalid.reason) == (None, "invalid_phone")

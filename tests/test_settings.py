@@ -1,0 +1,72 @@
+from datetime import timedelta
+
+import pytest
+
+from shared.settings import DEFAULT_WEBHOOK_TOLERANCE, ConfigError, Settings, parse_duration
+
+
+def test_defaults():
+    settings = Settings.from_env({})
+    assert settings.sms_backend == "console"
+    assert settings.crm_backend == "log"
+    assert settings.port == 8000
+    assert settings.webhook_tolerance == DEFAULT_WEBHOOK_TOLERANCE > 24 * 3600
+    assert settings.dedupe_ttl > settings.webhook_tolerance
+    assert settings.scheduler_interval == 1
+
+
+def test_credentials_pick_the_real_backends():
+    settings = Settings.from_env({"ENGAGELAB_DEV_KEY": "k", "ENGAGELAB_DEV_SECRET": "s", "BREVO_API_KEY": "b"})
+    assert (settings.sms_backend, settings.crm_backend) == ("engagelab", "brevo")
+    assert set(settings.secrets) == {"s", "b"}
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"SMS_BACKEND": "engagelab"}, "ENGAGELAB_DEV_KEY"),
+        ({"ENGAGELAB_DEV_KEY": "k"}, "ENGAGELAB_DEV_SECRET"),
+        ({"CRM_BACKEND": "brevo"}, "BREVO_API_KEY"),
+        ({"SMS_BACKEND": "twilio"}, "SMS_BACKEND"),
+        ({"CRM_BACKEND": "hubspot"}, "CRM_BACKEND"),
+        ({"PORT": "http"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"WEBHOOK_TOLERANCE": "-1"}, "WEBHOOK_TOLERANCE"),
+        ({"WEBHOOK_TOLERANCE": "0"}, "WEBHOOK_TOLERANCE"),
+        ({"RELAY_ALLOW_UNSIGNED": "maybe"}, "RELAY_ALLOW_UNSIGNED"),
+        ({"DEFAULT_TIMEZONE": "Mars/Olympus"}, "DEFAULT_TIMEZONE"),
+        ({"LOCALE": "xx_YY"}, "LOCALE"),
+        ({"SCHEDULER_INTERVAL": "0"}, "SCHEDULER_INTERVAL"),
+        ({"SCHEDULER_INTERVAL": "fast"}, "SCHEDULER_INTERVAL"),
+    ],
+)
+def test_misconfiguration_names_the_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        Settings.from_env(env)
+
+
+def test_long_tolerance_stretches_the_dedupe_record():
+    settings = Settings.from_env({"WEBHOOK_TOLERANCE": str(30 * 24 * 3600)})
+    assert settings.dedupe_ttl > 30 * 24 * 3600
+
+
+def test_web_needs_a_key_or_an_explicit_opt_out():
+    with pytest.raises(ConfigError, match="CALENDLY_WEBHOOK_SIGNING_KEY"):
+        Settings.from_env({}).check_web()
+    Settings.from_env({"RELAY_ALLOW_UNSIGNED": "1"}).check_web()
+    Settings.from_env({"CALENDLY_WEBHOOK_SIGNING_KEY": "k"}).check_web()
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("24h", timedelta(hours=24)), ("1h30m", timedelta(minutes=90)), ("45s", timedelta(seconds=45)),
+     ("2d", timedelta(days=2)), (" 1H ", timedelta(hours=1))],
+)
+def test_durations(text, value):
+    assert parse_duration(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "h", "1x", "1.5h", "30m1h", "-1h"])
+def test_bad_durations(text):
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)

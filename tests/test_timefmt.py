@@ -1,0 +1,31 @@
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from shared.timefmt import format_meeting_time, zone_or_default
+
+START = datetime(2026, 11, 24, 20, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "zone, locale, text",
+    [
+        ("America/New_York", "en_US", "Tue, Nov 24, 2026, 3:00 PM EST"),
+        ("Europe/Berlin", "de_DE", "Di., 24. Nov. 2026, 21:00 MEZ"),
+        ("Asia/Kolkata", "en_IN", "Wed, 25 Nov, 2026, 1:30 am +0530"),
+        ("Asia/Tokyo", "ja_JP", "2026年11月25日(水) 5:00 JST"),
+    ],
+)
+def test_start_in_the_invitees_zone_and_locale(zone, locale, text):
+    assert format_meeting_time(START, ZoneInfo(zone), locale).replace("\u202f", " ") == text
+
+
+def test_missing_or_unknown_zone_falls_back():
+    assert zone_or_default(None, "UTC") == ZoneInfo("UTC")
+    assert zone_or_default("Mars/Olympus", "Europe/Paris") == ZoneInfo("Europe/Paris")
+
+
+def test_naive_datetimes_are_refused():
+    with pytest.raises(ValueError):
+        format_meeting_time(datetime(2026, 1, 1), ZoneInfo("UTC"), "en_US")
