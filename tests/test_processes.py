@@ -1,0 +1,86 @@
+"""The processes as an operator starts them: the Procfile, ``relay dev`` on the embedded
+Redis with ``relay simulate``, and refusal to start when misconfigured."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from shared.cli import PROCESSES
+from tests.helpers import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def clean_env(**extra):
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "CALENDLY_WEBHOOK_SIGNING_KEY")}
+    env["PATH"] = os.pathsep.join([str(BIN), env.get("PATH", "")])
+    env.update(extra)
+    return env
+
+
+def test_procfile_declares_the_three_processes_relay_dev_runs():
+    lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
+    declared = dict(line.split(":", 1) for line in lines)
+    assert {name: command.strip() for name, command in declared.items()} == PROCESSES
+
+
+def test_relay_dev_runs_everything_on_the_embedded_redis(tmp_path):
+    port = free_port()
+    env = clean_env(PORT=str(port), PYTHONUNBUFFERED="1")
+    log_path = tmp_path / "dev.log"
+    with open(log_path, "w") as log:
+        dev = subprocess.Popen([str(BIN / "relay"), "dev"], cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: _ready(port), timeout=60, what="relay dev to serve /readyz")
+        simulate = subprocess.run(
+            [str(BIN / "relay"), "simulate", "invitee.created", "--phone", "+1 404-555-1234", "--name", "Jane",
+             "--start-in", "2h"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )
+        assert simulate.returncode == 0, simulate.stdout + simulate.stderr
+        assert "200" in simulate.stdout and "accepted" in simulate.stdout
+        wait_until(lambda: "sms confirm to +1404*****34" in log_path.read_text(), timeout=30,
+                   what="the confirmation in the console backend's output")
+        cancel = subprocess.run([str(BIN / "relay"), "simulate", "invitee.canceled"], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert cancel.returncode == 0, cancel.stdout + cancel.stderr
+        wait_until(lambda: "sms cancel to +1404*****34" in log_path.read_text(), timeout=30,
+                   what="the cancellation notice")
+    finally:
+        dev.send_signal(signal.SIGINT)
+        dev.wait(timeout=30)
+    output = log_path.read_text()
+    assert "+14045551234" not in output and "jane.doe@example.com" not in output
+    assert (tmp_path / "var" / "redis.db").exists() or (tmp_path / "var" / "appendonly.aof").exists()
+
+
+def _ready(port):
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_web_refuses_to_start_without_a_signing_key(tmp_path):
+    result = subprocess.run(
+        [str(BIN / "gunicorn"), "-c", "python:web.gunicorn_config", "web.wsgi:app"],
+        cwd=tmp_path, env=clean_env(PORT=str(free_port())), capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "CALENDLY_WEBHOOK_SIGNING_KEY" in result.stderr
+
+
+def test_worker_refuses_to_start_without_provider_credentials(tmp_path):
+    result = subprocess.run(
+        [str(BIN / "relay"), "worker"], cwd=tmp_path, env=clean_env(SMS_BACKEND="engagelab"),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "ENGAGELAB_DEV_KEY" in result.stderr
