@@ -45,12 +45,15 @@ class BookingRecord:
     no_show_cleared_at: datetime | None = None
     last_event: str | None = None
     last_event_at: datetime | None = None
+    reminder_jobs: tuple[str, ...] = ()
+    """Ids of the reminder and follow-up jobs scheduled for this booking, so a
+    cancellation removes exactly those, whatever the configuration says by then."""
 
     def evolve(self, **changes: Any) -> "BookingRecord":
         return replace(self, **changes)
 
     def to_json(self) -> str:
-        data = {k: _encode(v) for k, v in asdict(self).items() if v not in (None, False)}
+        data = {k: _encode(v) for k, v in asdict(self).items() if v not in (None, False, ())}
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod
@@ -80,6 +83,8 @@ def _encode(value: Any) -> Any:
 def _decode(name: str, value: Any) -> Any:
     if name in DATETIME_FIELDS and value is not None:
         return datetime.fromisoformat(value).astimezone(timezone.utc)
+    if isinstance(value, list):
+        return tuple(value)
     return value
 
 

@@ -17,6 +17,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
+from shared.durations import parse_duration, parse_offsets
+from shared.errors import ConfigError
+from shared.kinds import SMS_KINDS
+from shared.relay_config import RelayConfig, load_relay_config
+
 # --- Receiver -------------------------------------------------------------------------
 
 DEFAULT_PORT = 8000
@@ -48,8 +53,9 @@ request never hangs and Calendly retries later."""
 
 EVENTS_QUEUE = "events"
 SMS_QUEUE = "sms"
+REMINDERS_QUEUE = "reminders"
 CRM_QUEUE = "crm"
-WORKER_QUEUES = (EVENTS_QUEUE, SMS_QUEUE, CRM_QUEUE)
+WORKER_QUEUES = (EVENTS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE)
 """Queues a worker listens to, in priority order."""
 
 PROCESS_EVENT_FUNC = "worker.jobs.process_event"
@@ -67,10 +73,30 @@ BOOKING_RECORD_TTL = 90 * 24 * 3600
 """A booking record is kept this long after the meeting ends (or after its last change
 when the end is unknown)."""
 
+SCHEDULED_JOB_RESULT_TTL = 7 * 24 * 3600
+
+# --- Provider calls -------------------------------------------------------------------
+
+HTTP_CONNECT_TIMEOUT = 5.0
+HTTP_READ_TIMEOUT = 15.0
+"""No provider call can hang a worker: every request has both timeouts."""
+
+RETRY_BASE_DELAY = 30
+RETRY_MAX_DELAY = 3600
+RETRY_MAX_ATTEMPTS = 12
+"""Transient failures are retried after 30 s, 1 min, 2 min ... capped at 1 h: twelve
+attempts span about six hours, longer than a typical provider outage."""
+
+FREQUENCY_LIMIT_DELAY = 3600
+"""EngageLab 3004 (same template to the same number too often): try again much later."""
+
 # --- Messages -------------------------------------------------------------------------
 
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_LOCALE = "en_US"
+DEFAULT_REMINDER_OFFSETS = "24h,1h"
+DEFAULT_FOLLOWUP_DELAY = "30m"
+DEFAULT_ENGAGELAB_API_URL = "https://smsapi.engagelab.com"
 
 SMS_BACKENDS = ("engagelab", "console")
 CRM_BACKENDS = ("brevo", "log", "off")
@@ -86,12 +112,30 @@ EMBEDDED_REDIS_DB_FILE = "redis.db"
 DEV_SIGNING_KEY_FILE = "dev_signing_key"
 
 
-class ConfigError(Exception):
-    """A setting is missing or invalid; the message names the variable."""
-
-
 TRUE_VALUES = {"1", "true", "yes", "on"}
 FALSE_VALUES = {"0", "false", "no", "off", ""}
+
+
+DISABLED = object()
+"""A template explicitly switched off for an event type (``null`` in RELAY_CONFIG)."""
+
+
+@dataclass(frozen=True)
+class MessagePolicy:
+    templates: Mapping[str, str | object]
+    reminder_offsets: tuple[timedelta, ...]
+    followup_delay: timedelta | None
+
+    def template(self, kind: str, backend: str) -> tuple[bool, str | None]:
+        """(enabled, template id). An unset id disables the message, except on the
+        console backend, which renders no template and shows every message; an
+        explicit ``null`` in RELAY_CONFIG disables it everywhere."""
+        value = self.templates.get(kind)
+        if value is DISABLED:
+            return False, None
+        if value is None:
+            return backend == "console", None
+        return True, value
 
 
 @dataclass(frozen=True)
@@ -106,11 +150,32 @@ class Settings:
     engagelab_dev_key: str | None = None
     engagelab_dev_secret: str | None = None
     brevo_api_key: str | None = None
+    engagelab_api_url: str = DEFAULT_ENGAGELAB_API_URL
+    templates: Mapping[str, str] = field(default_factory=dict)
+    """Template id per SMS kind; a kind without one is disabled (console shows it anyway)."""
+    reminder_offsets: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
+    followup_delay: timedelta | None = timedelta(minutes=30)
+    relay_config: RelayConfig = field(default_factory=lambda: RelayConfig())
     host_phone: str | None = None
     default_timezone: str = DEFAULT_TIMEZONE
     locale: str = DEFAULT_LOCALE
     scheduler_interval: float = DEFAULT_SCHEDULER_INTERVAL
     secrets: tuple[str, ...] = field(default=(), repr=False)
+
+    def policy(self, event_type_uri: str | None, event_type_name: str | None) -> "MessagePolicy":
+        """Templates, reminder offsets and follow-up for one event type: the global
+        settings with that event type's RELAY_CONFIG overrides applied."""
+        overrides = self.relay_config.for_event_type(event_type_uri, event_type_name)
+        templates: dict[str, str | object] = dict(self.templates)
+        offsets, followup = self.reminder_offsets, self.followup_delay
+        if overrides is not None:
+            for kind, template in overrides.templates.items():
+                templates[kind] = DISABLED if template is None else template
+            if overrides.reminder_offsets is not None:
+                offsets = overrides.reminder_offsets
+            if overrides.overrides_followup:
+                followup = overrides.followup_delay
+        return MessagePolicy(templates, offsets, followup)
 
     @property
     def dedupe_ttl(self) -> int:
@@ -139,6 +204,11 @@ class Settings:
             ),
             engagelab_dev_key=dev_key,
             engagelab_dev_secret=dev_secret,
+            engagelab_api_url=_url(env, "ENGAGELAB_API_URL", DEFAULT_ENGAGELAB_API_URL),
+            templates=_templates(env),
+            reminder_offsets=_offsets(env, "REMINDER_OFFSETS", DEFAULT_REMINDER_OFFSETS),
+            followup_delay=_optional_duration(env, "FOLLOWUP_DELAY", DEFAULT_FOLLOWUP_DELAY),
+            relay_config=load_relay_config(_optional(env, "RELAY_CONFIG")),
             brevo_api_key=brevo_key,
             host_phone=_optional(env, "HOST_PHONE"),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
@@ -225,6 +295,39 @@ def _choice(env, name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
+def _url(env, name: str, default: str) -> str:
+    value = (_optional(env, name) or default).rstrip("/")
+    if not re.match(r"https?://[^/\s]+", value):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _templates(env) -> dict[str, str]:
+    names = {kind: f"TEMPLATE_ID_{kind.upper()}" for kind in SMS_KINDS}
+    return {kind: value for kind, name in names.items() if (value := _optional(env, name))}
+
+
+def _offsets(env, name: str, default: str) -> tuple[timedelta, ...]:
+    raw = _optional(env, name)
+    text = default if raw is None else raw
+    if text.strip().lower() in ("", "off", "none"):
+        return ()
+    try:
+        return parse_offsets(text)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
+def _optional_duration(env, name: str, default: str) -> timedelta | None:
+    text = _optional(env, name) or default
+    if text.strip().lower() in ("off", "none"):
+        return None
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise ConfigError(f"{name}: {error}") from None
+
+
 def _timezone(env, name: str, default: str) -> str:
     value = _optional(env, name) or default
     try:
@@ -241,13 +344,3 @@ def _locale(env, name: str, default: str) -> str:
     except (UnknownLocaleError, ValueError, TypeError):
         raise ConfigError(f"{name} must be a locale such as en_US or de_DE, got {value!r}") from None
     return value
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse ``24h``, ``1h30m``, ``90s``, ``2d``: units s, m, h, d, combinable."""
-    cleaned = text.strip().lower()
-    match = re.fullmatch(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", cleaned)
-    if not cleaned or not match:
-        raise ValueError(f"{text!r} is not a duration like 24h, 1h30m, 45m or 2d")
-    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)

@@ -110,12 +110,16 @@ def test_mutated_payloads_never_crash_the_lifecycle(mutations, event):
         assert str(error)
         return
     uris = lifecycle.affected_invitees(delivery)
-    decision = lifecycle.decide(delivery, {u: None for u in uris}, delivery.created_at or datetime.now(timezone.utc))
-    records = dict(decision.records)
-    jobs, skipped = plan_jobs(decision.actions, records, delivery, Settings(signing_key=SIGNING_KEY))
-    for job in jobs:
+    now = datetime.now(timezone.utc)
+    decision = lifecycle.decide(delivery, {u: None for u in uris}, delivery.created_at or now)
+    plan = plan_jobs(decision.actions, dict(decision.records), delivery, Settings(signing_key=SIGNING_KEY), now)
+    for job in plan.jobs:
         json.dumps(job.data)  # job arguments stay plain JSON data
         if job.queue == defaults.SMS_QUEUE:
             assert job.data["to"].startswith("+") and job.data["to"][1:].isdigit()
-    for skip in skipped:
+    for specs in plan.scheduled.values():
+        for spec in specs:
+            json.dumps(spec.data)
+            assert spec.at > now and spec.at.tzinfo is not None
+    for skip in plan.skipped:
         assert skip.reason

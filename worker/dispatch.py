@@ -1,4 +1,4 @@
-"""From decided actions to side-effect jobs: who receives what, with which params.
+"""From decided actions to side-effect jobs: who receives what, with which params, when.
 
 Each job carries plain JSON data and an idempotency ``key`` that names the side effect
 (this kind of SMS to this recipient for this invitee; this CRM change at this time).
@@ -8,25 +8,30 @@ provider, so a re-run of ``process_event`` or a redelivery never sends twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from shared import settings as defaults
-from shared.keys import digest
 from shared.booking import BookingRecord
 from shared.calendly.payloads import Delivery, Invitee
+from shared.durations import in_words
+from shared.keys import digest
+from shared.kinds import CANCEL, FOLLOWUP, REMINDER
 from shared.phone import normalize
 from shared.settings import Settings
 from shared.timefmt import format_meeting_time, zone_or_default
 from worker.lifecycle import (
-    CANCEL,
     HOST,
+    CancelScheduled,
+    ScheduleReminders,
     SendSms,
     SyncContact,
     SyncLead,
 )
 
 SEND_SMS_FUNC = "worker.jobs.send_sms"
+SEND_REMINDER_FUNC = "worker.jobs.send_reminder"
 SYNC_CRM_FUNC = "worker.jobs.sync_crm"
 
 CRM_EVENT_NAMES = {
@@ -46,53 +51,143 @@ class JobSpec:
 
 
 @dataclass(frozen=True)
+class ScheduledSpec:
+    """A job for rq-scheduler: runs at ``at`` (aware UTC) on the reminders queue."""
+
+    at: datetime
+    func: str
+    data: dict[str, Any]
+    job_id: str
+
+
+@dataclass(frozen=True)
 class Skipped:
     what: str
     reason: str
 
 
-def plan_jobs(
-    actions, records: dict[str, BookingRecord], delivery: Delivery, settings: Settings
-) -> tuple[list[JobSpec], list[Skipped]]:
-    jobs: list[JobSpec] = []
-    skipped: list[Skipped] = []
+@dataclass
+class Plan:
+    jobs: list[JobSpec] = field(default_factory=list)
+    scheduled: dict[str, list[ScheduledSpec]] = field(default_factory=dict)
+    """Per invitee: the reminder jobs to schedule (the record keeps their ids)."""
+    unscheduled: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Per invitee: the ids of pending jobs to remove."""
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def add(self, result: JobSpec | Skipped) -> None:
+        (self.jobs if isinstance(result, JobSpec) else self.skipped).append(result)
+
+
+def plan_jobs(actions, records: dict[str, BookingRecord], delivery: Delivery, settings: Settings,
+              now: datetime) -> Plan:
+    plan = Plan()
     for action in actions:
         if isinstance(action, SendSms):
-            result = sms_job(action, records[action.invitee_uri], settings)
+            plan.add(sms_job(action, records[action.invitee_uri], settings))
         elif isinstance(action, SyncContact):
-            result = contact_job(action, records[action.invitee_uri], delivery, settings)
+            plan.add(contact_job(action, records[action.invitee_uri], delivery, settings))
         elif isinstance(action, SyncLead):
-            result = lead_job(action, settings)
+            plan.add(lead_job(action, settings))
+        elif isinstance(action, ScheduleReminders):
+            specs, skipped = reminder_jobs(records[action.invitee_uri], settings, now)
+            plan.scheduled[action.invitee_uri] = specs
+            plan.skipped.extend(skipped)
+        elif isinstance(action, CancelScheduled):
+            record = records.get(action.invitee_uri)
+            plan.unscheduled[action.invitee_uri] = record.reminder_jobs if record else ()
         else:  # pragma: no cover - the lifecycle only returns the types above
             raise TypeError(f"unknown action {action!r}")
-        (jobs if isinstance(result, JobSpec) else skipped).append(result)
-    return jobs, skipped
+    return plan
+
+
+def template_for(kind: str, record: BookingRecord, settings: Settings) -> tuple[bool, str | None]:
+    return settings.policy(record.event_type_uri, record.event_type_name).template(kind, settings.sms_backend)
 
 
 def sms_job(action: SendSms, record: BookingRecord, settings: Settings) -> JobSpec | Skipped:
     what = f"sms:{action.kind}:{action.recipient}"
-    if action.recipient == HOST:
-        to = normalize(settings.host_phone)
-        if to is None:
-            return Skipped(what, "no_host_phone" if not settings.host_phone else "invalid_host_phone")
-    else:
-        to = record.phone
-        if to is None:
-            return Skipped(what, record.phone_issue or "no_phone")
-    params: dict[str, str] = {"name": record.name or ""}
-    if action.kind != CANCEL:
-        if record.start is None:
-            return Skipped(what, "no_start_time")
-        zone = zone_or_default(record.timezone, settings.default_timezone)
-        params["time"] = format_meeting_time(record.start, zone, settings.locale)
+    enabled, template_id = template_for(action.kind, record, settings)
+    if not enabled:
+        return Skipped(what, "template_disabled")
+    to = recipient_phone(action.recipient, record, settings)
+    if isinstance(to, Skipped):
+        return Skipped(what, to.reason)
+    params = message_params(action.kind, record, settings)
+    if isinstance(params, Skipped):
+        return Skipped(what, params.reason)
     key = f"sms|{action.kind}|{action.recipient}|{action.invitee_uri}"
-    data = {"key": key, "kind": action.kind, "to": to, "params": params, "invitee": action.invitee_uri}
+    data = {"key": key, "kind": action.kind, "to": to, "params": params, "template": template_id,
+            "invitee": action.invitee_uri}
     return JobSpec(defaults.SMS_QUEUE, SEND_SMS_FUNC, data, f"sms-{digest(key)}")
 
 
-def contact_job(
-    action: SyncContact, record: BookingRecord, delivery: Delivery, settings: Settings
-) -> JobSpec | Skipped:
+def recipient_phone(recipient: str, record: BookingRecord, settings: Settings) -> str | Skipped:
+    if recipient == HOST:
+        to = normalize(settings.host_phone)
+        if to is None:
+            return Skipped(recipient, "no_host_phone" if not settings.host_phone else "invalid_host_phone")
+        return to
+    if record.phone is None:
+        return Skipped(recipient, record.phone_issue or "no_phone")
+    return record.phone
+
+
+def message_params(kind: str, record: BookingRecord, settings: Settings,
+                   advance: timedelta | None = None) -> dict[str, str] | Skipped:
+    """The contract's template params: ``name`` always; ``time`` (the start in the
+    invitee's zone, formatted for LOCALE) except for cancel and follow-up; ``advance``
+    (the offset in words) for reminders."""
+    params = {"name": record.name or ""}
+    if kind not in (CANCEL, FOLLOWUP):
+        if record.start is None:
+            return Skipped(kind, "no_start_time")
+        zone = zone_or_default(record.timezone, settings.default_timezone)
+        params["time"] = format_meeting_time(record.start, zone, settings.locale)
+    if advance is not None:
+        params["advance"] = in_words(advance, settings.locale)
+    return params
+
+
+def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> tuple[list[ScheduledSpec], list[Skipped]]:
+    """Reminders at each offset before the start and the follow-up after the end, for
+    those still ahead; offsets already past at booking time are skipped."""
+    specs: list[ScheduledSpec] = []
+    skipped: list[Skipped] = []
+    if record.start is None:
+        return specs, [Skipped("reminders", "no_start_time")]
+    policy = settings.policy(record.event_type_uri, record.event_type_name)
+    wanted: list[tuple[str, datetime, int | None]] = [
+        (REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets
+    ]
+    if policy.followup_delay is not None:
+        wanted.append((FOLLOWUP, (record.end or record.start) + policy.followup_delay, None))
+    for kind, at, offset in wanted:
+        what = f"sms:{kind}" + (f":{offset}s" if offset is not None else "")
+        if not policy.template(kind, settings.sms_backend)[0]:
+            skipped.append(Skipped(what, "template_disabled"))
+        elif at <= now:
+            skipped.append(Skipped(what, "already_past"))
+        else:
+            specs.append(scheduled_message(record, kind, at, offset))
+    return specs, skipped
+
+
+def scheduled_message(record: BookingRecord, kind: str, at: datetime, offset: int | None) -> ScheduledSpec:
+    suffix = f"{offset}" if offset is not None else "after"
+    key = f"sms|{kind}|{suffix}|{record.invitee_uri}"
+    data = {
+        "key": key,
+        "kind": kind,
+        "invitee": record.invitee_uri,
+        "start": record.start.isoformat(),
+        "offset": offset,
+        "due": at.isoformat(),
+    }
+    return ScheduledSpec(at, SEND_REMINDER_FUNC, data, f"{kind}-{suffix}-{digest(record.invitee_uri)}")
+
+
+def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, settings: Settings) -> JobSpec | Skipped:
     what = f"crm:{action.status}"
     if settings.crm_backend == "off":
         return Skipped(what, "crm_off")

@@ -1,28 +1,41 @@
 """RQ job entry points. Arguments are plain JSON-able data, never objects.
 
 ``process_event`` applies one Calendly delivery to the booking records and, in the same
-Redis transaction, enqueues the side-effect jobs the lifecycle decided on; ``send_sms``
-and ``sync_crm`` each perform one side effect, once.
+Redis transaction, enqueues the side-effect jobs the lifecycle decided on and schedules
+or removes reminders; ``send_sms``, ``send_reminder`` and ``sync_crm`` each perform one
+side effect, once, retrying transient provider failures later.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from redis.exceptions import WatchError
 from rq import Queue, get_current_job
 
-from shared import keys
+from shared import keys, stats
 from shared import settings as defaults
-from shared.booking import BookingStore
+from shared.booking import ACTIVE, BookingStore
 from shared.calendly.payloads import PayloadError, parse_delivery
+from shared.kinds import REMINDER
 from shared.logs import mask_phone
-from worker import context, idempotency, lifecycle
+from worker import context, idempotency, lifecycle, retry, scheduling
 from worker.crm import ContactUpdate
-from worker.dispatch import JobSpec, plan_jobs
+from worker.dispatch import (
+    SEND_REMINDER_FUNC,
+    SEND_SMS_FUNC,
+    SYNC_CRM_FUNC,
+    JobSpec,
+    Skipped,
+    message_params,
+    plan_jobs,
+    recipient_phone,
+    template_for,
+)
+from worker.provider_errors import PermanentError, TransientError
 from worker.sms import OutboundSms
 
 log = logging.getLogger("relay.worker")
@@ -43,8 +56,9 @@ def process_event(envelope: dict[str, Any], received_at: str | None = None) -> d
 
 
 def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
-    """Decide and commit atomically: the records and the jobs are written together or not
-    at all, so a crash or a re-run can neither lose nor repeat a side effect."""
+    """Decide and commit atomically: the records, the jobs and the reminder schedule are
+    written together or not at all, so a crash or a re-run can neither lose nor repeat a
+    side effect."""
     uris = lifecycle.affected_invitees(delivery)
     with conn.pipeline() as pipe:
         for _ in range(MAX_TRANSACTION_ATTEMPTS):
@@ -55,11 +69,23 @@ def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
                 stored = {uri: store.load(uri) for uri in uris}
                 decision = lifecycle.decide(delivery, stored, now)
                 records = {**{u: r for u, r in stored.items() if r}, **decision.records}
-                jobs, skipped = plan_jobs(decision.actions, records, delivery, settings)
+                plan = plan_jobs(decision.actions, records, delivery, settings, now)
+                changed = dict(decision.records)
+                for uri, job_ids in plan.unscheduled.items():
+                    changed[uri] = records[uri].evolve(reminder_jobs=())
+                for uri, specs in plan.scheduled.items():
+                    changed[uri] = records[uri].evolve(reminder_jobs=tuple(spec.job_id for spec in specs))
                 pipe.multi()
-                for record in decision.records.values():
+                for record in changed.values():
                     store.save(record, now, client=pipe)
-                _enqueue(conn, pipe, jobs)
+                for job_ids in plan.unscheduled.values():
+                    scheduling.unschedule(pipe, job_ids)
+                for specs in plan.scheduled.values():
+                    for spec in specs:
+                        scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
+                _enqueue(conn, pipe, plan.jobs)
+                for skip in plan.skipped:
+                    stats.count(pipe, "skipped", skip.reason)
                 pipe.execute()
                 break
             except WatchError:
@@ -69,9 +95,11 @@ def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
     summary = {
         "status": "applied",
         "event": delivery.event,
-        "records": {keys.digest(u): r.status for u, r in decision.records.items()},
-        "jobs": [job.job_id for job in jobs],
-        "skipped": [f"{s.what}:{s.reason}" for s in skipped],
+        "records": {keys.digest(u): r.status for u, r in changed.items()},
+        "jobs": [job.job_id for job in plan.jobs],
+        "scheduled": [spec.job_id for specs in plan.scheduled.values() for spec in specs],
+        "unscheduled": [job_id for ids in plan.unscheduled.values() for job_id in ids],
+        "skipped": [f"{s.what}:{s.reason}" for s in plan.skipped],
         "notes": list(decision.notes),
     }
     log.info("delivery applied: %s", delivery.event, extra={k: v for k, v in summary.items() if k != "status"})
@@ -101,12 +129,72 @@ def _enqueue(conn, pipe, jobs: list[JobSpec]) -> None:
 
 
 def send_sms(message: dict[str, Any]) -> dict[str, Any]:
+    """An SMS decided when the delivery was applied (confirmation, notices)."""
+    sms = OutboundSms(key=message["key"], kind=message["kind"], to=message["to"], params=message["params"],
+                      template_id=message.get("template"))
+    return _deliver(sms, message, SEND_SMS_FUNC, defaults.SMS_QUEUE)
+
+
+def send_reminder(data: dict[str, Any]) -> dict[str, Any]:
+    """A reminder or follow-up, fired by rq-scheduler: re-check the booking first."""
     ctx = context.current()
-    sms = OutboundSms(key=message["key"], kind=message["kind"], to=message["to"], params=message["params"])
-    provider_id = idempotency.run_once(get_current_job().connection, sms.key, lambda: ctx.sms.send(sms))
+    conn = get_current_job().connection
+    now = datetime.now(timezone.utc)
+    lateness = (now - datetime.fromisoformat(data["due"])).total_seconds()
+    record = BookingStore(conn).load(data["invitee"])
+    reason = _why_not_send(record, data, now)
+    if reason is None:
+        enabled, template_id = template_for(data["kind"], record, ctx.settings)
+        to = recipient_phone("invitee", record, ctx.settings)
+        offset = data.get("offset")
+        advance = None if offset is None else timedelta(seconds=int(offset))
+        params = message_params(data["kind"], record, ctx.settings, advance=advance)
+        reason = next((r.reason for r in (to, params) if isinstance(r, Skipped)), None)
+        if reason is None and not enabled:
+            reason = "template_disabled"
+    if reason is not None:
+        stats.count(conn, "skipped", reason)
+        log.info("%s not sent: %s", data["kind"], reason,
+                 extra={"sms_kind": data["kind"], "reason": reason, "lateness": round(lateness, 3)})
+        return {"status": "skipped", "reason": reason, "lateness": lateness}
+    sms = OutboundSms(key=data["key"], kind=data["kind"], to=to, params=params, template_id=template_id)
+    result = _deliver(sms, data, SEND_REMINDER_FUNC, defaults.REMINDERS_QUEUE)
+    return {**result, "lateness": lateness}
+
+
+def _why_not_send(record, data: dict[str, Any], now: datetime) -> str | None:
+    if record is None:
+        return "booking_unknown"
+    if record.status != ACTIVE:
+        return f"booking_{record.status}"
+    if record.start is None or record.start.isoformat() != data["start"]:
+        return "start_moved"
+    if data["kind"] == REMINDER and now >= record.start:
+        return "too_late"
+    return None
+
+
+def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> dict[str, Any]:
+    """Send once; a transient failure schedules a retry, a permanent one fails the job."""
+    ctx = context.current()
+    job = get_current_job()
+    conn = job.connection
+    try:
+        provider_id = idempotency.run_once(conn, sms.key, lambda: ctx.sms.send(sms))
+    except TransientError as error:
+        stats.count(conn, "sms_retry", sms.kind)
+        return retry.schedule_retry(conn, func, data, job.id, queue, error)
+    except PermanentError as error:
+        stats.count(conn, "sms_failed", sms.kind)
+        job.meta["failure"] = {"provider": error.provider, "code": error.code, "message": error.message}
+        job.save_meta()
+        log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), error,
+                  extra={"sms_kind": sms.kind, "code": error.code})
+        raise
     if provider_id is None:
         log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})
         return {"status": "duplicate"}
+    stats.count(conn, "sms_sent", sms.kind)
     return {"status": "sent", "backend": ctx.sms.name, "provider_id": provider_id}
 
 
@@ -121,7 +209,12 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
         crm.apply(change)
         return crm.name
 
-    if idempotency.run_once(get_current_job().connection, change.key, apply) is None:
+    job = get_current_job()
+    try:
+        outcome = idempotency.run_once(job.connection, change.key, apply)
+    except TransientError as error:
+        return retry.schedule_retry(job.connection, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
+    if outcome is None:
         return {"status": "duplicate"}
     return {"status": "synced", "backend": crm.name}
 

@@ -30,13 +30,8 @@ from shared.calendly.payloads import (
     Invitee,
     RoutingFormSubmission,
 )
+from shared.kinds import CANCEL, CONFIRM, HOST_NOTIFY, RESCHEDULE
 from shared.phone import find_invitee_phone
-
-# SMS kinds (the template they use is chosen by the SMS job)
-CONFIRM = "confirm"
-RESCHEDULE = "reschedule"
-CANCEL = "cancel"
-HOST_NOTIFY = "host_notify"
 
 INVITEE = "invitee"
 HOST = "host"
@@ -67,7 +62,21 @@ class SyncLead:
     submission: RoutingFormSubmission
 
 
-Action = SendSms | SyncContact | SyncLead
+@dataclass(frozen=True)
+class ScheduleReminders:
+    """Reminders before the start and the follow-up after the end (those still ahead)."""
+
+    invitee_uri: str
+
+
+@dataclass(frozen=True)
+class CancelScheduled:
+    """Remove the booking's pending reminder and follow-up jobs."""
+
+    invitee_uri: str
+
+
+Action = SendSms | SyncContact | SyncLead | ScheduleReminders | CancelScheduled
 
 
 @dataclass(frozen=True)
@@ -158,20 +167,25 @@ def _created(invitee, current, stored, at, now) -> Decision:
         )
     records = {record.invitee_uri: record}
     notes: list[str] = []
+    cancels: tuple[Action, ...] = ()
     if invitee.old_invitee and invitee.old_invitee != invitee.uri:
-        old = _superseded(stored.get(invitee.old_invitee), invitee, at)
+        previous = stored.get(invitee.old_invitee)
+        old = _superseded(previous, invitee, at)
         if old is not None:
             records[old.invitee_uri] = old
+            if previous is not None and previous.status in (ACTIVE, NO_SHOW):
+                cancels = (CancelScheduled(old.invitee_uri),)
     if record.status != ACTIVE:
         notes.append(f"booking is {record.status}: no confirmation")
-        return Decision(records=records, notes=tuple(notes))
+        return Decision(records=records, actions=cancels, notes=tuple(notes))
     if record.start is not None and record.start <= now:
         notes.append("meeting already started: no confirmation")
-        return Decision(records=records, notes=tuple(notes))
+        return Decision(records=records, actions=cancels, notes=tuple(notes))
     rescheduled = bool(invitee.old_invitee)
-    actions = (
+    actions = cancels + (
         SendSms(RESCHEDULE if rescheduled else CONFIRM, record.invitee_uri),
         SendSms(HOST_NOTIFY, record.invitee_uri, recipient=HOST),
+        ScheduleReminders(record.invitee_uri),
         SyncContact(CONTACT_RESCHEDULED if rescheduled else BOOKED, record.invitee_uri, at),
     )
     return Decision(records=records, actions=actions, notes=tuple(notes))
@@ -206,6 +220,7 @@ def _canceled(invitee, current, at) -> Decision:
     return Decision(
         records={record.invitee_uri: record},
         actions=(
+            CancelScheduled(record.invitee_uri),
             SendSms(CANCEL, record.invitee_uri),
             SyncContact(CONTACT_CANCELLED, record.invitee_uri, at),
         ),
@@ -225,6 +240,11 @@ def _canceled_for_reschedule(invitee, current, at) -> Decision:
         return Decision(notes=("booking already canceled",))
     else:
         record = current.evolve(status=RESCHEDULED, last_event=INVITEE_CANCELED, last_event_at=at, **link)
+        return Decision(
+            records={record.invitee_uri: record},
+            actions=(CancelScheduled(record.invitee_uri),),
+            notes=("reschedule: no cancellation notice",),
+        )
     return Decision(records={record.invitee_uri: record}, notes=("reschedule: no cancellation notice",))
 
 
@@ -262,8 +282,8 @@ def _no_show_toggle(current: BookingRecord, event: str, at: datetime, **stamp) -
     record = updated.evolve(status=status)
     if status == current.status:
         return Decision(records={record.invitee_uri: record}, notes=(f"{event} arrived out of order",))
-    contact_status = CONTACT_NO_SHOW if status == NO_SHOW else BOOKED
-    return Decision(
-        records={record.invitee_uri: record},
-        actions=(SyncContact(contact_status, record.invitee_uri, at),),
-    )
+    if status == NO_SHOW:  # the follow-up is for people who came
+        actions: tuple[Action, ...] = (CancelScheduled(record.invitee_uri), SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at))
+    else:
+        actions = (SyncContact(BOOKED, record.invitee_uri, at),)
+    return Decision(records={record.invitee_uri: record}, actions=actions)

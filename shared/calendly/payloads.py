@@ -14,6 +14,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
+from shared.validation import first_error
+
 INVITEE_CREATED = "invitee.created"
 INVITEE_CANCELED = "invitee.canceled"
 NO_SHOW_CREATED = "invitee_no_show.created"
@@ -281,16 +283,7 @@ def _load(schema: Schema, data: Any, prefix: str) -> dict[str, Any]:
     try:
         return schema.load(data)
     except ValidationError as error:
-        raise PayloadError(_first_error(error.messages, prefix)) from None
-
-
-def _first_error(messages: Any, prefix: str) -> str:
-    """Flatten marshmallow's nested messages into ``payload.scheduled_event.start_time: ...``."""
-    while isinstance(messages, dict) and messages:
-        key, messages = next(iter(sorted(messages.items(), key=lambda kv: str(kv[0]))))
-        prefix = f"{prefix}{key}."
-    text = messages[0] if isinstance(messages, list) and messages else messages
-    return f"{prefix.rstrip('.')}: {text}"
+        raise PayloadError(first_error(error.messages, prefix)) from None
 
 
 def _parse_time(value: str | None, name: str) -> datetime | None:

@@ -11,7 +11,13 @@ def build_sms_backend(settings: Settings) -> SmsBackend:
         from worker.sms.console import ConsoleSmsBackend
 
         return ConsoleSmsBackend()
-    raise ConfigError(f"SMS_BACKEND={settings.sms_backend} is not supported by this version")
+    if settings.sms_backend == "engagelab":
+        from worker.sms.engagelab import EngageLabSmsBackend
+
+        return EngageLabSmsBackend(
+            settings.engagelab_api_url, settings.engagelab_dev_key, settings.engagelab_dev_secret
+        )
+    raise ConfigError(f"SMS_BACKEND={settings.sms_backend} is not supported")
 
 
 __all__ = ["OutboundSms", "SmsBackend", "build_sms_backend"]

@@ -14,6 +14,8 @@ class OutboundSms:
     to: str
     """E.164."""
     params: dict[str, str] = field(default_factory=dict)
+    template_id: str | None = None
+    """The approved EngageLab template; None on the console backend when unset."""
 
 
 class SmsBackend(ABC):

@@ -26,6 +26,7 @@ class ConsoleSmsBackend(SmsBackend):
                 "sms_kind": message.kind,
                 "to": mask_phone(message.to),
                 "params": message.params,
+                "template": message.template_id,
                 "message_id": message_id,
             },
         )

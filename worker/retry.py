@@ -1,0 +1,43 @@
+"""Retrying transient provider failures later, through rq-scheduler.
+
+rq-scheduler's ``enqueue_at`` has no ``retry=`` (it would be passed to the function),
+and RQ's own Retry needs its built-in scheduler. So a job that meets a transient failure
+schedules its own next attempt: same function, same data with ``attempt`` + 1, after an
+exponential backoff that honours the provider's own reset time.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from shared import settings as defaults
+from worker import scheduling
+from worker.provider_errors import TransientError
+
+log = logging.getLogger("relay.retry")
+
+
+class RetriesExhausted(Exception):
+    """A transient failure outlasted every retry; the job fails and can be replayed."""
+
+
+def backoff_delay(attempt: int) -> float:
+    """30 s, 1 min, 2 min, ... capped at an hour (attempt 1 is the first retry)."""
+    return min(defaults.RETRY_MAX_DELAY, defaults.RETRY_BASE_DELAY * 2 ** (attempt - 1))
+
+
+def schedule_retry(conn, func: str, data: dict, job_id: str, queue: str, error: TransientError) -> dict:
+    attempt = int(data.get("attempt", 0)) + 1
+    if attempt > defaults.RETRY_MAX_ATTEMPTS:
+        raise RetriesExhausted(f"gave up after {attempt - 1} retries: {error}") from error
+    delay = max(backoff_delay(attempt), error.retry_after or 0)
+    at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+    base_id = job_id.split("-retry", 1)[0]
+    retry_id = f"{base_id}-retry{attempt}"
+    with conn.pipeline() as pipe:
+        scheduling.schedule(pipe, conn, at, func, {**data, "attempt": attempt}, retry_id, queue=queue)
+        pipe.execute()
+    log.warning("%s failed, retry %d in %ds: %s", data.get("kind"), attempt, delay, error,
+                extra={"attempt": attempt, "delay": delay, "code": error.code, "retry_job": retry_id})
+    return {"status": "retry_scheduled", "attempt": attempt, "delay": delay, "reason": str(error)}
