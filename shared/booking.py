@@ -95,7 +95,11 @@ class BookingStore:
         self.client = client
 
     def load(self, invitee_uri: str) -> BookingRecord | None:
-        raw = self.client.get(keys.booking(invitee_uri))
+        return self.load_by_digest(keys.digest(invitee_uri))
+
+    def load_by_digest(self, booking_digest: str) -> BookingRecord | None:
+        """Scheduled jobs carry the digest, not the URI, to stay small in Redis."""
+        raw = self.client.get(keys.booking_by_digest(booking_digest))
         return BookingRecord.from_json(raw) if raw else None
 
     def save(self, record: BookingRecord, now: datetime, client=None) -> None:

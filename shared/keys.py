@@ -15,7 +15,11 @@ def digest(text: str) -> str:
 
 
 def booking(invitee_uri: str) -> str:
-    return f"{PREFIX}booking:{digest(invitee_uri)}"
+    return booking_by_digest(digest(invitee_uri))
+
+
+def booking_by_digest(invitee_digest: str) -> str:
+    return f"{PREFIX}booking:{invitee_digest}"
 
 
 def dedupe(delivery_id: str) -> str:

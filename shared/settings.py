@@ -98,6 +98,13 @@ DEFAULT_REMINDER_OFFSETS = "24h,1h"
 DEFAULT_FOLLOWUP_DELAY = "30m"
 DEFAULT_ENGAGELAB_API_URL = "https://smsapi.engagelab.com"
 
+WORKER_CLASSES = ("simple", "fork")
+DEFAULT_WORKER_CLASS = "simple"
+"""``simple`` runs jobs in the worker process (RQ's SimpleWorker); ``fork`` forks a child
+per job (RQ's Worker). The relay's jobs are short, pure-Python and bounded by timeouts,
+and forking costs about 50 ms a job here, ten times the job itself (bench/reminders.py):
+scale with more worker processes instead."""
+
 SMS_BACKENDS = ("engagelab", "console")
 CRM_BACKENDS = ("brevo", "log", "off")
 
@@ -160,6 +167,7 @@ class Settings:
     default_timezone: str = DEFAULT_TIMEZONE
     locale: str = DEFAULT_LOCALE
     scheduler_interval: float = DEFAULT_SCHEDULER_INTERVAL
+    worker_class: str = DEFAULT_WORKER_CLASS
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def policy(self, event_type_uri: str | None, event_type_name: str | None) -> "MessagePolicy":
@@ -216,6 +224,7 @@ class Settings:
             scheduler_interval=_number(
                 env, "SCHEDULER_INTERVAL", DEFAULT_SCHEDULER_INTERVAL, minimum=0.1
             ),
+            worker_class=_choice(env, "WORKER_CLASS", WORKER_CLASSES, DEFAULT_WORKER_CLASS),
             secrets=tuple(s for s in (signing_key, dev_secret, brevo_key) if s),
         )
         settings._check_backend_credentials()

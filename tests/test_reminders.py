@@ -152,7 +152,7 @@ def test_a_reminder_for_a_meeting_that_moved_or_started_is_not_sent(conn, bookin
     started = now - timedelta(minutes=1)
     store.save(record.evolve(start=started), now)
     late = Queue(defaults.REMINDERS_QUEUE, connection=conn).enqueue(
-        "worker.jobs.send_reminder", dict(data, start=started.isoformat()))
+        "worker.jobs.send_reminder", dict(data, start=int(started.timestamp())))
     run_jobs(conn)
     assert late.return_value()["reason"] == "too_late"
 

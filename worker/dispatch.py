@@ -174,17 +174,26 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
 
 
 def scheduled_message(record: BookingRecord, kind: str, at: datetime, offset: int | None) -> ScheduledSpec:
-    suffix = f"{offset}" if offset is not None else "after"
-    key = f"sms|{kind}|{suffix}|{record.invitee_uri}"
+    """A pending reminder (``offset`` seconds before the start) or follow-up (``offset``
+    None). Its data is kept small, because every pending one lives in Redis until due:
+    the booking by digest, times as unix seconds; the message key is derived when it fires."""
     data = {
-        "key": key,
+        "booking": digest(record.invitee_uri),
         "kind": kind,
-        "invitee": record.invitee_uri,
-        "start": record.start.isoformat(),
         "offset": offset,
-        "due": at.isoformat(),
+        "start": int(record.start.timestamp()),
+        "due": int(at.timestamp()),
     }
-    return ScheduledSpec(at, SEND_REMINDER_FUNC, data, f"{kind}-{suffix}-{digest(record.invitee_uri)}")
+    return ScheduledSpec(at, SEND_REMINDER_FUNC, data, scheduled_job_id(kind, offset, record.invitee_uri))
+
+
+def scheduled_job_id(kind: str, offset: int | None, invitee_uri: str) -> str:
+    """Deterministic per (invitee, kind, offset): scheduling twice leaves one job."""
+    return f"{kind}-{offset if offset is not None else 'after'}-{digest(invitee_uri)[:32]}"
+
+
+def scheduled_message_key(kind: str, offset: int | None, invitee_uri: str) -> str:
+    return f"sms|{kind}|{offset if offset is not None else 'after'}|{invitee_uri}"
 
 
 def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, settings: Settings) -> JobSpec | Skipped:

@@ -32,6 +32,7 @@ from worker.dispatch import (
     Skipped,
     message_params,
     plan_jobs,
+    scheduled_message_key,
     recipient_phone,
     template_for,
 )
@@ -140,8 +141,8 @@ def send_reminder(data: dict[str, Any]) -> dict[str, Any]:
     ctx = context.current()
     conn = get_current_job().connection
     now = datetime.now(timezone.utc)
-    lateness = (now - datetime.fromisoformat(data["due"])).total_seconds()
-    record = BookingStore(conn).load(data["invitee"])
+    lateness = now.timestamp() - data["due"]
+    record = BookingStore(conn).load_by_digest(data["booking"])
     reason = _why_not_send(record, data, now)
     if reason is None:
         enabled, template_id = template_for(data["kind"], record, ctx.settings)
@@ -157,7 +158,8 @@ def send_reminder(data: dict[str, Any]) -> dict[str, Any]:
         log.info("%s not sent: %s", data["kind"], reason,
                  extra={"sms_kind": data["kind"], "reason": reason, "lateness": round(lateness, 3)})
         return {"status": "skipped", "reason": reason, "lateness": lateness}
-    sms = OutboundSms(key=data["key"], kind=data["kind"], to=to, params=params, template_id=template_id)
+    key = scheduled_message_key(data["kind"], data.get("offset"), record.invitee_uri)
+    sms = OutboundSms(key=key, kind=data["kind"], to=to, params=params, template_id=template_id)
     result = _deliver(sms, data, SEND_REMINDER_FUNC, defaults.REMINDERS_QUEUE)
     return {**result, "lateness": lateness}
 
@@ -167,7 +169,7 @@ def _why_not_send(record, data: dict[str, Any], now: datetime) -> str | None:
         return "booking_unknown"
     if record.status != ACTIVE:
         return f"booking_{record.status}"
-    if record.start is None or record.start.isoformat() != data["start"]:
+    if record.start is None or int(record.start.timestamp()) != data["start"]:
         return "start_moved"
     if data["kind"] == REMINDER and now >= record.start:
         return "too_late"

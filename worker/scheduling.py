@@ -31,9 +31,16 @@ def schedule(pipe, conn, at: datetime, func: str, data: dict, job_id: str,
         result_ttl=defaults.SCHEDULED_JOB_RESULT_TTL,
         failure_ttl=defaults.FAILED_JOB_TTL,
         status=JobStatus.SCHEDULED,
+        # RQ's default description is repr(args): bytes in Redis for every pending job.
+        description=f"{data.get('kind', func)} {data.get('offset') or ''}".strip(),
     )
     job.origin = queue
-    job.save(pipeline=pipe)
+    # job.save() would also write RQ's empty placeholder fields ("", seven of them); a
+    # pending reminder lives in Redis for days, so it is written without them (RQ reads
+    # a missing field as empty). DEL first: rescheduling the same id replaces the job.
+    mapping = {field: value for field, value in job.to_dict().items() if value != ""}
+    pipe.delete(job.key)
+    pipe.hset(job.key, mapping=mapping)
     pipe.zadd(Scheduler.scheduled_jobs_key, {job_id: to_unix(at)})
 
 
