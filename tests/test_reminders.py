@@ -223,3 +223,22 @@ def test_permanent_failure_fails_at_once_with_the_reason(conn, booking, monkeypa
     assert "4001" in job.latest_result().exc_string
     assert not [j for j in scheduled(conn) if "retry" in j]
     assert not conn.exists(keys.sent(job.args[0]["key"]))  # released: a replay after a fix sends
+
+
+def test_reschedule_notice_falls_back_to_the_confirmation_template(conn, booking, monkeypatch):
+    monkeypatch.setenv("ENGAGELAB_DEV_KEY", "k")
+    monkeypatch.setenv("ENGAGELAB_DEV_SECRET", "s")
+    monkeypatch.setenv("TEMPLATE_ID_CONFIRM", "101")
+    context.reset()
+    from worker.sms.engagelab import EngageLabSmsBackend
+
+    sent = []
+    monkeypatch.setattr(EngageLabSmsBackend, "send", lambda self, m: sent.append((m.kind, m.template_id)) or "id")
+    new = samples.rescheduled(booking, start=datetime.now(timezone.utc) + timedelta(days=4))
+    apply(conn, "invitee.created", new)
+    assert sent == [("confirm", "101")]
+    monkeypatch.setenv("TEMPLATE_ID_RESCHEDULE", "103")
+    context.reset()
+    newer = samples.rescheduled(new, start=datetime.now(timezone.utc) + timedelta(days=5))
+    apply(conn, "invitee.created", newer)
+    assert sent[-1] == ("reschedule", "103")

@@ -17,7 +17,7 @@ from shared.booking import BookingRecord
 from shared.calendly.payloads import Delivery, Invitee
 from shared.durations import in_words
 from shared.keys import digest
-from shared.kinds import CANCEL, FOLLOWUP, REMINDER
+from shared.kinds import CANCEL, CONFIRM, FOLLOWUP, REMINDER, RESCHEDULE
 from shared.phone import normalize
 from shared.settings import Settings
 from shared.timefmt import format_meeting_time, zone_or_default
@@ -107,17 +107,21 @@ def template_for(kind: str, record: BookingRecord, settings: Settings) -> tuple[
 
 def sms_job(action: SendSms, record: BookingRecord, settings: Settings) -> JobSpec | Skipped:
     what = f"sms:{action.kind}:{action.recipient}"
-    enabled, template_id = template_for(action.kind, record, settings)
+    kind = action.kind
+    enabled, template_id = template_for(kind, record, settings)
+    if not enabled and kind == RESCHEDULE:  # no reschedule template: confirm the new time instead
+        kind = CONFIRM
+        enabled, template_id = template_for(kind, record, settings)
     if not enabled:
         return Skipped(what, "template_disabled")
     to = recipient_phone(action.recipient, record, settings)
     if isinstance(to, Skipped):
         return Skipped(what, to.reason)
-    params = message_params(action.kind, record, settings)
+    params = message_params(kind, record, settings)
     if isinstance(params, Skipped):
         return Skipped(what, params.reason)
     key = f"sms|{action.kind}|{action.recipient}|{action.invitee_uri}"
-    data = {"key": key, "kind": action.kind, "to": to, "params": params, "template": template_id,
+    data = {"key": key, "kind": kind, "to": to, "params": params, "template": template_id,
             "invitee": action.invitee_uri}
     return JobSpec(defaults.SMS_QUEUE, SEND_SMS_FUNC, data, f"sms-{digest(key)}")
 
