@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     scheduler = sub.add_parser("scheduler", help="run the rq-scheduler loop")
     scheduler.set_defaults(func=cmd_scheduler)
 
+    crm = sub.add_parser("crm", help="CRM (Brevo) maintenance")
+    crm_sub = crm.add_subparsers(metavar="ACTION")
+    setup = crm_sub.add_parser("setup", help="create the mapped contact attributes in Brevo (safe to re-run)")
+    setup.set_defaults(func=cmd_crm_setup)
+
     sim = sub.add_parser("simulate", help="send a signed Calendly delivery to a running receiver")
     sim.add_argument("event", choices=SIMULATED_EVENTS)
     sim.add_argument("--url", help="receiver URL (default http://localhost:$PORT/webhooks/calendly)")
@@ -112,6 +117,24 @@ def cmd_scheduler(args) -> int:
     conn = connect(resolve_url(settings))
     log.info("scheduler starting", extra={"interval": settings.scheduler_interval})
     Scheduler(connection=conn, interval=settings.scheduler_interval).run()
+    return 0
+
+
+def cmd_crm_setup(args) -> int:
+    from worker.crm.brevo import BrevoClient, setup_attributes
+    from worker.crm.fields import effective_mapping
+    from worker.provider_errors import ProviderError
+
+    settings = Settings.from_env()
+    if not settings.brevo_api_key:
+        raise ConfigError("BREVO_API_KEY is required for relay crm setup")
+    client = BrevoClient(settings.brevo_api_url, settings.brevo_api_key)
+    try:
+        for line in setup_attributes(client, effective_mapping(settings.relay_config.field_mapping)):
+            print(line)
+    except ProviderError as error:
+        print(f"relay crm setup: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -81,7 +81,10 @@ class RelayConfigSchema(Schema):
     event_mapping = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True, validate=validate.Range(min=1)))
     field_mapping = fields.Dict(
         keys=fields.String(),
-        values=fields.String(validate=validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="must be an attribute name in CAPITALS")),
+        values=fields.String(
+            allow_none=True,  # null removes a source from the default mapping
+            validate=validate.Regexp(r"^[A-Z][A-Z0-9_]*$", error="must be an attribute name in CAPITALS"),
+        ),
     )
 
 

@@ -97,6 +97,7 @@ DEFAULT_LOCALE = "en_US"
 DEFAULT_REMINDER_OFFSETS = "24h,1h"
 DEFAULT_FOLLOWUP_DELAY = "30m"
 DEFAULT_ENGAGELAB_API_URL = "https://smsapi.engagelab.com"
+DEFAULT_BREVO_API_URL = "https://api.brevo.com/v3"
 
 WORKER_CLASSES = ("simple", "fork")
 DEFAULT_WORKER_CLASS = "simple"
@@ -157,6 +158,7 @@ class Settings:
     engagelab_dev_key: str | None = None
     engagelab_dev_secret: str | None = None
     brevo_api_key: str | None = None
+    brevo_api_url: str = DEFAULT_BREVO_API_URL
     engagelab_api_url: str = DEFAULT_ENGAGELAB_API_URL
     templates: Mapping[str, str] = field(default_factory=dict)
     """Template id per SMS kind; a kind without one is disabled (console shows it anyway)."""
@@ -218,6 +220,7 @@ class Settings:
             followup_delay=_optional_duration(env, "FOLLOWUP_DELAY", DEFAULT_FOLLOWUP_DELAY),
             relay_config=load_relay_config(_optional(env, "RELAY_CONFIG")),
             brevo_api_key=brevo_key,
+            brevo_api_url=_url(env, "BREVO_API_URL", DEFAULT_BREVO_API_URL),
             host_phone=_optional(env, "HOST_PHONE"),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
             locale=_locale(env, "LOCALE", DEFAULT_LOCALE),

@@ -12,12 +12,12 @@ from typing import Any
 class FakeProvider:
     """A threaded HTTP server that records every request and answers from a script.
 
-    ``script`` maps a path to a list of (status, body) answers used in turn; when a
-    path's list runs out, ``default`` answers."""
+    ``script`` maps a path to a list of (status, body, headers) answers used in turn;
+    when a path's list runs out, ``respond`` answers (``default`` unless overridden)."""
 
     def __init__(self, default=(200, {})):
         self.requests: list[dict[str, Any]] = []
-        self.script: dict[str, list[tuple[int, Any]]] = {}
+        self.script: dict[str, list[tuple[int, Any, dict]]] = {}
         self.default = default
         self.lock = threading.Lock()
         provider = self
@@ -46,9 +46,9 @@ class FakeProvider:
         self.server.shutdown()
         self.server.server_close()
 
-    def answer(self, path: str, status: int, body: Any, times: int = 1) -> None:
+    def answer(self, path: str, status: int, body: Any, times: int = 1, headers: dict | None = None) -> None:
         with self.lock:
-            self.script.setdefault(path, []).extend([(status, body)] * times)
+            self.script.setdefault(path, []).extend([(status, body, headers or {})] * times)
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length") or 0)
@@ -60,17 +60,23 @@ class FakeProvider:
         path = handler.path.split("?", 1)[0]
         with self.lock:
             answers = self.script.get(path) or []
-            status, reply = answers.pop(0) if answers else self.respond(path, body)
+            if answers:
+                status, reply, headers = answers.pop(0)
+            else:
+                status, reply = self.respond(handler.command, path, body, dict(handler.headers))
+                headers = {}
             self.requests.append({"method": handler.command, "path": handler.path, "headers": dict(handler.headers),
                                   "body": body, "status": status, "at": time.time()})
-        payload = json.dumps(reply).encode() if not isinstance(reply, bytes) else reply
+        payload = b"" if reply is None else json.dumps(reply).encode() if not isinstance(reply, bytes) else reply
         handler.send_response(status)
+        for name, value in headers.items():
+            handler.send_header(name, value)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
 
-    def respond(self, path: str, body: Any) -> tuple[int, Any]:
+    def respond(self, method: str, path: str, body: Any, headers: dict) -> tuple[int, Any]:
         return self.default
 
     def received(self, path: str | None = None, status: int | None = None) -> list[dict[str, Any]]:
@@ -86,7 +92,7 @@ class FakeEngageLab(FakeProvider):
         super().__init__()
         self.counter = 0
 
-    def respond(self, path, body):
+    def respond(self, method, path, body, headers):
         if path != "/v1/messages":
             return 404, {"code": 4001, "message": "not found"}
         self.counter += 1
@@ -98,3 +104,84 @@ class FakeEngageLab(FakeProvider):
         return [{"to": r["body"]["to"][0], "template": r["body"]["template"]["id"],
                  "params": r["body"]["template"]["params"]}
                 for r in self.received("/v1/messages", status=200)]
+
+
+class FakeBrevo(FakeProvider):
+    """A stateful Brevo: contacts (email, attributes, lists), events and attribute
+    definitions, with the behaviours the relay must cope with: upsert 201/204, a unique
+    SMS number across contacts, unknown attributes refused, category attributes taking
+    their numeric option id (a label is silently ignored, as Brevo does)."""
+
+    API_KEY = "brevo-test-key"
+
+    def __init__(self):
+        super().__init__()
+        self.contacts: dict[str, dict[str, Any]] = {}
+        self.events: list[dict[str, Any]] = []
+        self.attribute_defs: dict[str, dict[str, Any]] = {
+            name: {"name": name, "category": "normal", "type": "text"} for name in ("FIRSTNAME", "LASTNAME", "SMS")
+        }
+
+    def respond(self, method, path, body, headers):
+        if headers.get("api-key") != self.API_KEY:
+            return 401, {"code": "unauthorized", "message": "Key not found"}
+        if method == "POST" and path == "/contacts":
+            return self.upsert(body)
+        if method == "POST" and path == "/events":
+            self.events.append(body)
+            return 204, None
+        if method == "GET" and path == "/contacts/attributes":
+            return 200, {"attributes": list(self.attribute_defs.values())}
+        if path.startswith("/contacts/attributes/"):
+            _, _, _, category, name = path.split("/")
+            return self.define(method, category, name, body)
+        return 404, {"code": "document_not_found", "message": "not found"}
+
+    def upsert(self, body):
+        email = body.get("email")
+        if not email:
+            return 400, {"code": "missing_parameter", "message": "An email or SMS phone number is mandatory"}
+        attributes = dict(body.get("attributes") or {})
+        for name in attributes:
+            if name not in self.attribute_defs:
+                return 400, {"code": "invalid_parameter", "message": f"Attribute {name} does not exist"}
+        sms = attributes.get("SMS")
+        if sms and any(c["attributes"].get("SMS") == sms for e, c in self.contacts.items() if e != email):
+            return 400, {"code": "duplicate_parameter",
+                         "message": "Unable to update contact, SMS is already associated with another Contact",
+                         "metadata": {"duplicate_identifiers": ["SMS"]}}
+        for name, value in list(attributes.items()):
+            definition = self.attribute_defs[name]
+            if definition["category"] == "category":
+                allowed = {option["value"] for option in definition.get("enumeration", [])}
+                if value not in allowed:
+                    del attributes[name]
+        existing = self.contacts.get(email)
+        if existing and not body.get("updateEnabled"):
+            return 400, {"code": "duplicate_parameter", "message": "Contact already exist"}
+        contact = existing or {"id": len(self.contacts) + 1, "attributes": {}, "listIds": set()}
+        contact["attributes"].update(attributes)
+        contact["listIds"].update(body.get("listIds") or [])
+        self.contacts[email] = contact
+        return (204, None) if existing else (201, {"id": contact["id"]})
+
+    def define(self, method, category, name, body):
+        if method == "POST":
+            if name in self.attribute_defs:
+                return 400, {"code": "duplicate_parameter", "message": "Attribute name already exist"}
+            if not body:
+                return 400, {"code": "missing_parameter", "message": "No inputs in the body"}
+            definition = {"name": name, "category": category, "type": body.get("type")}
+            if "enumeration" in body:
+                definition["enumeration"] = body["enumeration"]
+            self.attribute_defs[name] = definition
+            return 201, None
+        if method == "PUT" and name in self.attribute_defs:
+            self.attribute_defs[name]["enumeration"] = body["enumeration"]
+            return 204, None
+        return 404, {"code": "document_not_found", "message": "Attribute not found"}
+
+    def status_label(self, email):
+        value = self.contacts[email]["attributes"].get("BOOKING_STATUS")
+        options = {o["value"]: o["label"] for o in self.attribute_defs["BOOKING_STATUS"]["enumeration"]}
+        return options.get(value)

@@ -8,6 +8,7 @@ provider, so a re-run of ``process_event`` or a redelivery never sends twice.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from shared.durations import in_words
 from shared.keys import digest
 from shared.kinds import CANCEL, CONFIRM, FOLLOWUP, REMINDER, RESCHEDULE
 from shared.phone import normalize
+from shared.relay_config import match_event_type
 from shared.settings import Settings
 from shared.timefmt import format_meeting_time, zone_or_default
 from worker.lifecycle import (
@@ -29,6 +31,8 @@ from worker.lifecycle import (
     SyncContact,
     SyncLead,
 )
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 SEND_SMS_FUNC = "worker.jobs.send_sms"
 SEND_REMINDER_FUNC = "worker.jobs.send_reminder"
@@ -220,6 +224,8 @@ def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, 
         "join_url": record.join_url,
         "timezone": record.timezone,
         "answers": [list(pair) for pair in answers],
+        "lists": list_ids(record, action.status, settings),
+        "changed_at": action.changed_at.isoformat(),
     }
     key = f"crm|{action.status}|{action.invitee_uri}|{action.changed_at.isoformat()}"
     data = {
@@ -232,17 +238,28 @@ def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, 
     return JobSpec(defaults.CRM_QUEUE, SYNC_CRM_FUNC, data, f"crm-{digest(key)}")
 
 
+def list_ids(record: BookingRecord, status: str, settings: Settings) -> list[int]:
+    """``event_mapping``: the event type's Brevo list, joined when the booking is made."""
+    if status not in ("booked", "rescheduled"):
+        return []
+    list_id = match_event_type(settings.relay_config.event_mapping, record.event_type_uri, record.event_type_name)
+    return [list_id] if list_id else []
+
+
 def lead_job(action: SyncLead, settings: Settings) -> JobSpec | Skipped:
     submission = action.submission
     if settings.crm_backend == "off":
         return Skipped("crm:lead", "crm_off")
-    email = next((a.strip() for _, a in submission.questions_and_answers if "@" in a), None)
+    email = next((a.strip() for _, a in submission.questions_and_answers if EMAIL.match(a.strip())), None)
     if not email:
         return Skipped("crm:lead", "no_email")
-    contact = {
+    name = next((a.strip() for q, a in submission.questions_and_answers if "name" in q.lower() and a.strip()), None)
+    contact = {  # no booking status: a lead may also have booked, and that status stands
         "email": email,
-        "status": "lead",
+        "name": name,
         "answers": [list(pair) for pair in submission.questions_and_answers],
+        "lists": [],
+        "changed_at": None,
     }
     key = f"crm|lead|{submission.uri}"
     data = {"key": key, "kind": "lead", "contact": contact, "event": None, "submission": submission.uri}

@@ -23,7 +23,7 @@ from shared.calendly.payloads import PayloadError, parse_delivery
 from shared.kinds import REMINDER
 from shared.logs import mask_phone
 from worker import context, idempotency, lifecycle, retry, scheduling
-from worker.crm import ContactUpdate
+from worker.crm import ContactUpdate, ordering
 from worker.dispatch import (
     SEND_REMINDER_FUNC,
     SEND_SMS_FUNC,
@@ -188,8 +188,7 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
         return retry.schedule_retry(conn, func, data, job.id, queue, error)
     except PermanentError as error:
         stats.count(conn, "sms_failed", sms.kind)
-        job.meta["failure"] = {"provider": error.provider, "code": error.code, "message": error.message}
-        job.save_meta()
+        _record_failure(job, error)
         log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), error,
                   extra={"sms_kind": sms.kind, "code": error.code})
         raise
@@ -206,19 +205,46 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
         return {"status": "skipped", "reason": "crm_off"}
     change = ContactUpdate(key=update["key"], kind=update["kind"], contact=update["contact"], event=update["event"])
     crm = ctx.crm
+    job = get_current_job()
+    conn = job.connection
 
-    def apply() -> str:
-        crm.apply(change)
+    def step(action) -> str:
+        action(change)
         return crm.name
 
-    job = get_current_job()
+    def upsert() -> str:
+        changed_at = change.contact.get("changed_at")
+        if changed_at and ordering.is_stale(conn, change.contact["email"], changed_at):
+            log.info("crm %s skipped: a newer change was already applied", change.contact.get("status"))
+            return "stale"
+        step(crm.upsert)
+        if changed_at:
+            ordering.advance(conn, change.contact["email"], changed_at)
+        return crm.name
+
     try:
-        outcome = idempotency.run_once(job.connection, change.key, apply)
+        upserted = idempotency.run_once(conn, change.key + "|contact", upsert)
+        recorded = None
+        if change.event:
+            recorded = idempotency.run_once(conn, change.key + "|event", lambda: step(crm.record_event))
     except TransientError as error:
-        return retry.schedule_retry(job.connection, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
-    if outcome is None:
+        stats.count(conn, "crm_retry", change.kind)
+        return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
+    except PermanentError as error:
+        stats.count(conn, "crm_failed", change.kind)
+        _record_failure(job, error)
+        log.error("crm %s failed for good: %s", change.kind, error, extra={"code": error.code})
+        raise
+    if upserted is None and recorded is None:
         return {"status": "duplicate"}
-    return {"status": "synced", "backend": crm.name}
+    stats.count(conn, "crm_synced", change.kind)
+    return {"status": "synced", "backend": crm.name, "event": change.event if recorded else None}
+
+
+def _record_failure(job, error: PermanentError) -> None:
+    """The reason, visible on the failed job (``meta["failure"]``) as well as in the log."""
+    job.meta["failure"] = {"provider": error.provider, "code": error.code, "message": error.message}
+    job.save_meta()
 
 
 def _event_name(envelope: Any) -> str | None:

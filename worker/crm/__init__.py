@@ -13,7 +13,16 @@ def build_crm_backend(settings: Settings) -> CrmBackend | None:
         from worker.crm.log import LogCrmBackend
 
         return LogCrmBackend()
-    raise ConfigError(f"CRM_BACKEND={settings.crm_backend} is not supported by this version")
+    if settings.crm_backend == "brevo":
+        from worker.crm.brevo import BrevoClient, BrevoCrmBackend
+        from worker.crm.fields import effective_mapping
+
+        return BrevoCrmBackend(
+            BrevoClient(settings.brevo_api_url, settings.brevo_api_key),
+            effective_mapping(settings.relay_config.field_mapping),
+            settings.default_timezone,
+        )
+    raise ConfigError(f"CRM_BACKEND={settings.crm_backend} is not supported")
 
 
 __all__ = ["ContactUpdate", "CrmBackend", "build_crm_backend"]

@@ -13,14 +13,22 @@ class ContactUpdate:
     kind: str
     """``contact`` (a booking's invitee) or ``lead`` (a routing form submitter)."""
     contact: dict[str, Any]
-    """email, name, phone (E.164), status, event type, scheduled_at, answers, ..."""
+    """email, name, phone (E.164), status, event type, scheduled_at, join_url, timezone,
+    answers [[question, answer]], lists [Brevo list ids], changed_at (ISO)."""
     event: str | None
     """The automation event to record (``calendly_booked`` ...), or None."""
 
 
 class CrmBackend(ABC):
+    """Two steps, each made once (the job keeps a send-once key for each), so a retry
+    after a failed event does not repeat the upsert's side effects or vice versa."""
+
     name: str
 
     @abstractmethod
-    def apply(self, update: ContactUpdate) -> None:
-        """Upsert the contact and record the event, if any."""
+    def upsert(self, update: ContactUpdate) -> None:
+        """Create or update the contact with its attributes and lists."""
+
+    @abstractmethod
+    def record_event(self, update: ContactUpdate) -> None:
+        """Record ``update.event`` for the contact's automations (no-op when None)."""

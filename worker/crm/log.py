@@ -13,7 +13,11 @@ log = logging.getLogger("relay.crm.log")
 class LogCrmBackend(CrmBackend):
     name = "log"
 
-    def apply(self, update: ContactUpdate) -> None:
+    def record_event(self, update: ContactUpdate) -> None:
+        if update.event:
+            log.debug("crm event %s", update.event, extra={"crm_event": update.event})
+
+    def upsert(self, update: ContactUpdate) -> None:
         contact = update.contact
         log.info(
             "crm %s %s",
@@ -28,5 +32,6 @@ class LogCrmBackend(CrmBackend):
                 "scheduled_at": contact.get("scheduled_at"),
                 "crm_event": update.event,
                 "answers": len(contact.get("answers") or ()),
+                "lists": contact.get("lists") or [],
             },
         )

@@ -1,0 +1,197 @@
+"""Brevo: contacts upserted with mapped attributes and lists, and events for automations.
+
+Facts (shared/research/providers.md §B): header ``api-key``; ``POST /contacts`` with
+``updateEnabled: true`` creates (201) or updates (204); ``POST /events`` with
+``identifiers.email_id``; errors are ``{"code", "message"}``; 429 carries
+``x-sib-ratelimit-reset`` (seconds to wait); an SMS number that belongs to another contact
+is a 400 ``duplicate_parameter`` even on upsert.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+
+from shared import settings as defaults
+from shared.logs import mask_email
+from worker.crm.base import ContactUpdate, CrmBackend
+from worker.crm.fields import BOOKING_STATUSES, SMS_ATTRIBUTE, attribute_types, contact_attributes
+from worker.provider_errors import PermanentError, TransientError
+
+log = logging.getLogger("relay.crm.brevo")
+
+PROVIDER = "brevo"
+TRANSIENT_STATUSES = {408, 425, 429}
+ATTRIBUTES_CACHE_SECONDS = 600
+"""How long the account's attribute definitions (for category values) are reused."""
+
+
+class BrevoClient:
+    """The few Brevo calls the relay makes, with timeouts and classified errors."""
+
+    def __init__(self, api_url: str, api_key: str, session: requests.Session | None = None):
+        self.base = api_url.rstrip("/")
+        self.session = session or requests.Session()
+        self.session.headers.update({"api-key": api_key, "accept": "application/json"})
+
+    def request(self, method: str, path: str, body: Any = None) -> Any:
+        try:
+            response = self.session.request(
+                method, self.base + path, json=body,
+                timeout=(defaults.HTTP_CONNECT_TIMEOUT, defaults.HTTP_READ_TIMEOUT),
+            )
+        except requests.Timeout as error:
+            raise TransientError(PROVIDER, f"timeout: {type(error).__name__}") from None
+        except requests.RequestException as error:
+            raise TransientError(PROVIDER, f"network error: {type(error).__name__}") from None
+        return parse_response(response)
+
+    def upsert_contact(self, email: str, attributes: dict[str, Any], list_ids: list[int]) -> None:
+        body: dict[str, Any] = {"email": email, "attributes": attributes, "updateEnabled": True}
+        if list_ids:
+            body["listIds"] = list_ids
+        self.request("POST", "/contacts", body)
+
+    def create_event(self, name: str, email: str, properties: dict[str, Any], date: str | None) -> None:
+        body: dict[str, Any] = {"event_name": name, "identifiers": {"email_id": email},
+                                "event_properties": properties}
+        if date:
+            body["event_date"] = date
+        self.request("POST", "/events", body)
+
+    def attributes(self) -> list[dict[str, Any]]:
+        return (self.request("GET", "/contacts/attributes") or {}).get("attributes", [])
+
+    def create_attribute(self, category: str, name: str, body: dict[str, Any]) -> None:
+        self.request("POST", f"/contacts/attributes/{category}/{name}", body)
+
+    def update_attribute(self, category: str, name: str, body: dict[str, Any]) -> None:
+        self.request("PUT", f"/contacts/attributes/{category}/{name}", body)
+
+
+def parse_response(response: requests.Response) -> Any:
+    status = response.status_code
+    try:
+        data = response.json() if response.content else None
+    except ValueError:
+        data = None
+    if status < 400:
+        return data
+    code = data.get("code") if isinstance(data, dict) else None
+    message = str(data.get("message")) if isinstance(data, dict) and data.get("message") else response.reason or "error"
+    if code == "duplicate_request":  # Brevo already processed this very request
+        return data
+    if status in TRANSIENT_STATUSES or status >= 500:
+        raise TransientError(PROVIDER, message, code=code, status=status, retry_after=_reset(response))
+    error = PermanentError(PROVIDER, message, code=code, status=status)
+    error.metadata = data.get("metadata") if isinstance(data, dict) else None
+    raise error
+
+
+def _reset(response: requests.Response) -> float | None:
+    value = response.headers.get("x-sib-ratelimit-reset")
+    try:
+        return max(0.0, float(value)) + 1 if value is not None else None
+    except ValueError:
+        return None
+
+
+def is_sms_conflict(error: PermanentError) -> bool:
+    """The number in SMS already belongs to another Brevo contact."""
+    if error.code != "duplicate_parameter":
+        return False
+    duplicates = (getattr(error, "metadata", None) or {}).get("duplicate_identifiers") or []
+    return SMS_ATTRIBUTE.lower() in [str(d).lower() for d in duplicates] or "sms" in error.message.lower()
+
+
+class BrevoCrmBackend(CrmBackend):
+    name = PROVIDER
+
+    def __init__(self, client: BrevoClient, mapping: dict[str, str], default_timezone: str):
+        self.client = client
+        self.mapping = mapping
+        self.default_timezone = default_timezone
+        self._category_values: dict[str, dict[str, int]] | None = None
+        self._fetched_at = 0.0
+
+    def upsert(self, update: ContactUpdate) -> None:
+        contact = update.contact
+        attributes = self._with_category_values(
+            contact_attributes(contact, self.mapping, self.default_timezone))
+        lists = [int(i) for i in contact.get("lists") or ()]
+        try:
+            self.client.upsert_contact(contact["email"], attributes, lists)
+        except PermanentError as error:
+            if SMS_ATTRIBUTE not in attributes or not is_sms_conflict(error):
+                raise
+            log.warning("SMS number belongs to another Brevo contact; contact saved without it",
+                        extra={"email": mask_email(contact["email"]), "code": error.code})
+            attributes.pop(SMS_ATTRIBUTE)
+            self.client.upsert_contact(contact["email"], attributes, lists)
+
+    def record_event(self, update: ContactUpdate) -> None:
+        if not update.event:
+            return
+        contact = update.contact
+        properties = {
+            "start_time": contact.get("scheduled_at"),
+            "event_type": contact.get("event_type_name"),
+            "join_url": contact.get("join_url"),
+        }
+        self.client.create_event(update.event, contact["email"],
+                                 {k: v for k, v in properties.items() if v is not None},
+                                 contact.get("changed_at"))
+
+    def _with_category_values(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """A category attribute takes its option's numeric id, not its label (Brevo
+        ignores a label silently); a text attribute keeps the label."""
+        categories = self._categories()
+        for name, value in list(attributes.items()):
+            options = categories.get(name)
+            if options and isinstance(value, str) and value in options:
+                attributes[name] = options[value]
+        return attributes
+
+    def _categories(self) -> dict[str, dict[str, int]]:
+        if self._category_values is None or time.monotonic() - self._fetched_at > ATTRIBUTES_CACHE_SECONDS:
+            self._category_values = {
+                attribute["name"]: {option["label"]: option["value"] for option in attribute.get("enumeration") or ()}
+                for attribute in self.client.attributes()
+                if attribute.get("category") == "category"
+            }
+            self._fetched_at = time.monotonic()
+        return self._category_values
+
+
+def setup_attributes(client: BrevoClient, mapping: dict[str, str]) -> list[str]:
+    """Create the mapped attributes that the account lacks (and missing status options);
+    safe to run again. Returns what was done, one line each."""
+    existing = {attribute["name"]: attribute for attribute in client.attributes()}
+    done = []
+    for name, kind in attribute_types(mapping).items():
+        current = existing.get(name)
+        if kind == "category":
+            wanted = [{"value": index, "label": label} for index, label in enumerate(BOOKING_STATUSES, start=1)]
+            if current is None:
+                client.create_attribute("category", name, {"type": "category", "enumeration": wanted})
+                done.append(f"created {name} (category: {', '.join(BOOKING_STATUSES)})")
+                continue
+            options = current.get("enumeration") or []
+            labels = {option["label"] for option in options}
+            missing = [label for label in BOOKING_STATUSES if label not in labels]
+            if missing and current.get("category") == "category":
+                next_value = max([option["value"] for option in options] + [0]) + 1
+                added = [{"value": next_value + i, "label": label} for i, label in enumerate(missing)]
+                client.update_attribute("category", name, {"enumeration": options + added})
+                done.append(f"added {', '.join(missing)} to {name}")
+            else:
+                done.append(f"kept {name} ({current.get('category')})")
+        elif current is None:
+            client.create_attribute("normal", name, {"type": kind})
+            done.append(f"created {name} ({kind})")
+        else:
+            done.append(f"kept {name} ({current.get('type') or current.get('category')})")
+    return done
