@@ -28,6 +28,9 @@ class BookingRecord:
     created_seen: bool = False
     """Whether ``invitee.created`` for this invitee has been applied. A record can exist
     without it: a cancellation, no-show or the other half of a reschedule came first."""
+    notified: bool = False
+    """Whether the booking's confirmation (or reschedule notice) was decided. A backfilled
+    booking is recorded without it, so its live webhook, if one comes, still confirms."""
     email: str | None = None
     name: str | None = None
     phone: str | None = None
@@ -109,3 +112,12 @@ class BookingStore:
             record.to_json(),
             exat=int(record.expires_at(now).timestamp()),
         )
+        # Active bookings by start time: what reconciliation compares with Calendly.
+        if record.status == ACTIVE and record.start is not None:
+            target.zadd(keys.UPCOMING, {record.invitee_uri: record.start.timestamp()})
+        else:
+            target.zrem(keys.UPCOMING, record.invitee_uri)
+
+    def active_between(self, start: datetime, end: datetime) -> list[str]:
+        """Invitee URIs of active bookings starting in [start, end]."""
+        return [uri.decode() for uri in self.client.zrangebyscore(keys.UPCOMING, start.timestamp(), end.timestamp())]

@@ -68,6 +68,31 @@ def build_parser() -> argparse.ArgumentParser:
     scheduler = sub.add_parser("scheduler", help="run the rq-scheduler loop")
     scheduler.set_defaults(func=cmd_scheduler)
 
+    hooks = sub.add_parser("webhooks", help="Calendly webhook subscriptions")
+    hooks_sub = hooks.add_subparsers(metavar="ACTION")
+    subscribe = hooks_sub.add_parser("subscribe", help="subscribe this relay to Calendly's events")
+    subscribe.add_argument("--url", help="this relay's public /webhooks/calendly URL (default RELAY_WEBHOOK_URL)")
+    subscribe.add_argument("--scope", choices=("organization", "user"), default="organization")
+    subscribe.add_argument("--events", nargs="+", help="events (default: invitee created/canceled, no-shows)")
+    subscribe.add_argument("--routing-forms", action="store_true",
+                           help="also routing_form_submission.created (organization scope only)")
+    subscribe.set_defaults(func=cmd_webhooks_subscribe)
+    listing = hooks_sub.add_parser("list", help="show subscriptions, flagging disabled or retrying ones")
+    listing.set_defaults(func=cmd_webhooks_list)
+    remove = hooks_sub.add_parser("delete", help="delete a subscription by id or URI")
+    remove.add_argument("id")
+    remove.set_defaults(func=cmd_webhooks_delete)
+    check = hooks_sub.add_parser("check", help="exit 1 when this relay's subscription is disabled or missing")
+    check.add_argument("--url", help="default RELAY_WEBHOOK_URL")
+    check.add_argument("--repair", action="store_true", help="delete and recreate it when it is")
+    check.set_defaults(func=cmd_webhooks_check)
+
+    fill = sub.add_parser("backfill", help="apply existing Calendly bookings (no confirmations sent)")
+    fill.add_argument("--from", dest="start", help="first start date (YYYY-MM-DD, default now)")
+    fill.add_argument("--to", dest="end", help="last start date (YYYY-MM-DD, default 60 days ahead)")
+    fill.add_argument("--dry-run", action="store_true", help="show what would be applied, change nothing")
+    fill.set_defaults(func=cmd_backfill)
+
     crm = sub.add_parser("crm", help="CRM (Brevo) maintenance")
     crm_sub = crm.add_subparsers(metavar="ACTION")
     setup = crm_sub.add_parser("setup", help="create the mapped contact attributes in Brevo (safe to re-run)")
@@ -115,9 +140,156 @@ def cmd_scheduler(args) -> int:
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
     conn = connect(resolve_url(settings))
+    scheduler = Scheduler(connection=conn, interval=settings.scheduler_interval)
+    register_periodic_jobs(scheduler, settings)
     log.info("scheduler starting", extra={"interval": settings.scheduler_interval})
-    Scheduler(connection=conn, interval=settings.scheduler_interval).run()
+    scheduler.run()
     return 0
+
+
+PERIODIC_WEBHOOK_CHECK = "periodic-webhook-check"
+PERIODIC_RECONCILE = "periodic-reconcile"
+
+
+def register_periodic_jobs(scheduler, settings: Settings) -> list[str]:
+    """The hourly subscription check and the reconciliation, when the relay has Calendly
+    credentials. Fixed ids: a restart (or a second scheduler) replaces, never adds."""
+    has_credentials = bool(settings.calendly_access_token or settings.calendly_client_id)
+    wanted = {}
+    if has_credentials and settings.webhook_url:
+        wanted[PERIODIC_WEBHOOK_CHECK] = ("worker.jobs.check_webhooks", defaults.WEBHOOK_CHECK_INTERVAL)
+    if has_credentials and settings.reconcile_interval:
+        wanted[PERIODIC_RECONCILE] = ("worker.jobs.reconcile_bookings", int(settings.reconcile_interval.total_seconds()))
+    for job_id in (PERIODIC_WEBHOOK_CHECK, PERIODIC_RECONCILE):
+        if job_id not in wanted and job_id in scheduler:
+            scheduler.cancel(job_id)
+    now = datetime.now(timezone.utc)
+    for job_id, (func, interval) in wanted.items():
+        scheduler.schedule(now + timedelta(seconds=10), func, interval=interval, repeat=None, id=job_id,
+                           queue_name=defaults.MAINTENANCE_QUEUE, timeout=600)
+    return list(wanted)
+
+
+def _calendly(settings: Settings, **options):
+    from shared.calendly.oauth import api_client
+    from shared.redis_conn import connect, resolve_url
+
+    conn = connect(resolve_url(settings))
+    return conn, api_client(conn, settings, **options)
+
+
+def _webhook_url(args, settings: Settings) -> str:
+    url = getattr(args, "url", None) or settings.webhook_url
+    if not url:
+        raise ConfigError("give --url or set RELAY_WEBHOOK_URL (this relay's public /webhooks/calendly URL)")
+    return url
+
+
+def _calendly_errors(command):
+    """Calendly's refusals are an operator's problem to read, not a traceback."""
+    def run(args) -> int:
+        from shared.calendly.client import CalendlyError
+
+        try:
+            return command(args)
+        except CalendlyError as error:
+            print(f"relay: {error}", file=sys.stderr)
+            return 1
+    run.__name__ = command.__name__
+    return run
+
+
+@_calendly_errors
+def cmd_webhooks_subscribe(args) -> int:
+    from shared.calendly import subscriptions
+
+    settings = Settings.from_env()
+    if not settings.signing_key:
+        raise ConfigError("CALENDLY_WEBHOOK_SIGNING_KEY is required: Calendly signs deliveries with it")
+    events = list(args.events or subscriptions.DEFAULT_EVENTS)
+    if args.routing_forms:
+        events += [e for e in subscriptions.ROUTING_EVENTS if e not in events]
+    _, client = _calendly(settings)
+    outcome, subscription = subscriptions.subscribe(client, _webhook_url(args, settings), args.scope, events,
+                                                    settings.signing_key)
+    if outcome == "exists":
+        print("a subscription for this URL already exists (Calendly answered 409); nothing changed")
+    else:
+        print("subscribed")
+    if subscription:
+        print(subscriptions.describe(subscription))
+    return 0
+
+
+@_calendly_errors
+def cmd_webhooks_list(args) -> int:
+    from shared.calendly import subscriptions
+
+    _, client = _calendly(Settings.from_env())
+    items = subscriptions.list_subscriptions(client)
+    for item in items:
+        print(subscriptions.describe(item))
+    if not items:
+        print("no webhook subscriptions")
+    return 0
+
+
+@_calendly_errors
+def cmd_webhooks_delete(args) -> int:
+    from shared.calendly import subscriptions
+
+    _, client = _calendly(Settings.from_env())
+    subscriptions.delete(client, args.id)
+    print(f"deleted {args.id}")
+    return 0
+
+
+@_calendly_errors
+def cmd_webhooks_check(args) -> int:
+    from shared.calendly import subscriptions
+
+    settings = Settings.from_env()
+    _, client = _calendly(settings)
+    url = _webhook_url(args, settings)
+    if args.repair:
+        state, subscription = subscriptions.repair(client, url, settings.signing_key)
+        print(state.message)
+        if not state.healthy:
+            print("repaired: deleted and recreated" if state.subscription else "repaired: created")
+            if subscription:
+                print(subscriptions.describe(subscription))
+        return 0
+    state = subscriptions.check(client, url)
+    print(state.message)
+    return 0 if state.healthy else 1
+
+
+@_calendly_errors
+def cmd_backfill(args) -> int:
+    from worker.backfill import backfill
+
+    settings = Settings.from_env()
+    logs.configure(secrets=settings.secrets)
+    now = datetime.now(timezone.utc)
+    start = _date_arg(args.start, "--from") if args.start else now
+    end = _date_arg(args.end, "--to") + timedelta(days=1) if args.end else now + timedelta(days=60)
+    if end <= start:
+        raise ConfigError("--to must be after --from")
+    conn, client = _calendly(settings, min_interval=defaults.BACKFILL_MIN_INTERVAL)
+    print(f"backfill {'(dry run) ' if args.dry_run else ''}of bookings starting "
+          f"{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC", flush=True)
+    report = backfill(conn, client, settings, start, end, dry_run=args.dry_run,
+                      progress=lambda line: print(f"  {line}", flush=True))
+    for skipped in report.skipped:
+        print(f"  skipped {skipped}")
+    return 0
+
+
+def _date_arg(text: str, flag: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ConfigError(f"{flag} must be a date like 2026-12-01, got {text!r}") from None
 
 
 def cmd_crm_setup(args) -> int:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 
 PREFIX = "relay:"
+UPCOMING = f"{PREFIX}bookings:upcoming"
+"""Sorted set of active bookings' invitee URIs, scored by start time."""
 
 
 def digest(text: str) -> str:

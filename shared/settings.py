@@ -55,7 +55,9 @@ EVENTS_QUEUE = "events"
 SMS_QUEUE = "sms"
 REMINDERS_QUEUE = "reminders"
 CRM_QUEUE = "crm"
-WORKER_QUEUES = (EVENTS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE)
+MAINTENANCE_QUEUE = "maintenance"
+"""Subscription checks and reconciliation: slow API calls that must not hold up messages."""
+WORKER_QUEUES = (EVENTS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE, MAINTENANCE_QUEUE)
 """Queues a worker listens to, in priority order."""
 
 PROCESS_EVENT_FUNC = "worker.jobs.process_event"
@@ -98,6 +100,17 @@ DEFAULT_REMINDER_OFFSETS = "24h,1h"
 DEFAULT_FOLLOWUP_DELAY = "30m"
 DEFAULT_ENGAGELAB_API_URL = "https://smsapi.engagelab.com"
 DEFAULT_BREVO_API_URL = "https://api.brevo.com/v3"
+DEFAULT_CALENDLY_API_URL = "https://api.calendly.com"
+DEFAULT_CALENDLY_AUTH_URL = "https://auth.calendly.com"
+
+# --- Calendly API housekeeping --------------------------------------------------------
+
+WEBHOOK_CHECK_INTERVAL = 3600
+"""The scheduler checks the webhook subscription hourly: Calendly disables it silently
+after 24 hours of failed deliveries."""
+DEFAULT_RECONCILE_INTERVAL = "15m"
+BACKFILL_MIN_INTERVAL = 0.15
+"""Seconds between API calls in a backfill: about 400 a minute, under Calendly's 500."""
 
 WORKER_CLASSES = ("simple", "fork")
 DEFAULT_WORKER_CLASS = "simple"
@@ -165,6 +178,16 @@ class Settings:
     reminder_offsets: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
     followup_delay: timedelta | None = timedelta(minutes=30)
     relay_config: RelayConfig = field(default_factory=lambda: RelayConfig())
+    calendly_access_token: str | None = None
+    calendly_api_url: str = DEFAULT_CALENDLY_API_URL
+    calendly_auth_url: str = DEFAULT_CALENDLY_AUTH_URL
+    calendly_client_id: str | None = None
+    calendly_client_secret: str | None = None
+    calendly_redirect_uri: str | None = None
+    webhook_url: str | None = None
+    """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
+    reconcile_interval: timedelta | None = timedelta(minutes=15)
+    admin_token: str | None = None
     host_phone: str | None = None
     default_timezone: str = DEFAULT_TIMEZONE
     locale: str = DEFAULT_LOCALE
@@ -221,6 +244,15 @@ class Settings:
             relay_config=load_relay_config(_optional(env, "RELAY_CONFIG")),
             brevo_api_key=brevo_key,
             brevo_api_url=_url(env, "BREVO_API_URL", DEFAULT_BREVO_API_URL),
+            calendly_access_token=_optional(env, "CALENDLY_ACCESS_TOKEN"),
+            calendly_api_url=_url(env, "CALENDLY_API_URL", DEFAULT_CALENDLY_API_URL),
+            calendly_auth_url=_url(env, "CALENDLY_AUTH_URL", DEFAULT_CALENDLY_AUTH_URL),
+            calendly_client_id=_optional(env, "CALENDLY_CLIENT_ID"),
+            calendly_client_secret=_optional(env, "CALENDLY_CLIENT_SECRET"),
+            calendly_redirect_uri=_optional(env, "CALENDLY_REDIRECT_URI"),
+            webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
+            reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
+            admin_token=_optional(env, "ADMIN_TOKEN"),
             host_phone=_optional(env, "HOST_PHONE"),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
             locale=_locale(env, "LOCALE", DEFAULT_LOCALE),
@@ -228,7 +260,8 @@ class Settings:
                 env, "SCHEDULER_INTERVAL", DEFAULT_SCHEDULER_INTERVAL, minimum=0.1
             ),
             worker_class=_choice(env, "WORKER_CLASS", WORKER_CLASSES, DEFAULT_WORKER_CLASS),
-            secrets=tuple(s for s in (signing_key, dev_secret, brevo_key) if s),
+            secrets=tuple(s for s in (signing_key, dev_secret, brevo_key, _optional(env, "CALENDLY_ACCESS_TOKEN"),
+                                      _optional(env, "CALENDLY_CLIENT_SECRET"), _optional(env, "ADMIN_TOKEN")) if s),
         )
         settings._check_backend_credentials()
         return settings

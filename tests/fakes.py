@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
+from urllib.parse import parse_qsl
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -63,7 +65,8 @@ class FakeProvider:
             if answers:
                 status, reply, headers = answers.pop(0)
             else:
-                status, reply = self.respond(handler.command, path, body, dict(handler.headers))
+                query = dict(parse_qsl(handler.path.split("?", 1)[1])) if "?" in handler.path else {}
+                status, reply = self.respond(handler.command, path, body, dict(handler.headers), query=query)
                 headers = {}
             self.requests.append({"method": handler.command, "path": handler.path, "headers": dict(handler.headers),
                                   "body": body, "status": status, "at": time.time()})
@@ -76,7 +79,7 @@ class FakeProvider:
         handler.end_headers()
         handler.wfile.write(payload)
 
-    def respond(self, method: str, path: str, body: Any, headers: dict) -> tuple[int, Any]:
+    def respond(self, method: str, path: str, body: Any, headers: dict, query: dict) -> tuple[int, Any]:
         return self.default
 
     def received(self, path: str | None = None, status: int | None = None) -> list[dict[str, Any]]:
@@ -92,7 +95,7 @@ class FakeEngageLab(FakeProvider):
         super().__init__()
         self.counter = 0
 
-    def respond(self, method, path, body, headers):
+    def respond(self, method, path, body, headers, query):
         if path != "/v1/messages":
             return 404, {"code": 4001, "message": "not found"}
         self.counter += 1
@@ -122,7 +125,7 @@ class FakeBrevo(FakeProvider):
             name: {"name": name, "category": "normal", "type": "text"} for name in ("FIRSTNAME", "LASTNAME", "SMS")
         }
 
-    def respond(self, method, path, body, headers):
+    def respond(self, method, path, body, headers, query):
         if headers.get("api-key") != self.API_KEY:
             return 401, {"code": "unauthorized", "message": "Key not found"}
         if method == "POST" and path == "/contacts":
@@ -185,3 +188,130 @@ class FakeBrevo(FakeProvider):
         value = self.contacts[email]["attributes"].get("BOOKING_STATUS")
         options = {o["value"]: o["label"] for o in self.attribute_defs["BOOKING_STATUS"]["enumeration"]}
         return options.get(value)
+
+
+class FakeCalendly(FakeProvider):
+    """Calendly's API as the relay uses it: users/me, webhook subscriptions, scheduled
+    events and invitees (paged; ``max_page`` forces several pages), and OAuth with
+    single-use rotating refresh tokens. 429s are scripted with ``answer``."""
+
+    TOKEN = "calendly-pat"
+    CLIENT = ("client-id", "client-secret")
+
+    def __init__(self, max_page: int = 100):
+        super().__init__()
+        self.max_page = max_page
+        self.tokens = {self.TOKEN}
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+        self.invitees: dict[str, list[dict[str, Any]]] = {}
+        self.refresh_tokens: set[str] = set()
+        self.used_refresh_tokens: set[str] = set()
+        self.refreshes = 0
+
+    def __enter__(self):
+        super().__enter__()
+        self.user = f"{self.url}/users/USER1"
+        self.organization = f"{self.url}/organizations/ORG1"
+        return self
+
+    # --- test setup -----------------------------------------------------------------
+    def add_booking(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Register a booking built by shared.calendly.samples, rewritten to this host."""
+        data = json.loads(json.dumps(payload).replace("https://api.calendly.com", self.url))
+        event = data.pop("scheduled_event")
+        event_id = event["uri"].rsplit("/", 1)[-1]
+        self.events[event_id] = event
+        self.invitees.setdefault(event_id, []).append(data)
+        return data
+
+    def cancel_booking(self, invitee_uri: str) -> None:
+        for invitees in self.invitees.values():
+            for invitee in invitees:
+                if invitee["uri"] == invitee_uri:
+                    invitee["status"] = "canceled"
+                    invitee["cancellation"] = {"canceled_by": "Jane", "canceler_type": "invitee", "reason": None,
+                                               "created_at": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())}
+
+    # --- HTTP -----------------------------------------------------------------------
+    def respond(self, method, path, body, headers, query):
+        if path == "/oauth/token":
+            return self.oauth_token(body, headers)
+        if headers.get("Authorization", "")[7:] not in self.tokens:
+            return 401, {"title": "Unauthenticated", "message": "The access token is invalid"}
+        parts = path.strip("/").split("/")
+        if path == "/users/me":
+            return 200, {"resource": {"uri": self.user, "current_organization": self.organization, "name": "Host"}}
+        if parts[0] == "webhook_subscriptions":
+            return self.webhooks(method, parts, body, query)
+        if parts[0] == "scheduled_events" and method == "GET":
+            return self.scheduled(parts, query)
+        return 404, {"title": "Resource Not Found", "message": "The server could not find the requested resource."}
+
+    def page(self, items, query):
+        count = min(int(query.get("count", 20)), self.max_page)
+        offset = int(query.get("page_token") or 0)
+        chunk = items[offset:offset + count]
+        more = offset + count < len(items)
+        return 200, {"collection": chunk, "pagination": {"count": len(chunk),
+                                                         "next_page_token": str(offset + count) if more else None}}
+
+    def webhooks(self, method, parts, body, query):
+        if method == "GET" and len(parts) == 1:
+            items = [s for s in self.subscriptions.values() if s["scope"] == query.get("scope")]
+            return self.page(items, query)
+        if method == "POST":
+            if any(s["callback_url"] == body["url"] for s in self.subscriptions.values()):
+                return 409, {"title": "Already Exists", "message": "Hook with this url already exists"}
+            ident = str(uuid.uuid4())
+            resource = {"uri": f"{self.url}/webhook_subscriptions/{ident}", "callback_url": body["url"],
+                        "events": body["events"], "scope": body["scope"], "organization": body["organization"],
+                        "user": body.get("user"), "state": "active", "retry_started_at": None,
+                        "signing_key_set": bool(body.get("signing_key"))}
+            self.subscriptions[ident] = resource
+            return 201, {"resource": resource}
+        if method == "DELETE" and len(parts) == 2 and parts[1] in self.subscriptions:
+            del self.subscriptions[parts[1]]
+            return 204, None
+        return 404, {"title": "Resource Not Found", "message": "no such subscription"}
+
+    def scheduled(self, parts, query):
+        if len(parts) == 1:
+            events = sorted(self.events.values(), key=lambda e: e["start_time"])
+            lo, hi = query.get("min_start_time"), query.get("max_start_time")
+            events = [e for e in events if e["status"] == query.get("status", e["status"])
+                      and (not lo or e["start_time"] >= lo) and (not hi or e["start_time"] < hi)]
+            return self.page(events, query)
+        event_id = parts[1]
+        if event_id not in self.events:
+            return 404, {"title": "Resource Not Found", "message": "no such event"}
+        if len(parts) == 2:
+            return 200, {"resource": self.events[event_id]}
+        invitees = self.invitees.get(event_id, [])
+        if len(parts) == 3:
+            status = query.get("status")
+            return self.page([i for i in invitees if not status or i["status"] == status], query)
+        found = [i for i in invitees if i["uri"].endswith("/" + parts[3])]
+        return (200, {"resource": found[0]}) if found else (404, {"title": "Resource Not Found", "message": "no"})
+
+    def oauth_token(self, body, headers):
+        import base64
+
+        form = dict(parse_qsl(body)) if isinstance(body, str) else {}
+        expected = "Basic " + base64.b64encode(":".join(self.CLIENT).encode()).decode()
+        if headers.get("Authorization") != expected:
+            return 401, {"error": "invalid_client"}
+        if form.get("grant_type") == "refresh_token":
+            token = form.get("refresh_token")
+            if token in self.used_refresh_tokens or token not in self.refresh_tokens:
+                return 400, {"error": "invalid_grant", "error_description": "The refresh token is invalid"}
+            self.used_refresh_tokens.add(token)
+            self.refresh_tokens.discard(token)
+            self.refreshes += 1
+        elif form.get("grant_type") != "authorization_code" or form.get("code") != "good-code":
+            return 400, {"error": "invalid_grant", "error_description": "bad code"}
+        access, refresh = f"access-{uuid.uuid4()}", f"refresh-{uuid.uuid4()}"
+        self.tokens.add(access)
+        self.refresh_tokens.add(refresh)
+        return 200, {"token_type": "Bearer", "expires_in": 7200, "access_token": access, "refresh_token": refresh,
+                     "scope": "default", "owner": self.user, "organization": self.organization}

@@ -23,6 +23,7 @@ from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_en
 from shared.redis_conn import connect, resolve_url
 from shared.settings import Settings
 from web import intake
+from web.oauth import blueprint as oauth_blueprint
 from web.signature import HEADER, SignatureVerificationError, verify_signature
 
 log = logging.getLogger("relay.web")
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client}
     queue = intake.events_queue(redis_client)
+    app.register_blueprint(oauth_blueprint)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

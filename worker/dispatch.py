@@ -227,7 +227,7 @@ def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, 
         "lists": list_ids(record, action.status, settings),
         "changed_at": action.changed_at.isoformat(),
     }
-    key = f"crm|{action.status}|{action.invitee_uri}|{action.changed_at.isoformat()}"
+    key = f"crm|{action.status}|{action.invitee_uri}|{action.change_id}"
     data = {
         "key": key,
         "kind": "contact",

@@ -22,6 +22,7 @@ from shared.booking import ACTIVE, BookingStore
 from shared.calendly.payloads import PayloadError, parse_delivery
 from shared.kinds import REMINDER
 from shared.logs import mask_phone
+from shared.settings import ConfigError
 from worker import context, idempotency, lifecycle, retry, scheduling
 from worker.crm import ContactUpdate, ordering
 from worker.dispatch import (
@@ -250,3 +251,50 @@ def _record_failure(job, error: PermanentError) -> None:
 def _event_name(envelope: Any) -> str | None:
     event = envelope.get("event") if isinstance(envelope, dict) else None
     return event if isinstance(event, str) else None
+
+
+# --- periodic housekeeping (registered by ``relay scheduler``) -------------------------
+
+WEBHOOK_STATE_KEY = keys.PREFIX + "webhook:subscription"
+
+
+def check_webhooks() -> dict[str, Any]:
+    """Is Calendly still delivering to us? Logged loudly and kept for /metrics when not."""
+    from shared.calendly import subscriptions
+    from shared.calendly.client import CalendlyError
+    from shared.calendly.oauth import api_client
+
+    ctx = context.current()
+    conn = get_current_job().connection
+    if not ctx.settings.webhook_url:
+        return {"status": "skipped", "reason": "RELAY_WEBHOOK_URL is not set"}
+    try:
+        state = subscriptions.check(api_client(conn, ctx.settings), ctx.settings.webhook_url)
+    except (CalendlyError, ConfigError) as error:
+        log.error("webhook subscription check failed: %s", error)
+        conn.hset(WEBHOOK_STATE_KEY, mapping={"state": "unknown", "checked_at": datetime.now(timezone.utc).isoformat()})
+        return {"status": "error", "reason": str(error)}
+    conn.hset(WEBHOOK_STATE_KEY, mapping={"state": state.state, "checked_at": datetime.now(timezone.utc).isoformat()})
+    stats.count(conn, "webhook_checks", state.state)
+    if not state.healthy:
+        log.error("Calendly webhook subscription %s: %s (run: relay webhooks check --repair)", state.state,
+                  state.message, extra={"subscription_state": state.state})
+    elif state.state == subscriptions.RETRYING:
+        log.warning("Calendly webhook subscription: %s", state.message, extra={"subscription_state": state.state})
+    return {"status": state.state, "message": state.message}
+
+
+def reconcile_bookings() -> dict[str, Any]:
+    from shared.calendly.client import CalendlyError
+    from shared.calendly.oauth import api_client
+    from worker.backfill import reconcile
+
+    ctx = context.current()
+    conn = get_current_job().connection
+    try:
+        report = reconcile(conn, api_client(conn, ctx.settings), ctx.settings)
+    except (CalendlyError, ConfigError) as error:
+        log.error("reconciliation failed: %s", error)
+        return {"status": "error", "reason": str(error)}
+    log.info("reconciliation: %s", report.line(), extra={"applied": report.applied})
+    return {"status": "done", "applied": report.applied, "skipped": report.skipped}

@@ -21,6 +21,7 @@ from datetime import datetime
 
 from shared.booking import ACTIVE, CANCELED, NO_SHOW, RESCHEDULED, BookingRecord
 from shared.calendly.payloads import (
+    BACKFILL,
     INVITEE_CANCELED,
     INVITEE_CREATED,
     NO_SHOW_CREATED,
@@ -55,6 +56,9 @@ class SyncContact:
     status: str
     invitee_uri: str
     changed_at: datetime
+    change_id: str
+    """Names the change for the send-once key: "created" and "canceled" happen once per
+    invitee; no-show marks can toggle, so theirs is the time of the change."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ def decide(delivery: Delivery, stored: dict[str, BookingRecord | None], now: dat
     invitee = delivery.invitee
     current = stored.get(invitee.uri)
     if delivery.event == INVITEE_CREATED:
-        return _created(invitee, current, stored, at, now)
+        return _created(invitee, current, stored, at, now, backfill=delivery.source == BACKFILL)
     if delivery.event == INVITEE_CANCELED:
         return _canceled(invitee, current, at)
     if delivery.event == NO_SHOW_CREATED:
@@ -151,16 +155,20 @@ def _fresh(invitee: Invitee, status: str, event: str, at: datetime, **extra) -> 
     )
 
 
-def _created(invitee, current, stored, at, now) -> Decision:
+def _created(invitee, current, stored, at, now, backfill: bool = False) -> Decision:
     if current is not None and current.created_seen:
-        return Decision(notes=("invitee.created already applied",))
+        if current.notified or backfill:
+            return Decision(notes=("invitee.created already applied",))
+        return _confirm_backfilled(invitee, current, at, now)
     links = {"old_invitee": invitee.old_invitee} if invitee.old_invitee else {}
+    notified = not backfill
     if current is None:
-        record = _fresh(invitee, ACTIVE, INVITEE_CREATED, at, created_seen=True, **links)
+        record = _fresh(invitee, ACTIVE, INVITEE_CREATED, at, created_seen=True, notified=notified, **links)
     else:
         # Something about this booking arrived first; keep its status, add the details.
         record = current.evolve(
             created_seen=True,
+            notified=notified,
             last_event=INVITEE_CREATED,
             last_event_at=at,
             **{**details_from(invitee), **links},
@@ -182,13 +190,33 @@ def _created(invitee, current, stored, at, now) -> Decision:
         notes.append("meeting already started: no confirmation")
         return Decision(records=records, actions=cancels, notes=tuple(notes))
     rescheduled = bool(invitee.old_invitee)
+    contact = CONTACT_RESCHEDULED if rescheduled else BOOKED
+    if backfill:  # made before the relay knew of it: record, remind and sync, but no notices
+        actions = cancels + (ScheduleReminders(record.invitee_uri),
+                             SyncContact(contact, record.invitee_uri, at, INVITEE_CREATED))
+        return Decision(records=records, actions=actions, notes=("backfill: no confirmation",))
     actions = cancels + (
-        SendSms(RESCHEDULE if rescheduled else CONFIRM, record.invitee_uri),
-        SendSms(HOST_NOTIFY, record.invitee_uri, recipient=HOST),
+        *_notices(record, rescheduled),
         ScheduleReminders(record.invitee_uri),
-        SyncContact(CONTACT_RESCHEDULED if rescheduled else BOOKED, record.invitee_uri, at),
+        SyncContact(contact, record.invitee_uri, at, INVITEE_CREATED),
     )
     return Decision(records=records, actions=actions, notes=tuple(notes))
+
+
+def _notices(record: BookingRecord, rescheduled: bool) -> tuple[Action, ...]:
+    return (
+        SendSms(RESCHEDULE if rescheduled else CONFIRM, record.invitee_uri),
+        SendSms(HOST_NOTIFY, record.invitee_uri, recipient=HOST),
+    )
+
+
+def _confirm_backfilled(invitee, current: BookingRecord, at, now) -> Decision:
+    """The live webhook of a booking that backfill or reconciliation recorded first: the
+    notices were never sent, so send them now (if the booking is still ahead)."""
+    record = current.evolve(notified=True)
+    if record.status != ACTIVE or (record.start is not None and record.start <= now):
+        return Decision(records={record.invitee_uri: record}, notes=("backfilled booking no longer ahead",))
+    return Decision(records={record.invitee_uri: record}, actions=_notices(record, bool(invitee.old_invitee)))
 
 
 def _superseded(old: BookingRecord | None, new: Invitee, at: datetime) -> BookingRecord | None:
@@ -222,7 +250,7 @@ def _canceled(invitee, current, at) -> Decision:
         actions=(
             CancelScheduled(record.invitee_uri),
             SendSms(CANCEL, record.invitee_uri),
-            SyncContact(CONTACT_CANCELLED, record.invitee_uri, at),
+            SyncContact(CONTACT_CANCELLED, record.invitee_uri, at, INVITEE_CANCELED),
         ),
     )
 
@@ -253,7 +281,7 @@ def _no_show_marked(invitee, current, at) -> Decision:
         record = _fresh(invitee, NO_SHOW, NO_SHOW_CREATED, at, no_show_marked_at=at)
         return Decision(
             records={record.invitee_uri: record},
-            actions=(SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at),),
+            actions=(SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat()),),
         )
     if current.status in (CANCELED, RESCHEDULED):
         return Decision(notes=(f"booking is {current.status}: no-show ignored",))
@@ -283,7 +311,10 @@ def _no_show_toggle(current: BookingRecord, event: str, at: datetime, **stamp) -
     if status == current.status:
         return Decision(records={record.invitee_uri: record}, notes=(f"{event} arrived out of order",))
     if status == NO_SHOW:  # the follow-up is for people who came
-        actions: tuple[Action, ...] = (CancelScheduled(record.invitee_uri), SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at))
+        actions: tuple[Action, ...] = (
+            CancelScheduled(record.invitee_uri),
+            SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat()),
+        )
     else:
-        actions = (SyncContact(BOOKED, record.invitee_uri, at),)
+        actions = (SyncContact(BOOKED, record.invitee_uri, at, at.isoformat()),)
     return Decision(records={record.invitee_uri: record}, actions=actions)

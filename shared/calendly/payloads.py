@@ -25,6 +25,9 @@ ROUTING_FORM_SUBMISSION = "routing_form_submission.created"
 INVITEE_EVENTS = frozenset({INVITEE_CREATED, INVITEE_CANCELED, NO_SHOW_CREATED, NO_SHOW_DELETED})
 SUPPORTED_EVENTS = INVITEE_EVENTS | {ROUTING_FORM_SUBMISSION}
 
+WEBHOOK = "webhook"
+BACKFILL = "backfill"
+
 MAX_TEXT = 10_000
 """Longest text field kept; longer values are a malformed payload."""
 
@@ -197,6 +200,8 @@ class Delivery:
     created_at: datetime | None
     payload: Invitee | RoutingFormSubmission
     raw: dict[str, Any] = field(repr=False, compare=False)
+    source: str = WEBHOOK
+    """``webhook``, or ``backfill`` for bookings read from the API (no notices sent)."""
 
     @property
     def invitee(self) -> Invitee:
@@ -213,7 +218,7 @@ def validate_envelope(data: Any) -> dict[str, Any]:
     return envelope
 
 
-def parse_delivery(envelope: Any) -> Delivery:
+def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:
     """Normalize an enqueued envelope; raise PayloadError when the lifecycle cannot use it."""
     validate_envelope(envelope)
     event = envelope["event"]
@@ -230,7 +235,7 @@ def parse_delivery(envelope: Any) -> Delivery:
         )
     else:
         payload = _invitee(_load(InviteeSchema(), envelope["payload"], "payload."))
-    return Delivery(event=event, created_at=created_at, payload=payload, raw=envelope)
+    return Delivery(event=event, created_at=created_at, payload=payload, raw=envelope, source=source)
 
 
 def _invitee(data: dict[str, Any]) -> Invitee:

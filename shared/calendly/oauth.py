@@ -1,0 +1,147 @@
+"""Calendly OAuth 2.0 for one organization, tokens kept in Redis, and the API client.
+
+Access tokens live two hours. Refresh tokens are single-use and rotate: each refresh
+revokes the one it used and returns a new one, which must be stored before anyone else
+refreshes. So refreshes are serialised across every process by a Redis lock, and a
+process that waited re-reads the token instead of refreshing again.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import requests
+
+from shared import keys
+from shared import settings as defaults
+from shared.calendly.client import CalendlyClient, CalendlyError
+from shared.settings import ConfigError, Settings
+
+TOKENS_KEY = f"{keys.PREFIX}oauth:calendly"
+LOCK_KEY = f"{keys.PREFIX}oauth:calendly:lock"
+STATE_PREFIX = f"{keys.PREFIX}oauth:state:"
+STATE_TTL = 600
+"""Calendly's authorization codes expire after 10 minutes; so does our state."""
+REFRESH_MARGIN = 300
+"""Refresh when the access token has less than this many seconds left."""
+LOCK_TTL_MS = 30_000
+LOCK_WAIT = 35.0
+
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class OAuthError(CalendlyError):
+    pass
+
+
+def check_oauth_settings(settings: Settings) -> None:
+    for name, value in (("CALENDLY_CLIENT_ID", settings.calendly_client_id),
+                        ("CALENDLY_CLIENT_SECRET", settings.calendly_client_secret),
+                        ("CALENDLY_REDIRECT_URI", settings.calendly_redirect_uri)):
+        if not value:
+            raise ConfigError(f"{name} is required for the Calendly OAuth connection")
+
+
+def start(conn, settings: Settings) -> str:
+    """The authorization URL to send the operator to, with a fresh single-use state."""
+    check_oauth_settings(settings)
+    state = secrets.token_urlsafe(24)
+    conn.set(STATE_PREFIX + state, "1", ex=STATE_TTL)
+    query = urlencode({"client_id": settings.calendly_client_id, "response_type": "code",
+                       "redirect_uri": settings.calendly_redirect_uri, "state": state})
+    return f"{settings.calendly_auth_url}/oauth/authorize?{query}"
+
+
+def take_state(conn, state: str | None) -> bool:
+    """True once for a state this relay issued in the last ten minutes."""
+    return bool(state) and conn.getdel(STATE_PREFIX + state) is not None
+
+
+def exchange_code(conn, settings: Settings, code: str) -> dict[str, Any]:
+    check_oauth_settings(settings)
+    tokens = _token_request(settings, {"grant_type": "authorization_code", "code": code,
+                                       "redirect_uri": settings.calendly_redirect_uri})
+    store_tokens(conn, tokens)
+    return tokens
+
+
+def store_tokens(conn, tokens: dict[str, Any]) -> None:
+    expires_at = time.time() + float(tokens.get("expires_in") or 7200)
+    conn.hset(TOKENS_KEY, mapping={
+        "access_token": tokens["access_token"],
+        "refresh_token": tokens["refresh_token"],
+        "expires_at": str(expires_at),
+        "owner": tokens.get("owner") or "",
+        "organization": tokens.get("organization") or "",
+    })
+
+
+def stored(conn) -> dict[str, str]:
+    return {k.decode(): v.decode() for k, v in conn.hgetall(TOKENS_KEY).items()}
+
+
+def access_token(conn, settings: Settings) -> str:
+    """A valid access token: the personal one if configured, else the stored OAuth one,
+    refreshed first when it is about to expire."""
+    if settings.calendly_access_token:
+        return settings.calendly_access_token
+    tokens = stored(conn)
+    if not tokens:
+        raise ConfigError("no Calendly credentials: set CALENDLY_ACCESS_TOKEN or connect through "
+                          "/oauth/calendly/start")
+    if float(tokens["expires_at"]) - time.time() > REFRESH_MARGIN:
+        return tokens["access_token"]
+    return refresh(conn, settings, tokens["refresh_token"])
+
+
+def refresh(conn, settings: Settings, seen_refresh_token: str) -> str:
+    """Refresh once across all processes; everyone else waits and reads the result."""
+    check_oauth_settings(settings)
+    owner = secrets.token_hex(8)
+    deadline = time.monotonic() + LOCK_WAIT
+    while not conn.set(LOCK_KEY, owner, nx=True, px=LOCK_TTL_MS):
+        if time.monotonic() > deadline:
+            raise OAuthError("timed out waiting for another process to refresh the Calendly token")
+        time.sleep(0.05)
+    try:
+        tokens = stored(conn)
+        if tokens.get("refresh_token") != seen_refresh_token:  # someone refreshed meanwhile
+            return tokens["access_token"]
+        fresh = _token_request(settings, {"grant_type": "refresh_token", "refresh_token": seen_refresh_token})
+        store_tokens(conn, fresh)
+        return fresh["access_token"]
+    finally:
+        conn.eval(RELEASE, 1, LOCK_KEY, owner)
+
+
+def _token_request(settings: Settings, form: dict[str, str]) -> dict[str, Any]:
+    try:
+        response = requests.post(
+            f"{settings.calendly_auth_url}/oauth/token", data=form,
+            auth=(settings.calendly_client_id, settings.calendly_client_secret),
+            timeout=(defaults.HTTP_CONNECT_TIMEOUT, defaults.HTTP_READ_TIMEOUT),
+        )
+    except requests.RequestException as error:
+        raise OAuthError(f"cannot reach Calendly's OAuth server ({type(error).__name__})") from None
+    try:
+        data = response.json()
+    except ValueError:
+        data = {}
+    if response.status_code >= 400 or "access_token" not in data:
+        reason = data.get("error_description") or data.get("error") or f"HTTP {response.status_code}"
+        raise OAuthError(f"Calendly refused the token request: {reason}", status=response.status_code)
+    return data
+
+
+def api_client(conn, settings: Settings, **options) -> CalendlyClient:
+    """The Calendly client with whichever credentials the relay has."""
+    if not settings.calendly_access_token and not conn.exists(TOKENS_KEY):
+        raise ConfigError("no Calendly credentials: set CALENDLY_ACCESS_TOKEN or connect through "
+                          "/oauth/calendly/start")
+    return CalendlyClient(settings.calendly_api_url, lambda: access_token(conn, settings), **options)

@@ -1,0 +1,118 @@
+"""Calendly webhook subscriptions: subscribe, list, delete, check and repair.
+
+Calendly has no screen for these and disables a subscription silently after 24 hours of
+failed deliveries; a disabled one cannot be re-enabled, only deleted and recreated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from shared.calendly.client import AlreadyExists, CalendlyClient, CalendlyError, uuid_of
+
+DEFAULT_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
+ROUTING_EVENTS = ("routing_form_submission.created",)
+"""Routing forms exist only at organization scope."""
+SCOPES = ("organization", "user")
+
+OK = "ok"
+RETRYING = "retrying"
+DISABLED = "disabled"
+MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class Check:
+    state: str
+    subscription: dict[str, Any] | None
+    message: str
+
+    @property
+    def healthy(self) -> bool:
+        return self.state in (OK, RETRYING)
+
+
+def same_url(a: str | None, b: str | None) -> bool:
+    return bool(a and b) and a.rstrip("/") == b.rstrip("/")
+
+
+def subscribe(client: CalendlyClient, url: str, scope: str, events: list[str], signing_key: str | None
+              ) -> tuple[str, dict[str, Any] | None]:
+    """("created", subscription) or ("exists", the existing one) when Calendly says 409."""
+    if scope not in SCOPES:
+        raise CalendlyError(f"scope must be one of {', '.join(SCOPES)}")
+    if scope != "organization" and set(events) & set(ROUTING_EVENTS):
+        raise CalendlyError("routing_form_submission.created is only available with --scope organization")
+    me = client.me()
+    body: dict[str, Any] = {"url": url, "events": list(events), "organization": me["current_organization"],
+                            "scope": scope}
+    if scope == "user":
+        body["user"] = me["uri"]
+    if signing_key:
+        body["signing_key"] = signing_key
+    try:
+        created = client.post("/webhook_subscriptions", body)
+    except AlreadyExists:
+        existing = next((s for s in list_subscriptions(client) if same_url(s.get("callback_url"), url)), None)
+        return "exists", existing
+    return "created", (created or {}).get("resource")
+
+
+def list_subscriptions(client: CalendlyClient) -> list[dict[str, Any]]:
+    """Organization-scope subscriptions (when the token may see them) and the user's."""
+    me = client.me()
+    found: dict[str, dict[str, Any]] = {}
+    for params in ({"scope": "organization"}, {"scope": "user", "user": me["uri"]}):
+        try:
+            for item in client.paginate("/webhook_subscriptions", organization=me["current_organization"], **params):
+                found[item["uri"]] = item
+        except CalendlyError as error:
+            if error.status != 403:  # a non-admin token cannot list organization scope
+                raise
+    return list(found.values())
+
+
+def delete(client: CalendlyClient, subscription: str) -> None:
+    client.delete(f"/webhook_subscriptions/{uuid_of(subscription)}")
+
+
+def check(client: CalendlyClient, url: str) -> Check:
+    matching = [s for s in list_subscriptions(client) if same_url(s.get("callback_url"), url)]
+    if not matching:
+        return Check(MISSING, None, f"no Calendly webhook subscription delivers to {url}")
+    active = [s for s in matching if s.get("state") == "active"]
+    if not active:
+        return Check(DISABLED, matching[0], f"the subscription for {url} is disabled: Calendly stopped delivering")
+    subscription = active[0]
+    if subscription.get("retry_started_at"):
+        return Check(RETRYING, subscription,
+                     f"Calendly has been retrying failed deliveries since {subscription['retry_started_at']}; "
+                     "it disables the subscription after 24 hours of failures")
+    return Check(OK, subscription, f"the subscription for {url} is active")
+
+
+def repair(client: CalendlyClient, url: str, signing_key: str | None) -> tuple[Check, dict[str, Any] | None]:
+    """Delete a disabled subscription and recreate it with the same events and scope (a
+    missing one is created with the defaults)."""
+    state = check(client, url)
+    if state.healthy:
+        return state, state.subscription
+    events, scope = list(DEFAULT_EVENTS), "organization"
+    if state.subscription:
+        events = state.subscription.get("events") or events
+        scope = state.subscription.get("scope") or scope
+        delete(client, state.subscription["uri"])
+    _, created = subscribe(client, url, scope, events, signing_key)
+    return state, created
+
+
+def describe(subscription: dict[str, Any]) -> str:
+    flag = ""
+    if subscription.get("state") != "active":
+        flag = "  !! DISABLED: delete and recreate it (relay webhooks check --repair)"
+    elif subscription.get("retry_started_at"):
+        flag = f"  !! RETRYING since {subscription['retry_started_at']}"
+    return (f"{uuid_of(subscription['uri'])}  {subscription.get('state')}  {subscription.get('scope')}  "
+            f"{subscription.get('callback_url')}\n    events: {', '.join(subscription.get('events') or [])}"
+            f"\n    retry_started_at: {subscription.get('retry_started_at')}{flag}")

@@ -1,0 +1,65 @@
+"""The Calendly API client against a local fake Calendly over HTTP."""
+
+import pytest
+
+from shared.calendly import samples
+from shared.calendly.client import AlreadyExists, CalendlyClient, CalendlyError, NotFound
+from tests.fakes import FakeCalendly
+
+
+@pytest.fixture
+def calendly():
+    with FakeCalendly(max_page=3) as fake:
+        yield fake
+
+
+def client_for(fake, sleeps=None, token=FakeCalendly.TOKEN):
+    return CalendlyClient(fake.url, token, sleep=(sleeps.append if sleeps is not None else lambda s: None))
+
+
+def test_pagination_follows_page_tokens_over_several_pages(calendly):
+    for _ in range(8):
+        calendly.add_booking(samples.invitee_payload())
+    items = list(client_for(calendly).paginate("/scheduled_events", status="active"))
+    assert len(items) == 8
+    pages = calendly.received("/scheduled_events")
+    assert len(pages) == 3
+    assert all("count=100" in r["path"] for r in pages)
+    assert "page_token=3" in pages[1]["path"] and "page_token=6" in pages[2]["path"]
+
+
+def test_rate_limit_waits_for_the_reset_header(calendly):
+    calendly.answer("/users/me", 429, {"title": "Too Many Requests"}, headers={"X-RateLimit-Reset": "7"})
+    sleeps = []
+    me = client_for(calendly, sleeps).me()
+    assert me["uri"].endswith("/users/USER1")
+    assert sleeps == [7.0]
+
+
+def test_bearer_token_and_clear_errors(calendly):
+    with pytest.raises(CalendlyError, match="token was refused") as caught:
+        client_for(calendly, token="wrong").me()
+    assert caught.value.status == 401
+    with pytest.raises(NotFound):
+        client_for(calendly).get("/scheduled_events/nope")
+    calendly.answer("/scheduled_events", 403, {"title": "Permission Denied", "message": "Please upgrade"})
+    with pytest.raises(CalendlyError, match="plan does not include it.*Please upgrade"):
+        client_for(calendly).get("/scheduled_events")
+    calendly.answer("/webhook_subscriptions", 422, {"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
+                                                     "details": [{"parameter": "url", "message": "must be https"}]})
+    with pytest.raises(CalendlyError, match="invalid.*url: must be https"):
+        client_for(calendly).post("/webhook_subscriptions", {"url": "http://x"})
+
+
+def test_conflict_is_its_own_error(calendly):
+    calendly.answer("/webhook_subscriptions", 409, {"title": "Already Exists", "message": "Hook with this url already exists"})
+    with pytest.raises(AlreadyExists):
+        client_for(calendly).post("/webhook_subscriptions", {})
+
+
+def test_unreachable_calendly_is_a_clear_error():
+    from tests.helpers import free_port
+
+    client = CalendlyClient(f"http://127.0.0.1:{free_port()}", "t")
+    with pytest.raises(CalendlyError, match="cannot reach Calendly"):
+        client.me()

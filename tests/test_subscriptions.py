@@ -1,0 +1,101 @@
+"""`relay webhooks ...` against a local fake Calendly."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import FakeCalendly
+
+BIN = Path(sys.executable).parent
+HOOK = "https://relay.example.com/webhooks/calendly"
+
+
+@pytest.fixture
+def calendly():
+    with FakeCalendly(max_page=1) as fake:
+        yield fake
+
+
+@pytest.fixture
+def env(calendly, redis_url):
+    return dict(os.environ, CALENDLY_API_URL=calendly.url, CALENDLY_ACCESS_TOKEN=FakeCalendly.TOKEN,
+                CALENDLY_WEBHOOK_SIGNING_KEY="the-signing-key", RELAY_WEBHOOK_URL=HOOK, REDIS_URL=redis_url)
+
+
+def relay(env, *args):
+    return subprocess.run([str(BIN / "relay"), "webhooks", *args], env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_subscribe_with_the_default_events_and_the_signing_key(env, calendly):
+    result = relay(env, "subscribe")
+    assert result.returncode == 0, result.stderr
+    [subscription] = calendly.subscriptions.values()
+    assert subscription["events"] == ["invitee.created", "invitee.canceled", "invitee_no_show.created",
+                                      "invitee_no_show.deleted"]
+    assert subscription["scope"] == "organization" and subscription["signing_key_set"]
+    [post] = calendly.received("/webhook_subscriptions", status=201)
+    assert post["body"]["signing_key"] == "the-signing-key"
+    assert post["body"]["organization"] == calendly.organization
+
+
+def test_an_existing_subscription_is_reported_not_an_error(env, calendly):
+    relay(env, "subscribe")
+    again = relay(env, "subscribe")
+    assert again.returncode == 0
+    assert "already exists" in again.stdout
+    assert len(calendly.subscriptions) == 1
+
+
+def test_user_scope_and_routing_forms(env, calendly):
+    refused = relay(env, "subscribe", "--scope", "user", "--routing-forms")
+    assert refused.returncode == 1 and "organization" in refused.stderr
+    assert relay(env, "subscribe", "--scope", "user").returncode == 0
+    [subscription] = calendly.subscriptions.values()
+    assert subscription["scope"] == "user" and subscription["user"] == calendly.user
+
+
+def test_list_pages_through_and_flags_disabled_and_retrying(env, calendly):
+    relay(env, "subscribe")
+    relay(env, "subscribe", "--url", "https://other.example.com/hook")
+    relay(env, "subscribe", "--url", "https://third.example.com/hook")
+    first, second, _ = calendly.subscriptions.values()
+    first["state"] = "disabled"
+    second["retry_started_at"] = "2026-11-22T10:00:00.000000Z"
+    listing = relay(env, "list")
+    assert listing.returncode == 0
+    assert listing.stdout.count("callback") == 0 and listing.stdout.count("events:") == 3
+    assert "DISABLED" in listing.stdout and "RETRYING since 2026-11-22" in listing.stdout
+
+
+def test_check_exits_non_zero_when_missing_or_disabled_and_repair_recreates(env, calendly):
+    missing = relay(env, "check")
+    assert missing.returncode == 1 and "no Calendly webhook subscription" in missing.stdout
+    relay(env, "subscribe", "--routing-forms")
+    assert relay(env, "check").returncode == 0
+    [old] = calendly.subscriptions.values()
+    old["state"] = "disabled"
+    disabled = relay(env, "check")
+    assert disabled.returncode == 1 and "disabled" in disabled.stdout
+    repaired = relay(env, "check", "--repair")
+    assert repaired.returncode == 0 and "deleted and recreated" in repaired.stdout
+    [new] = calendly.subscriptions.values()
+    assert new["uri"] != old["uri"] and new["state"] == "active"
+    assert new["events"] == old["events"] and "routing_form_submission.created" in new["events"]
+    assert relay(env, "check").returncode == 0
+
+
+def test_delete(env, calendly):
+    relay(env, "subscribe")
+    [ident] = calendly.subscriptions
+    assert relay(env, "delete", ident).returncode == 0
+    assert calendly.subscriptions == {}
+
+
+def test_missing_credentials_are_named(env):
+    env = {k: v for k, v in env.items() if k != "CALENDLY_ACCESS_TOKEN"}
+    result = relay(env, "list")
+    assert result.returncode == 2 and "CALENDLY_ACCESS_TOKEN" in result.stderr

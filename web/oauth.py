@@ -1,0 +1,70 @@
+"""Connecting a Calendly organization through OAuth 2.0, on the web process.
+
+``/oauth/calendly/start`` is an admin action (``ADMIN_TOKEN``): whoever connects chooses
+whose bookings the relay reads. The callback is authenticated by the single-use state."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from flask import Blueprint, current_app, jsonify, redirect, request
+
+from shared.calendly import oauth
+from shared.calendly.client import CalendlyError
+from shared.settings import ConfigError
+
+log = logging.getLogger("relay.web.oauth")
+
+blueprint = Blueprint("oauth", __name__)
+
+
+def error_response(status: int, code: str, message: str):
+    return jsonify(error=code, message=message), status
+
+
+def admin_refusal(settings):
+    """None when the request carries the admin token, else the 401/403 to answer."""
+    if not settings.admin_token:
+        return error_response(403, "admin_disabled", "set ADMIN_TOKEN to use admin actions")
+    header = request.headers.get("Authorization", "")
+    given = header[7:] if header.startswith("Bearer ") else request.args.get("token", "")
+    if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
+        return error_response(401, "unauthorized", "a valid admin token is required")
+    return None
+
+
+def _relay():
+    return current_app.extensions["relay"]
+
+
+@blueprint.get("/oauth/calendly/start", strict_slashes=False)
+def start():
+    settings, conn = _relay()["settings"], _relay()["redis"]
+    refusal = admin_refusal(settings)
+    if refusal:
+        return refusal
+    try:
+        return redirect(oauth.start(conn, settings), code=302)
+    except ConfigError as error:
+        return error_response(400, "oauth_not_configured", str(error))
+
+
+@blueprint.get("/oauth/calendly/callback", strict_slashes=False)
+def callback():
+    settings, conn = _relay()["settings"], _relay()["redis"]
+    if request.args.get("error"):
+        return error_response(400, "authorization_denied",
+                              f"Calendly did not authorize: {request.args.get('error_description') or request.args['error']}")
+    if not oauth.take_state(conn, request.args.get("state")):
+        return error_response(400, "invalid_state", "unknown or expired state; start again at /oauth/calendly/start")
+    code = request.args.get("code")
+    if not code:
+        return error_response(400, "missing_code", "the callback has no authorization code")
+    try:
+        tokens = oauth.exchange_code(conn, settings, code)
+    except (CalendlyError, ConfigError) as error:
+        log.error("OAuth code exchange failed: %s", error)
+        return error_response(502, "token_exchange_failed", str(error))
+    log.info("Calendly connected through OAuth", extra={"owner": tokens.get("owner")})
+    return jsonify(status="connected", owner=tokens.get("owner"), organization=tokens.get("organization"))
