@@ -19,7 +19,6 @@ ACTIVE = "active"
 CANCELED = "canceled"
 RESCHEDULED = "rescheduled"
 NO_SHOW = "no_show"
-STATUSES = (ACTIVE, CANCELED, RESCHEDULED, NO_SHOW)
 
 @dataclass(frozen=True)
 class BookingRecord:

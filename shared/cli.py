@@ -19,7 +19,8 @@ from pathlib import Path
 
 from shared import logs
 from shared import settings as defaults
-from shared.settings import ConfigError, Settings, parse_duration
+from shared.durations import parse_duration
+from shared.settings import ConfigError, Settings
 
 log = logging.getLogger("relay.cli")
 

@@ -9,6 +9,9 @@ from babel import Locale
 from babel.lists import format_list
 from babel.units import format_unit
 
+MAX_DURATION = timedelta(days=365)
+"""No reminder, follow-up or interval is further off than a year; larger values are typos."""
+
 
 def parse_offsets(text: str) -> tuple[timedelta, ...]:
     """``24h,1h`` → (24 h, 1 h), largest first, without duplicates or zero."""
@@ -25,7 +28,26 @@ def parse_duration(text: str) -> timedelta:
     if not cleaned or not match:
         raise ValueError(f"{text!r} is not a duration like 24h, 1h30m, 45m or 2d")
     days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
-    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    try:
+        duration = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    except OverflowError:
+        duration = MAX_DURATION + timedelta(days=1)
+    if duration > MAX_DURATION:
+        raise ValueError(f"the duration {text!r} is longer than a year")
+    return duration
+
+
+OFF_WORDS = ("off", "none")
+
+
+def parse_optional_duration(text: str) -> timedelta | None:
+    """A duration, or None for ``off``/``none``."""
+    return None if text.strip().lower() in OFF_WORDS else parse_duration(text)
+
+
+def parse_optional_offsets(text: str) -> tuple[timedelta, ...]:
+    """Offsets, or none at all for ``off``/``none``/empty."""
+    return () if text.strip().lower() in OFF_WORDS + ("",) else parse_offsets(text)
 
 
 def in_words(duration: timedelta, locale: str) -> str:

@@ -66,7 +66,8 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        line = json.dumps(entry, default=str, ensure_ascii=False)
+        # ASCII: a lone surrogate from a hostile payload cannot break the stream's encoding.
+        line = json.dumps(entry, default=str)
         return scrub(line, self.secrets)
 
 

@@ -23,12 +23,10 @@ from typing import Any, Mapping
 import yaml
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from shared.durations import parse_duration, parse_offsets
+from shared.durations import parse_optional_duration, parse_optional_offsets
 from shared.errors import ConfigError
 from shared.kinds import SMS_KINDS
 from shared.validation import first_error
-
-OFF = ("off", "none")
 
 
 class OffsetsField(fields.Field):
@@ -39,10 +37,8 @@ class OffsetsField(fields.Field):
             value = ",".join(str(item) for item in value)
         if not isinstance(value, str):
             raise ValidationError("must be durations like 24h,1h (or off)")
-        if value.strip().lower() in OFF + ("",):
-            return ()
         try:
-            return parse_offsets(value)
+            return parse_optional_offsets(value)
         except ValueError as error:
             raise ValidationError(str(error)) from None
 
@@ -51,12 +47,12 @@ class DurationField(fields.Field):
     """``30m``, ``1h30m``; ``off`` (or null) for none."""
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if value is None or (isinstance(value, str) and value.strip().lower() in OFF):
+        if value is None:
             return None
         if not isinstance(value, str):
             raise ValidationError("must be a duration like 30m (or off)")
         try:
-            return parse_duration(value)
+            return parse_optional_duration(value)
         except ValueError as error:
             raise ValidationError(str(error)) from None
 
@@ -136,9 +132,11 @@ def load_relay_config(path: str | None) -> RelayConfig:
         return RelayConfig()
     source = Path(path)
     try:
-        text = source.read_text()
+        text = source.read_text(encoding="utf-8")
     except OSError as error:
         raise ConfigError(f"RELAY_CONFIG: cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"RELAY_CONFIG: {path} is not UTF-8 text") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
 
-from shared.durations import parse_duration, parse_offsets
+from shared.durations import parse_optional_duration, parse_optional_offsets
 from shared.errors import ConfigError
 from shared.kinds import SMS_KINDS
 from shared.relay_config import RelayConfig, load_relay_config
@@ -35,6 +35,8 @@ DEFAULT_WEBHOOK_TOLERANCE = 25 * 3600
 Calendly retries a failed delivery for 24 hours and nothing documents that a retry is
 re-signed with a fresh ``t``; a short window would reject every retry and in the end get
 the subscription disabled. Replays inside the window are harmless because of dedupe."""
+
+MAX_WEBHOOK_TOLERANCE = 30 * 24 * 3600
 
 FUTURE_SKEW = 5 * 60
 """A timestamp further than this in the future is rejected (clock skew allowance)."""
@@ -227,7 +229,7 @@ class Settings:
             signing_key=signing_key,
             allow_unsigned=_boolean(env, "RELAY_ALLOW_UNSIGNED", False),
             webhook_tolerance=_integer(
-                env, "WEBHOOK_TOLERANCE", DEFAULT_WEBHOOK_TOLERANCE, minimum=1
+                env, "WEBHOOK_TOLERANCE", DEFAULT_WEBHOOK_TOLERANCE, minimum=1, maximum=MAX_WEBHOOK_TOLERANCE
             ),
             sms_backend=_choice(
                 env, "SMS_BACKEND", SMS_BACKENDS, "engagelab" if dev_key else "console"
@@ -321,7 +323,7 @@ def _integer(env, name: str, default: int, minimum: int, maximum: int | None = N
     raw = _optional(env, name)
     if raw is None:
         return default
-    if not re.fullmatch(r"\d+", raw):
+    if not re.fullmatch(r"\d{1,12}", raw):
         raise ConfigError(f"{name} must be a whole number, got {raw!r}")
     value = int(raw)
     if value < minimum or (maximum is not None and value > maximum):
@@ -353,22 +355,15 @@ def _templates(env) -> dict[str, str]:
 
 
 def _offsets(env, name: str, default: str) -> tuple[timedelta, ...]:
-    raw = _optional(env, name)
-    text = default if raw is None else raw
-    if text.strip().lower() in ("", "off", "none"):
-        return ()
     try:
-        return parse_offsets(text)
+        return parse_optional_offsets(_optional(env, name) or default)
     except ValueError as error:
         raise ConfigError(f"{name}: {error}") from None
 
 
 def _optional_duration(env, name: str, default: str) -> timedelta | None:
-    text = _optional(env, name) or default
-    if text.strip().lower() in ("off", "none"):
-        return None
     try:
-        return parse_duration(text)
+        return parse_optional_duration(_optional(env, name) or default)
     except ValueError as error:
         raise ConfigError(f"{name}: {error}") from None
 
@@ -377,7 +372,7 @@ def _timezone(env, name: str, default: str) -> str:
     value = _optional(env, name) or default
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise ConfigError(f"{name} must be an IANA time zone such as Europe/Berlin, got {value!r}") from None
     return value
 

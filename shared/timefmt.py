@@ -8,13 +8,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from babel import Locale
 from babel import dates as babel_dates
 
+PLAIN_SPACES = str.maketrans({"\u202f": " ", "\u00a0": " ", "\u2009": " "})
+
 
 def zone_or_default(name: str | None, default: str) -> ZoneInfo:
     """The invitee's zone, or ``default`` when Calendly sent none or an unknown one."""
     if name:
         try:
             return ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "America" is a tzdata folder
             pass
     return ZoneInfo(default)
 
@@ -29,4 +31,6 @@ def format_meeting_time(start: datetime, zone: ZoneInfo, locale: str) -> str:
     time_part = babel_dates.format_time(local, "short", tzinfo=zone, locale=loc)
     zone_part = babel_dates.format_datetime(local, "z", tzinfo=zone, locale=loc)
     combined = loc.datetime_formats["medium"].format(time_part, date_part)
-    return f"{combined} {zone_part}"
+    # CLDR puts narrow no-break spaces before AM/PM; outside GSM-7 they would turn every
+    # SMS into UCS-2 (70 characters a segment instead of 160).
+    return f"{combined} {zone_part}".translate(PLAIN_SPACES)

@@ -167,6 +167,8 @@ def test_no_show_and_its_removal(booking):
     ], now=NOW)
     assert store[booking["uri"]].status == ACTIVE
     assert contact(actions) == [BOOKED, CONTACT_NO_SHOW, BOOKED]
+    kinds = [type(a).__name__ for a in actions]
+    assert kinds[-2:] == ["ScheduleReminders", "SyncContact"]  # the follow-up comes back
 
 
 def test_no_show_removal_arriving_first_wins_by_time(booking):

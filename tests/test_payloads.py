@@ -61,6 +61,8 @@ def test_routing_form_submission():
         (("payload", "questions_and_answers"), "nope", "payload.questions_and_answers"),
         (("payload", "name"), "x" * 20_000, "payload.name"),
         (("created_at",), "yesterday", "created_at"),
+        (("created_at",), "9999-12-31T23:59:59-01:00", "created_at"),
+        (("payload", "scheduled_event", "start_time"), "0001-01-01T00:00:00+01:00", "payload.scheduled_event"),
     ],
 )
 def test_unusable_payloads_name_the_field(path, value, field):

@@ -184,3 +184,9 @@ def test_a_signing_key_is_enforced_even_when_unsigned_is_allowed(conn):
     app = create_app(Settings(signing_key=SIGNING_KEY, allow_unsigned=True), redis_client=conn)
     response = app.test_client().post(WEBHOOK, data=samples.body(created_envelope()))
     assert response.status_code == 401
+
+
+def test_a_lone_surrogate_in_a_signed_body_is_accepted_not_a_500(client, conn):
+    raw = b'{"event":"invitee.created","created_at":"\\ud800","payload":{"uri":"https://api.calendly.com/x"}}'
+    response = client.post(WEBHOOK, data=raw, headers=signed_headers(raw))
+    assert response.status_code == 200

@@ -88,3 +88,15 @@ def test_reminders_can_be_switched_off(value):
 
 def test_followup_can_be_switched_off():
     assert Settings.from_env({"FOLLOWUP_DELAY": "off"}).followup_delay is None
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "latin1.yml"
+    path.write_bytes("field_mapping: {société: COMPANY}".encode("latin-1"))
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_relay_config(str(path))
+
+
+def test_huge_durations_in_the_file_are_config_errors():
+    with pytest.raises(ConfigError, match="reminder_offsets"):
+        parse_relay_config({"event_types": {"X": {"reminder_offsets": "9999999999d"}}})

@@ -242,3 +242,24 @@ def test_reschedule_notice_falls_back_to_the_confirmation_template(conn, booking
     newer = samples.rescheduled(new, start=datetime.now(timezone.utc) + timedelta(days=5))
     apply(conn, "invitee.created", newer)
     assert sent[-1] == ("reschedule", "103")
+
+
+def test_an_infinite_reset_header_still_gives_a_finite_retry(conn, booking, monkeypatch):
+    failing_backend(monkeypatch, TransientError("engagelab", "busy", status=429, retry_after=float("inf")))
+    apply(conn, "invitee.created", booking)
+    [confirm_job] = [k.decode().split(":")[-1] for k in conn.keys("rq:job:sms-*") if b"retry" not in k]
+    result = Job.fetch(confirm_job, connection=conn).return_value()
+    assert result["status"] == "retry_scheduled" and result["delay"] <= 24 * 3600
+
+
+def test_a_message_leased_by_a_dead_worker_is_retried_not_failed(conn, booking):
+    from worker import idempotency
+
+    apply(conn, "invitee.created", booking)
+    sms_id = next(k.decode().split(":")[-1] for k in conn.keys("rq:job:sms-*"))
+    data = Job.fetch(sms_id, connection=conn).args[0]
+    conn.delete(keys.sent(data["key"]))
+    assert idempotency.claim(conn, data["key"])  # a worker took the lease, then died
+    job = Queue(defaults.SMS_QUEUE, connection=conn).enqueue("worker.jobs.send_sms", data)
+    run_jobs(conn)
+    assert job.return_value()["status"] == "retry_scheduled"

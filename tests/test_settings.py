@@ -2,7 +2,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.settings import DEFAULT_WEBHOOK_TOLERANCE, ConfigError, Settings, parse_duration
+from shared.durations import parse_duration
+from shared.settings import DEFAULT_WEBHOOK_TOLERANCE, ConfigError, Settings
 
 
 def test_defaults():
@@ -38,6 +39,11 @@ def test_credentials_pick_the_real_backends():
         ({"LOCALE": "xx_YY"}, "LOCALE"),
         ({"SCHEDULER_INTERVAL": "0"}, "SCHEDULER_INTERVAL"),
         ({"SCHEDULER_INTERVAL": "fast"}, "SCHEDULER_INTERVAL"),
+        ({"DEFAULT_TIMEZONE": "America"}, "DEFAULT_TIMEZONE"),
+        ({"REMINDER_OFFSETS": "9999999999d"}, "REMINDER_OFFSETS"),
+        ({"FOLLOWUP_DELAY": "3000000d"}, "FOLLOWUP_DELAY"),
+        ({"WEBHOOK_TOLERANCE": "9" * 5000}, "WEBHOOK_TOLERANCE"),
+        ({"WEBHOOK_TOLERANCE": str(365 * 86400)}, "WEBHOOK_TOLERANCE"),
     ],
 )
 def test_misconfiguration_names_the_variable(env, variable):
@@ -66,7 +72,7 @@ def test_durations(text, value):
     assert parse_duration(text) == value
 
 
-@pytest.mark.parametrize("text", ["", "h", "1x", "1.5h", "30m1h", "-1h"])
+@pytest.mark.parametrize("text", ["", "h", "1x", "1.5h", "30m1h", "-1h", "366d", "99999999999999999d"])
 def test_bad_durations(text):
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)

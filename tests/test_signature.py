@@ -57,7 +57,7 @@ def test_missing_header(header):
 @pytest.mark.parametrize(
     "header",
     ["garbage", "v1=abc", f"t=,v1={'a' * 64}", f"t=12ab,v1={'a' * 64}", f"t={NOW}", f"t={NOW},v0=abc",
-     f"t=-5,v1={'a' * 64}", "t=١٢٣,v1=aa"],
+     f"t=-5,v1={'a' * 64}", "t=١٢٣,v1=aa", f"t={'9' * 400},v1={'a' * 64}", f"t={'9' * 5000},v1=aa"],
 )
 def test_malformed_header(header):
     error = reason_of(header)

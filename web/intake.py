@@ -25,7 +25,8 @@ DUPLICATE = "duplicate"
 def delivery_id(envelope: dict[str, Any]) -> str:
     """A stable id for a delivery: the same for every redelivery of it."""
     parts = (envelope["event"], envelope["payload"]["uri"], envelope.get("created_at") or "")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+    # surrogatepass: JSON may carry a lone surrogate escape (\ud800), which strict UTF-8 refuses.
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def events_queue(conn) -> Queue:

@@ -14,6 +14,8 @@ import time
 
 HEADER = "Calendly-Webhook-Signature"
 SCHEME = "v1"
+MAX_TIMESTAMP_DIGITS = 12
+"""Unix seconds have 10 digits until 2286; a longer ``t`` is not a timestamp."""
 
 
 class SignatureVerificationError(Exception):
@@ -64,10 +66,10 @@ def parse_header(header: str) -> tuple[int, list[str]]:
             timestamp = value
         elif key == SCHEME and value:
             signatures.append(value.lower())
-    if timestamp is None or not timestamp.isascii() or not timestamp.isdigit():
+    if timestamp is None or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > MAX_TIMESTAMP_DIGITS:
         raise SignatureVerificationError(
             SignatureVerificationError.MALFORMED_HEADER,
-            "signature header has no numeric t= timestamp",
+            "signature header has no numeric t= timestamp of unix seconds",
         )
     if not signatures:
         raise SignatureVerificationError(

@@ -13,14 +13,19 @@ from typing import Callable
 
 from shared import keys
 from shared import settings as defaults
+from worker.provider_errors import TransientError
 
 IN_FLIGHT = "in-flight"
 SENT_PREFIX = "sent:"
 LEASE_SECONDS = defaults.JOB_TIMEOUT + 30
 
 
-class AlreadyInFlight(Exception):
-    """Another run holds the lease for this message right now; try again later."""
+class AlreadyInFlight(TransientError):
+    """Another run holds the lease for this message right now (or held it when its worker
+    died, until the lease expires): retried later like a provider's transient failure."""
+
+    def __init__(self, message: str):
+        super().__init__("relay", message, retry_after=LEASE_SECONDS)
 
 
 def claim(conn, message_key: str) -> bool:

@@ -18,9 +18,9 @@ from rq import Queue, get_current_job
 
 from shared import keys, stats
 from shared import settings as defaults
-from shared.booking import ACTIVE, BookingStore
+from shared.booking import ACTIVE, CANCELED, BookingStore
 from shared.calendly.payloads import PayloadError, parse_delivery
-from shared.kinds import REMINDER
+from shared.kinds import CANCEL, REMINDER
 from shared.logs import mask_phone
 from shared.settings import ConfigError
 from worker import context, idempotency, lifecycle, retry, scheduling
@@ -108,12 +108,23 @@ def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
     return summary
 
 
+_queues: dict[tuple[int, str], Queue] = {}
+
+
+def _queue(conn, name: str) -> Queue:
+    """One Queue per connection and name: a Queue asks Redis for its version once."""
+    key = (id(conn.connection_pool), name)
+    if key not in _queues:
+        _queues[key] = Queue(name, connection=conn)
+    return _queues[key]
+
+
 def _enqueue(conn, pipe, jobs: list[JobSpec]) -> None:
     by_queue: dict[str, list[JobSpec]] = defaultdict(list)
     for job in jobs:
         by_queue[job.queue].append(job)
     for name, specs in by_queue.items():
-        queue = Queue(name, connection=conn)
+        queue = _queue(conn, name)
         queue.enqueue_many(
             [
                 Queue.prepare_data(
@@ -131,10 +142,31 @@ def _enqueue(conn, pipe, jobs: list[JobSpec]) -> None:
 
 
 def send_sms(message: dict[str, Any]) -> dict[str, Any]:
-    """An SMS decided when the delivery was applied (confirmation, notices)."""
+    """An SMS decided when the delivery was applied (confirmation, notices). It may run
+    much later (a retry after a provider outage), so it checks the booking first: a
+    confirmation for a booking cancelled since is not sent."""
+    conn = get_current_job().connection
+    record = BookingStore(conn).load(message["invitee"]) if message.get("invitee") else None
+    reason = _stale_notice(message["kind"], record, datetime.now(timezone.utc))
+    if reason is not None:
+        stats.count(conn, "skipped", reason)
+        log.info("sms %s not sent: %s", message["kind"], reason, extra={"sms_kind": message["kind"], "reason": reason})
+        return {"status": "skipped", "reason": reason}
     sms = OutboundSms(key=message["key"], kind=message["kind"], to=message["to"], params=message["params"],
                       template_id=message.get("template"))
     return _deliver(sms, message, SEND_SMS_FUNC, defaults.SMS_QUEUE)
+
+
+def _stale_notice(kind: str, record, now: datetime) -> str | None:
+    if record is None:
+        return None
+    if kind == CANCEL:
+        return None if record.status == CANCELED else f"booking_{record.status}"
+    if record.status != ACTIVE:
+        return f"booking_{record.status}"
+    if record.start is not None and record.start <= now:
+        return "too_late"
+    return None
 
 
 def send_reminder(data: dict[str, Any]) -> dict[str, Any]:
@@ -215,12 +247,13 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
 
     def upsert() -> str:
         changed_at = change.contact.get("changed_at")
-        if changed_at and ordering.is_stale(conn, change.contact["email"], changed_at):
-            log.info("crm %s skipped: a newer change was already applied", change.contact.get("status"))
-            return "stale"
-        step(crm.upsert)
-        if changed_at:
-            ordering.advance(conn, change.contact["email"], changed_at)
+        with ordering.exclusive(conn, change.contact["email"]):
+            if changed_at and ordering.is_stale(conn, change.contact["email"], changed_at):
+                log.info("crm %s skipped: a newer change was already applied", change.contact.get("status"))
+                return "stale"
+            step(crm.upsert)
+            if changed_at:
+                ordering.advance(conn, change.contact["email"], changed_at)
         return crm.name
 
     try:

@@ -315,6 +315,6 @@ def _no_show_toggle(current: BookingRecord, event: str, at: datetime, **stamp) -
             CancelScheduled(record.invitee_uri),
             SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat()),
         )
-    else:
-        actions = (SyncContact(BOOKED, record.invitee_uri, at, at.isoformat()),)
+    else:  # the follow-up comes back (reminders already past are skipped when planning)
+        actions = (ScheduleReminders(record.invitee_uri), SyncContact(BOOKED, record.invitee_uri, at, at.isoformat()))
     return Decision(records={record.invitee_uri: record}, actions=actions)

@@ -9,6 +9,7 @@ exponential backoff that honours the provider's own reset time.
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime, timedelta, timezone
 
 from shared import settings as defaults
@@ -16,6 +17,8 @@ from worker import scheduling
 from worker.provider_errors import TransientError
 
 log = logging.getLogger("relay.retry")
+
+MAX_RETRY_AFTER = 24 * 3600
 
 
 class RetriesExhausted(Exception):
@@ -27,11 +30,18 @@ def backoff_delay(attempt: int) -> float:
     return min(defaults.RETRY_MAX_DELAY, defaults.RETRY_BASE_DELAY * 2 ** (attempt - 1))
 
 
+def _sane(retry_after: float | None) -> float:
+    """A provider's reset time, as long as it is a real number within a day."""
+    if retry_after is None or not math.isfinite(retry_after):
+        return 0.0
+    return min(max(0.0, retry_after), MAX_RETRY_AFTER)
+
+
 def schedule_retry(conn, func: str, data: dict, job_id: str, queue: str, error: TransientError) -> dict:
     attempt = int(data.get("attempt", 0)) + 1
     if attempt > defaults.RETRY_MAX_ATTEMPTS:
         raise RetriesExhausted(f"gave up after {attempt - 1} retries: {error}") from error
-    delay = max(backoff_delay(attempt), error.retry_after or 0)
+    delay = max(backoff_delay(attempt), _sane(error.retry_after))
     at = datetime.now(timezone.utc) + timedelta(seconds=delay)
     base_id = job_id.split("-retry", 1)[0]
     retry_id = f"{base_id}-retry{attempt}"

@@ -234,7 +234,10 @@ def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:
             submitter=data["submitter"],
         )
     else:
-        payload = _invitee(_load(InviteeSchema(), envelope["payload"], "payload."))
+        try:
+            payload = _invitee(_load(InviteeSchema(), envelope["payload"], "payload."))
+        except OverflowError:
+            raise PayloadError("payload.scheduled_event: start or end time out of range") from None
     return Delivery(event=event, created_at=created_at, payload=payload, raw=envelope, source=source)
 
 
@@ -300,4 +303,7 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
         raise PayloadError(f"{name}: not an ISO-8601 time: {value[:40]!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:
+        raise PayloadError(f"{name}: out of range: {value[:40]!r}") from None

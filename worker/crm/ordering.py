@@ -8,9 +8,12 @@ are still recorded: they are history, not state.
 
 from __future__ import annotations
 
+import secrets
+from contextlib import contextmanager
 from datetime import datetime
 
 from shared import keys
+from worker.provider_errors import TransientError
 
 NEWEST_TTL = 90 * 24 * 3600
 
@@ -23,8 +26,33 @@ return 1
 """
 
 
+LEASE_SECONDS = 60
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class ContactBusy(TransientError):
+    """Another worker is writing this contact; this change is retried shortly."""
+
+
 def _key(email: str) -> str:
     return f"{keys.PREFIX}crm:newest:{keys.digest(email.strip().lower())}"
+
+
+@contextmanager
+def exclusive(conn, email: str):
+    """One writer per contact at a time, so the staleness check and the write that
+    follows it cannot interleave with another worker's."""
+    key = f"{keys.PREFIX}crm:lease:{keys.digest(email.strip().lower())}"
+    owner = secrets.token_hex(8)
+    if not conn.set(key, owner, nx=True, ex=LEASE_SECONDS):
+        raise ContactBusy("relay", "another worker is updating this contact", retry_after=5)
+    try:
+        yield
+    finally:
+        conn.eval(RELEASE, 1, key, owner)
 
 
 def is_stale(conn, email: str, changed_at: str) -> bool:
