@@ -24,6 +24,7 @@ from shared.redis_conn import connect, resolve_url
 from shared.settings import Settings
 from web import intake
 from web.oauth import blueprint as oauth_blueprint
+from web.responses import error_response
 from web.signature import HEADER, SignatureVerificationError, verify_signature
 
 log = logging.getLogger("relay.web")
@@ -119,10 +120,6 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return validate_envelope(data), None
     except PayloadError as error:
         return None, str(error)
-
-
-def error_response(status: int, code: str, message: str):
-    return jsonify(error=code, message=message), status
 
 
 def _seconds(value: float | None) -> int | None:

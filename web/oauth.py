@@ -13,14 +13,11 @@ from flask import Blueprint, current_app, jsonify, redirect, request
 from shared.calendly import oauth
 from shared.calendly.client import CalendlyError
 from shared.settings import ConfigError
+from web.responses import error_response
 
 log = logging.getLogger("relay.web.oauth")
 
 blueprint = Blueprint("oauth", __name__)
-
-
-def error_response(status: int, code: str, message: str):
-    return jsonify(error=code, message=message), status
 
 
 def admin_refusal(settings):

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator
 import requests
 
 from shared import settings as defaults
+from shared.http import json_body
 
 log = logging.getLogger("relay.calendly")
 
@@ -112,10 +113,7 @@ class CalendlyClient:
     @staticmethod
     def _result(response: requests.Response) -> Any:
         status = response.status_code
-        try:
-            data = response.json() if response.content else None
-        except ValueError:
-            data = None
+        data = json_body(response)
         if status < 400:
             return data
         title = data.get("title") if isinstance(data, dict) else None

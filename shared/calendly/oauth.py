@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from shared import keys
+from shared import keys, locks
 from shared import settings as defaults
 from shared.calendly.client import CalendlyClient, CalendlyError
 from shared.settings import ConfigError, Settings
@@ -27,13 +27,8 @@ STATE_TTL = 600
 """Calendly's authorization codes expire after 10 minutes; so does our state."""
 REFRESH_MARGIN = 300
 """Refresh when the access token has less than this many seconds left."""
-LOCK_TTL_MS = 30_000
+LOCK_TTL = 30.0
 LOCK_WAIT = 35.0
-
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class OAuthError(CalendlyError):
@@ -103,21 +98,16 @@ def access_token(conn, settings: Settings) -> str:
 def refresh(conn, settings: Settings, seen_refresh_token: str) -> str:
     """Refresh once across all processes; everyone else waits and reads the result."""
     check_oauth_settings(settings)
-    owner = secrets.token_hex(8)
-    deadline = time.monotonic() + LOCK_WAIT
-    while not conn.set(LOCK_KEY, owner, nx=True, px=LOCK_TTL_MS):
-        if time.monotonic() > deadline:
-            raise OAuthError("timed out waiting for another process to refresh the Calendly token")
-        time.sleep(0.05)
     try:
-        tokens = stored(conn)
-        if tokens.get("refresh_token") != seen_refresh_token:  # someone refreshed meanwhile
-            return tokens["access_token"]
-        fresh = _token_request(settings, {"grant_type": "refresh_token", "refresh_token": seen_refresh_token})
-        store_tokens(conn, fresh)
-        return fresh["access_token"]
-    finally:
-        conn.eval(RELEASE, 1, LOCK_KEY, owner)
+        with locks.held(conn, LOCK_KEY, LOCK_TTL, wait=LOCK_WAIT):
+            tokens = stored(conn)
+            if tokens.get("refresh_token") != seen_refresh_token:  # someone refreshed meanwhile
+                return tokens["access_token"]
+            fresh = _token_request(settings, {"grant_type": "refresh_token", "refresh_token": seen_refresh_token})
+            store_tokens(conn, fresh)
+            return fresh["access_token"]
+    except locks.LockBusy:
+        raise OAuthError("timed out waiting for another process to refresh the Calendly token") from None
 
 
 def _token_request(settings: Settings, form: dict[str, str]) -> dict[str, Any]:

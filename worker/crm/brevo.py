@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from shared import settings as defaults
+from shared.http import json_body
 from shared.logs import mask_email
 from worker.crm.base import ContactUpdate, CrmBackend
 from worker.crm.fields import BOOKING_STATUSES, SMS_ATTRIBUTE, attribute_types, contact_attributes
@@ -74,10 +75,7 @@ class BrevoClient:
 
 def parse_response(response: requests.Response) -> Any:
     status = response.status_code
-    try:
-        data = response.json() if response.content else None
-    except ValueError:
-        data = None
+    data = json_body(response)
     if status < 400:
         return data
     code = data.get("code") if isinstance(data, dict) else None

@@ -8,11 +8,10 @@ are still recorded: they are history, not state.
 
 from __future__ import annotations
 
-import secrets
 from contextlib import contextmanager
 from datetime import datetime
 
-from shared import keys
+from shared import keys, locks
 from worker.provider_errors import TransientError
 
 NEWEST_TTL = 90 * 24 * 3600
@@ -27,10 +26,6 @@ return 1
 
 
 LEASE_SECONDS = 60
-RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 class ContactBusy(TransientError):
@@ -46,13 +41,11 @@ def exclusive(conn, email: str):
     """One writer per contact at a time, so the staleness check and the write that
     follows it cannot interleave with another worker's."""
     key = f"{keys.PREFIX}crm:lease:{keys.digest(email.strip().lower())}"
-    owner = secrets.token_hex(8)
-    if not conn.set(key, owner, nx=True, ex=LEASE_SECONDS):
-        raise ContactBusy("relay", "another worker is updating this contact", retry_after=5)
     try:
-        yield
-    finally:
-        conn.eval(RELEASE, 1, key, owner)
+        with locks.held(conn, key, LEASE_SECONDS):
+            yield
+    except locks.LockBusy:
+        raise ContactBusy("relay", "another worker is updating this contact", retry_after=5) from None
 
 
 def is_stale(conn, email: str, changed_at: str) -> bool:

@@ -13,6 +13,7 @@ import logging
 import requests
 
 from shared import settings as defaults
+from shared.http import json_body
 from shared.keys import digest
 from shared.logs import mask_phone
 from worker.provider_errors import PermanentError, TransientError
@@ -68,10 +69,7 @@ class EngageLabSmsBackend(SmsBackend):
 def parse_response(response: requests.Response) -> str:
     """The provider's message id, or raise the classified error."""
     status = response.status_code
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
+    data = json_body(response)
     if not isinstance(data, dict):
         if status in TRANSIENT_HTTP or status >= 500:
             raise TransientError(PROVIDER, "unreadable error response", status=status,
