@@ -94,6 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--dry-run", action="store_true", help="show what would be applied, change nothing")
     fill.set_defaults(func=cmd_backfill)
 
+    reminders = sub.add_parser("reminders", help="scheduled reminders")
+    reminders_sub = reminders.add_subparsers(metavar="ACTION")
+    upcoming = reminders_sub.add_parser("list", help="what rq-scheduler will release next")
+    upcoming.add_argument("--limit", type=int, default=50)
+    upcoming.set_defaults(func=cmd_reminders_list)
+
+    failed = sub.add_parser("failed", help="failed jobs")
+    failed_sub = failed.add_subparsers(metavar="ACTION")
+    failed_list = failed_sub.add_parser("list", help="failed jobs with their reasons")
+    failed_list.set_defaults(func=cmd_failed_list)
+    failed_retry = failed_sub.add_parser("retry", help="requeue a failed job (or all) with a fresh retry budget")
+    failed_retry.add_argument("id", nargs="?")
+    failed_retry.add_argument("--all", action="store_true")
+    failed_retry.set_defaults(func=cmd_failed_retry)
+
+    config = sub.add_parser("config", help="configuration")
+    config_sub = config.add_subparsers(metavar="ACTION")
+    config_check = config_sub.add_parser("check", help="validate every setting and print the effective configuration")
+    config_check.add_argument("--remote", action="store_true",
+                              help="also ask EngageLab, Brevo and Calendly whether templates, attributes and token are in order")
+    config_check.set_defaults(func=cmd_config_check)
+
     crm = sub.add_parser("crm", help="CRM (Brevo) maintenance")
     crm_sub = crm.add_subparsers(metavar="ACTION")
     setup = crm_sub.add_parser("setup", help="create the mapped contact attributes in Brevo (safe to re-run)")
@@ -291,6 +313,72 @@ def _date_arg(text: str, flag: str) -> datetime:
         return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
     except ValueError:
         raise ConfigError(f"{flag} must be a date like 2026-12-01, got {text!r}") from None
+
+
+def _redis(settings: Settings):
+    from shared.redis_conn import connect, resolve_url
+
+    return connect(resolve_url(settings))
+
+
+def cmd_reminders_list(args) -> int:
+    from shared.operations import upcoming
+
+    items = upcoming(_redis(Settings.from_env()), args.limit)
+    for item in items:
+        status = f"  [{item.booking_status}]" if item.booking_status else ""
+        print(f"{item.due:%Y-%m-%d %H:%M:%S} UTC  {item.kind:<10} {item.detail}{status}  {item.job_id}")
+    if not items:
+        print("nothing scheduled")
+    return 0
+
+
+def cmd_failed_list(args) -> int:
+    from shared.operations import failures
+
+    items = failures(_redis(Settings.from_env()))
+    for item in items:
+        when = f"{item.failed_at:%Y-%m-%d %H:%M:%S}" if item.failed_at else "?"
+        print(f"{when}  {item.queue:<11} {item.func:<14} {item.job_id}\n    {item.reason}")
+    if not items:
+        print("no failed jobs")
+    return 0
+
+
+def cmd_failed_retry(args) -> int:
+    from shared.operations import retry_all_failed, retry_failed
+
+    conn = _redis(Settings.from_env())
+    if args.all:
+        ids = retry_all_failed(conn)
+        print(f"requeued {len(ids)} job(s)")
+        return 0
+    if not args.id:
+        raise ConfigError("give a job id (see relay failed list) or --all")
+    try:
+        retry_failed(conn, args.id)
+    except LookupError as error:
+        print(f"relay: {error}", file=sys.stderr)
+        return 1
+    print(f"requeued {args.id}")
+    return 0
+
+
+def cmd_config_check(args) -> int:
+    from shared.config_check import describe, remote_checks
+    from worker import context
+
+    settings = Settings.from_env()
+    context.current()  # the backends can be built
+    for line in describe(settings):
+        print(line)
+    if not args.remote:
+        return 0
+    problems = 0
+    for ok, line in remote_checks(settings):
+        print(("ok    " if ok else "FAIL  ") + line)
+        problems += not ok
+    return 1 if problems else 0
 
 
 def cmd_crm_setup(args) -> int:

@@ -9,6 +9,8 @@ import hashlib
 
 PREFIX = "relay:"
 UPCOMING = f"{PREFIX}bookings:upcoming"
+WEBHOOK_STATE = f"{PREFIX}webhook:subscription"
+"""The state of this relay's Calendly subscription at the last hourly check."""
 """Sorted set of active bookings' invitee URIs, scored by start time."""
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
@@ -19,6 +20,9 @@ PHONE = re.compile(r"\+\d[\d\s().\-]{6,}\d")
 """International numbers (a leading +), as Calendly sends them; bare digit runs are left
 alone so that dates, ids and counts stay readable."""
 RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+"""The id of the HTTP request (or job) being handled; every log line carries it."""
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -61,6 +65,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if request_id.get() is not None:
+            entry["request_id"] = request_id.get()
         for key, value in vars(record).items():
             if key not in RESERVED and not key.startswith("_"):
                 entry[key] = value

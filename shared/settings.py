@@ -190,6 +190,7 @@ class Settings:
     """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
     reconcile_interval: timedelta | None = timedelta(minutes=15)
     admin_token: str | None = None
+    metrics_public: bool = False
     host_phone: str | None = None
     default_timezone: str = DEFAULT_TIMEZONE
     locale: str = DEFAULT_LOCALE
@@ -255,6 +256,7 @@ class Settings:
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_optional(env, "ADMIN_TOKEN"),
+            metrics_public=_boolean(env, "METRICS_PUBLIC", False),
             host_phone=_optional(env, "HOST_PHONE"),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
             locale=_locale(env, "LOCALE", DEFAULT_LOCALE),

@@ -71,7 +71,7 @@ def test_offsets_already_past_are_skipped(conn):
     booking = samples.invitee_payload(start=datetime.now(timezone.utc) + timedelta(hours=3))
     apply(conn, "invitee.created", booking)
     assert len(scheduled(conn)) == 2  # the 1 h reminder and the follow-up; 24 h is past
-    assert stats.read(conn, "skipped")["already_past"] == 1
+    assert stats.read(conn, "sms")[("reminder", "skipped", "already_past")] == 1
 
 
 @pytest.mark.parametrize("event, make", [
@@ -137,7 +137,7 @@ def test_a_reminder_already_queued_when_the_booking_is_cancelled_is_not_sent(con
     run_jobs(conn)
     assert job.return_value()["reason"] == "booking_canceled"
     assert "reminder" not in [m["kind"] for m in console_messages(caplog)]
-    assert stats.read(conn, "skipped")["booking_canceled"] == 1
+    assert stats.read(conn, "sms")[("reminder", "skipped", "booking_canceled")] == 1
 
 
 def test_a_reminder_for_a_meeting_that_moved_or_started_is_not_sent(conn, booking):
@@ -164,8 +164,10 @@ def test_unset_template_disables_a_message_with_engagelab(conn, booking, monkeyp
     context.reset()
     apply(conn, "invitee.created", booking)
     assert sorted(j.split("-")[0] for j in scheduled(conn)) == ["reminder", "reminder"]
-    skipped = stats.read(conn, "skipped")
-    assert skipped["template_disabled"] == 3  # confirmation, host notice (no HOST_PHONE is later), follow-up
+    skipped = stats.read(conn, "sms")
+    assert skipped[("confirm", "skipped", "template_disabled")] == 1
+    assert skipped[("host_notify", "skipped", "template_disabled")] == 1
+    assert skipped[("followup", "skipped", "template_disabled")] == 1
 
 
 def test_per_event_type_overrides_from_relay_config(conn, booking, tmp_path, monkeypatch):

@@ -9,14 +9,16 @@ commits and the other sees its WATCH fail and answers "duplicate".
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import datetime, timezone
 from typing import Any
 
 from redis.exceptions import WatchError
 from rq import Queue
 
-from shared import keys
+from shared import keys, stats
 from shared import settings as defaults
+from shared.logs import mask_email
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -27,6 +29,27 @@ def delivery_id(envelope: dict[str, Any]) -> str:
     parts = (envelope["event"], envelope["payload"]["uri"], envelope.get("created_at") or "")
     # surrogatepass: JSON may carry a lone surrogate escape (\ud800), which strict UTF-8 refuses.
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+RECENT_KEY = keys.PREFIX + "recent:deliveries"
+RECENT_SIZE = 200
+
+
+def record_accepted(pipe, envelope: dict[str, Any], ident: str, received_at: str) -> None:
+    """For /metrics and /admin, in the same transaction as the job: the count, the hourly
+    figure for the chart, and a short entry in the recent list (e-mail masked)."""
+    stats.count(pipe, "deliveries", "accepted")
+    if envelope["event"] == "invitee.created":
+        stats.hourly(pipe, "bookings")
+    email = envelope["payload"].get("email")
+    entry = {"id": ident, "event": envelope["event"], "at": received_at,
+             "who": mask_email(email) if isinstance(email, str) else None}
+    pipe.lpush(RECENT_KEY, json.dumps(entry))
+    pipe.ltrim(RECENT_KEY, 0, RECENT_SIZE - 1)
+
+
+def recent(conn, limit: int = 50) -> list[dict[str, Any]]:
+    return [json.loads(item) for item in conn.lrange(RECENT_KEY, 0, limit - 1)]
 
 
 def events_queue(conn) -> Queue:
@@ -47,6 +70,7 @@ def enqueue_once(queue: Queue, envelope: dict[str, Any], dedupe_ttl: int) -> tup
                 return DUPLICATE, ident
             pipe.multi()
             pipe.set(dedupe_key, received_at, ex=dedupe_ttl)
+            record_accepted(pipe, envelope, ident, received_at)
             queue.enqueue_call(
                 defaults.PROCESS_EVENT_FUNC,
                 args=(envelope, received_at),

@@ -163,7 +163,9 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
     specs: list[ScheduledSpec] = []
     skipped: list[Skipped] = []
     if record.start is None:
-        return specs, [Skipped("reminders", "no_start_time")]
+        return specs, [Skipped("sms:reminder", "no_start_time")]
+    if record.phone is None:  # nothing to remind through: keep Redis free of dead jobs
+        return specs, [Skipped("sms:reminder", record.phone_issue or "no_phone")]
     policy = settings.policy(record.event_type_uri, record.event_type_name)
     wanted: list[tuple[str, datetime, int | None]] = [
         (REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets

@@ -87,7 +87,7 @@ def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
                         scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
                 _enqueue(conn, pipe, plan.jobs)
                 for skip in plan.skipped:
-                    stats.count(pipe, "skipped", skip.reason)
+                    _count_skip(pipe, skip.what, skip.reason)
                 pipe.execute()
                 break
             except WatchError:
@@ -117,6 +117,16 @@ def _queue(conn, name: str) -> Queue:
     if key not in _queues:
         _queues[key] = Queue(name, connection=conn)
     return _queues[key]
+
+
+def _count_skip(client, what: str, reason: str) -> None:
+    """``what`` is ``sms:<kind>[:...]`` or ``crm:<status>`` (see dispatch.Skipped)."""
+    channel, _, rest = what.partition(":")
+    kind = rest.split(":", 1)[0] or "?"
+    if channel == "crm":
+        stats.count(client, "crm", kind, "skipped", reason)
+    else:
+        stats.count(client, "sms", kind, "skipped", reason)
 
 
 def _enqueue(conn, pipe, jobs: list[JobSpec]) -> None:
@@ -149,7 +159,7 @@ def send_sms(message: dict[str, Any]) -> dict[str, Any]:
     record = BookingStore(conn).load(message["invitee"]) if message.get("invitee") else None
     reason = _stale_notice(message["kind"], record, datetime.now(timezone.utc))
     if reason is not None:
-        stats.count(conn, "skipped", reason)
+        stats.count(conn, "sms", message["kind"], "skipped", reason)
         log.info("sms %s not sent: %s", message["kind"], reason, extra={"sms_kind": message["kind"], "reason": reason})
         return {"status": "skipped", "reason": reason}
     sms = OutboundSms(key=message["key"], kind=message["kind"], to=message["to"], params=message["params"],
@@ -187,13 +197,15 @@ def send_reminder(data: dict[str, Any]) -> dict[str, Any]:
         if reason is None and not enabled:
             reason = "template_disabled"
     if reason is not None:
-        stats.count(conn, "skipped", reason)
+        stats.count(conn, "sms", data["kind"], "skipped", reason)
         log.info("%s not sent: %s", data["kind"], reason,
                  extra={"sms_kind": data["kind"], "reason": reason, "lateness": round(lateness, 3)})
         return {"status": "skipped", "reason": reason, "lateness": lateness}
     key = scheduled_message_key(data["kind"], data.get("offset"), record.invitee_uri)
     sms = OutboundSms(key=key, kind=data["kind"], to=to, params=params, template_id=template_id)
     result = _deliver(sms, data, SEND_REMINDER_FUNC, defaults.REMINDERS_QUEUE)
+    if result["status"] == "sent":
+        stats.observe(conn, "reminder_lateness", max(0.0, lateness))
     return {**result, "lateness": lateness}
 
 
@@ -217,10 +229,10 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
     try:
         provider_id = idempotency.run_once(conn, sms.key, lambda: ctx.sms.send(sms))
     except TransientError as error:
-        stats.count(conn, "sms_retry", sms.kind)
+        stats.count(conn, "sms", sms.kind, "retry", "")
         return retry.schedule_retry(conn, func, data, job.id, queue, error)
     except PermanentError as error:
-        stats.count(conn, "sms_failed", sms.kind)
+        stats.count(conn, "sms", sms.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
         log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), error,
                   extra={"sms_kind": sms.kind, "code": error.code})
@@ -228,7 +240,8 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
     if provider_id is None:
         log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})
         return {"status": "duplicate"}
-    stats.count(conn, "sms_sent", sms.kind)
+    stats.count(conn, "sms", sms.kind, "sent", "")
+    stats.hourly(conn, "messages")
     return {"status": "sent", "backend": ctx.sms.name, "provider_id": provider_id}
 
 
@@ -262,16 +275,16 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
         if change.event:
             recorded = idempotency.run_once(conn, change.key + "|event", lambda: step(crm.record_event))
     except TransientError as error:
-        stats.count(conn, "crm_retry", change.kind)
+        stats.count(conn, "crm", change.kind, "retry", "")
         return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
     except PermanentError as error:
-        stats.count(conn, "crm_failed", change.kind)
+        stats.count(conn, "crm", change.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
         log.error("crm %s failed for good: %s", change.kind, error, extra={"code": error.code})
         raise
     if upserted is None and recorded is None:
         return {"status": "duplicate"}
-    stats.count(conn, "crm_synced", change.kind)
+    stats.count(conn, "crm", change.kind, "synced", "")
     return {"status": "synced", "backend": crm.name, "event": change.event if recorded else None}
 
 
@@ -288,7 +301,7 @@ def _event_name(envelope: Any) -> str | None:
 
 # --- periodic housekeeping (registered by ``relay scheduler``) -------------------------
 
-WEBHOOK_STATE_KEY = keys.PREFIX + "webhook:subscription"
+WEBHOOK_STATE_KEY = keys.WEBHOOK_STATE
 
 
 def check_webhooks() -> dict[str, Any]:

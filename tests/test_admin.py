@@ -1,0 +1,122 @@
+"""/admin and the operator's CLI: recent deliveries, upcoming reminders, failures and
+their replay."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rq.registry import FailedJobRegistry
+
+from shared import settings as defaults
+from shared.calendly import samples
+from shared.settings import Settings
+from tests.helpers import SIGNING_KEY, post_delivery, run_jobs
+from web.app import create_app
+
+ADMIN = "admin-page-token"
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def web(conn):
+    return create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client()
+
+
+def sign_in(web):
+    response = web.post("/admin/login", data={"token": ADMIN})
+    assert response.status_code == 303
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and ADMIN not in cookie
+
+
+def fail_a_confirmation(conn, monkeypatch):
+    from worker.provider_errors import PermanentError
+    from worker.sms.console import ConsoleSmsBackend
+
+    def refuse(self, message):
+        raise PermanentError("engagelab", "template not found", code=4001, status=400)
+
+    monkeypatch.setattr(ConsoleSmsBackend, "send", refuse)
+    run_jobs(conn)
+    monkeypatch.undo()
+
+
+def test_without_the_token_the_page_is_401(web, conn):
+    response = web.get("/admin")
+    assert response.status_code == 401 and b"Admin token" in response.data
+    assert web.post("/admin/login", data={"token": "guess"}).status_code == 401
+    assert web.post("/admin/failed/x/retry").status_code == 401
+    disabled = create_app(Settings(signing_key=SIGNING_KEY), redis_client=conn).test_client()
+    assert disabled.get("/admin").status_code == 401
+    assert disabled.post("/admin/login", data={"token": ""}).status_code == 403
+
+
+def test_dashboard_shows_deliveries_reminders_failures_and_replays(web, conn, monkeypatch, caplog):
+    payload = samples.invitee_payload(email="jane.doe@example.com")
+    post_delivery(web, samples.envelope("invitee.created", payload))
+    fail_a_confirmation(conn, monkeypatch)
+    sign_in(web)
+    page = web.get("/admin").get_data(as_text=True)
+    assert "invitee.created" in page and "j***@example.com" in page and "jane.doe@" not in page
+    assert page.count("reminder") >= 2 and "followup" in page
+    assert "engagelab 4001: template not found" in page
+    failed_id = FailedJobRegistry(defaults.SMS_QUEUE, connection=conn).get_job_ids()[0]
+    assert web.post(f"/admin/failed/{failed_id}/retry").status_code == 303
+    run_jobs(conn)
+    assert "no failures" in web.get("/admin").get_data(as_text=True)
+    assert any(r.name == "relay.sms.console" and r.sms_kind == "confirm" for r in caplog.records)
+    assert web.post("/admin/logout").status_code == 303
+
+
+def test_bearer_token_works_for_scripts(web):
+    assert web.get("/admin", headers={"Authorization": f"Bearer {ADMIN}"}).status_code == 200
+
+
+def cli(redis_url, *args, **env):
+    result = subprocess.run([str(BIN / "relay"), *args], env=dict(os.environ, REDIS_URL=redis_url, **env),
+                            capture_output=True, text=True, timeout=60)
+    return result
+
+
+def test_cli_lists_reminders_and_failures_and_retries(web, conn, redis_url, monkeypatch):
+    post_delivery(web, samples.envelope("invitee.created", samples.invitee_payload()))
+    fail_a_confirmation(conn, monkeypatch)
+    reminders = cli(redis_url, "reminders", "list")
+    lines = reminders.stdout.splitlines()
+    assert reminders.returncode == 0 and len(lines) == 3
+    assert "reminder   24 hours before the start  [active]" in lines[0]
+    assert "reminder   1 hour before the start  [active]" in lines[1]
+    assert "followup   after the meeting" in lines[2]
+    failed = cli(redis_url, "failed", "list")
+    assert "engagelab 4001: template not found" in failed.stdout
+    assert cli(redis_url, "failed", "retry", "no-such-job").returncode == 1
+    retried = cli(redis_url, "failed", "retry", "--all")
+    assert retried.returncode == 0 and "requeued 1 job(s)" in retried.stdout
+    assert FailedJobRegistry(defaults.SMS_QUEUE, connection=conn).count == 0
+
+
+def test_config_check_masks_secrets_and_checks_remotes(redis_url):
+    from tests.fakes import FakeBrevo, FakeEngageLab
+
+    with FakeEngageLab() as engagelab, FakeBrevo() as brevo:
+        engagelab.answer("/v1/template-configs/101", 200, {"template_id": "101", "status": 2})
+        engagelab.answer("/v1/template-configs/102", 200, {"template_id": "102", "status": 1})
+        env = dict(SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="k", ENGAGELAB_DEV_SECRET="very-secret",
+                   ENGAGELAB_API_URL=engagelab.url, TEMPLATE_ID_CONFIRM="101", TEMPLATE_ID_CANCEL="102",
+                   BREVO_API_KEY=FakeBrevo.API_KEY, BREVO_API_URL=brevo.url)
+        local = cli(redis_url, "config", "check", **env)
+        assert local.returncode == 0 and "very-secret" not in local.stdout and FakeBrevo.API_KEY not in local.stdout
+        assert "set (hidden)" in local.stdout
+        remote = cli(redis_url, "config", "check", "--remote", **env)
+    assert remote.returncode == 1
+    assert "ok    EngageLab template 101 is approved" in remote.stdout
+    assert "FAIL  EngageLab template 102 is pending review" in remote.stdout
+    assert "FAIL  Brevo attribute MEETING_DATE is missing (run: relay crm setup)" in remote.stdout
+    assert "ok    Brevo attribute FIRSTNAME exists" in remote.stdout
+
+
+def test_config_check_names_a_bad_variable(redis_url):
+    result = cli(redis_url, "config", "check", LOCALE="xx_YY")
+    assert result.returncode == 2 and "LOCALE" in result.stderr

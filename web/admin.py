@@ -1,0 +1,160 @@
+"""``/admin``: recent deliveries, upcoming reminders, failures with a replay button, and
+the last 24 hours of bookings and messages. Behind ADMIN_TOKEN: sign in once with the
+token (an HttpOnly, SameSite=Strict cookie holds a key derived from it), or send it as a
+bearer header. Personal data stays masked here too."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from flask import Blueprint, current_app, redirect, render_template_string, request
+from rq.job import Job
+
+from shared import operations, stats
+from web import intake
+from web.oauth import admin_refusal
+
+blueprint = Blueprint("admin", __name__)
+
+COOKIE = "relay_admin"
+SESSION_SECONDS = 12 * 3600
+
+
+def _relay():
+    return current_app.extensions["relay"]
+
+
+def session_key(token: str) -> str:
+    return hmac.new(token.encode(), b"calendly-relay admin session", hashlib.sha256).hexdigest()
+
+
+def signed_in() -> bool:
+    settings = _relay()["settings"]
+    if not settings.admin_token:
+        return False
+    cookie = request.cookies.get(COOKIE, "")
+    if cookie and hmac.compare_digest(cookie.encode(), session_key(settings.admin_token).encode()):
+        return True
+    return admin_refusal(settings) is None
+
+
+def login_page(message: str | None = None, status: int = 401):
+    enabled = bool(_relay()["settings"].admin_token)
+    return render_template_string(LOGIN, message=message, enabled=enabled), status
+
+
+@blueprint.get("/admin", strict_slashes=False)
+def dashboard():
+    if not signed_in():
+        return login_page()
+    conn = _relay()["redis"]
+    deliveries = intake.recent(conn, 50)
+    statuses = Job.fetch_many([f"event-{d['id']}" for d in deliveries], connection=conn)
+    for delivery, job in zip(deliveries, statuses):
+        status = job.get_status(refresh=False) if job is not None else None
+        delivery["status"] = getattr(status, "value", status) or "expired"
+    hours = stats.last_hours(conn, 24)
+    peak = max([1] + [max(c.get("bookings", 0), c.get("messages", 0)) for _, c in hours])
+    return render_template_string(
+        DASHBOARD,
+        deliveries=deliveries,
+        upcoming=operations.upcoming(conn, 50),
+        failures=operations.failures(conn, 50),
+        depths=operations.queue_depths(conn),
+        hours=hours, peak=peak,
+    )
+
+
+@blueprint.post("/admin/login")
+def login():
+    settings = _relay()["settings"]
+    if not settings.admin_token:
+        return login_page("admin is disabled: set ADMIN_TOKEN", 403)
+    given = request.form.get("token", "")
+    if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
+        return login_page("that is not the admin token")
+    response = redirect("/admin", code=303)
+    response.set_cookie(COOKIE, session_key(settings.admin_token), max_age=SESSION_SECONDS, httponly=True,
+                        samesite="Strict", secure=request.is_secure)
+    return response
+
+
+@blueprint.post("/admin/logout")
+def logout():
+    response = redirect("/admin", code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@blueprint.post("/admin/failed/<job_id>/retry")
+def retry(job_id: str):
+    if not signed_in():
+        return login_page()
+    try:
+        operations.retry_failed(_relay()["redis"], job_id)
+    except LookupError as error:
+        return render_template_string(NOTICE, message=str(error)), 404
+    return redirect("/admin", code=303)
+
+
+STYLE = """
+<style>
+ body{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222;max-width:72rem}
+ h1{font-size:1.4rem} h2{font-size:1.1rem;margin-top:2rem} table{border-collapse:collapse;width:100%}
+ td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
+ .muted{color:#777} .bad{color:#a00} code{font-size:12px}
+ .chart rect.b{fill:#3b7dd8} .chart rect.m{fill:#e89a2c} .chart text{font-size:10px;fill:#555}
+</style>
+"""
+
+LOGIN = STYLE + """
+<title>calendly-relay admin</title>
+<h1>calendly-relay admin</h1>
+{% if not enabled %}<p class="bad">Admin is disabled: set ADMIN_TOKEN.</p>{% else %}
+{% if message %}<p class="bad">{{ message }}</p>{% endif %}
+<form method="post" action="/admin/login">
+  <label>Admin token <input type="password" name="token" id="token" autofocus></label>
+  <button type="submit" id="sign-in">Sign in</button>
+</form>{% endif %}
+"""
+
+NOTICE = STYLE + """<p class="bad">{{ message }}</p><p><a href="/admin">back</a></p>"""
+
+DASHBOARD = STYLE + """
+<title>calendly-relay admin</title>
+<h1>calendly-relay admin</h1>
+<form method="post" action="/admin/logout"><button>Sign out</button> <a href="/metrics">metrics</a></form>
+<p class="muted">Queues: {% for name, n in depths.items() %}{{ name }} {{ n }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
+
+<h2>Last 24 hours</h2>
+<svg class="chart" width="720" height="140" role="img" aria-label="bookings and messages per hour">
+{% for label, counts in hours %}{% set x = loop.index0 * 30 %}
+ {% set b = (counts.get('bookings', 0) / peak * 100)|round %}{% set m = (counts.get('messages', 0) / peak * 100)|round %}
+ <rect class="b" x="{{ x + 4 }}" y="{{ 110 - b }}" width="10" height="{{ b }}"><title>{{ label }}: {{ counts.get('bookings', 0) }} bookings</title></rect>
+ <rect class="m" x="{{ x + 15 }}" y="{{ 110 - m }}" width="10" height="{{ m }}"><title>{{ label }}: {{ counts.get('messages', 0) }} messages</title></rect>
+ {% if loop.index0 % 3 == 0 %}<text x="{{ x }}" y="125">{{ label }}</text>{% endif %}
+{% endfor %}
+</svg>
+<p class="muted"><span style="color:#3b7dd8">■</span> bookings <span style="color:#e89a2c">■</span> messages sent</p>
+
+<h2>Recent deliveries</h2>
+<table id="deliveries"><tr><th>received (UTC)</th><th>event</th><th>invitee</th><th>processing</th><th>delivery</th></tr>
+{% for d in deliveries %}<tr><td>{{ d.at[:19] }}</td><td>{{ d.event }}</td><td>{{ d.who or '' }}</td><td>{{ d.status }}</td><td><code>{{ d.id }}</code></td></tr>
+{% else %}<tr><td colspan="5" class="muted">none yet</td></tr>{% endfor %}
+</table>
+
+<h2>Upcoming reminders and scheduled jobs</h2>
+<table id="upcoming"><tr><th>due (UTC)</th><th>kind</th><th>when</th><th>booking</th></tr>
+{% for u in upcoming %}<tr><td>{{ u.due.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ u.kind }}</td><td>{{ u.detail }}</td><td>{{ u.booking_status or '' }}</td></tr>
+{% else %}<tr><td colspan="4" class="muted">nothing scheduled</td></tr>{% endfor %}
+</table>
+
+<h2>Failures</h2>
+<table id="failures"><tr><th>failed (UTC)</th><th>queue</th><th>job</th><th>reason</th><th></th></tr>
+{% for f in failures %}<tr><td>{{ f.failed_at.strftime('%Y-%m-%d %H:%M:%S') if f.failed_at else '' }}</td><td>{{ f.queue }}</td>
+<td>{{ f.func }}</td><td class="bad">{{ f.reason }}</td>
+<td><form method="post" action="/admin/failed/{{ f.job_id }}/retry"><button>Replay</button></form></td></tr>
+{% else %}<tr><td colspan="5" class="muted">no failures</td></tr>{% endfor %}
+</table>
+"""

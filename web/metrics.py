@@ -1,0 +1,91 @@
+"""``GET /metrics`` in Prometheus text format.
+
+Every figure is read from Redis at scrape time (counters kept by shared/stats.py, queue
+depths and registries from RQ and rq-scheduler), so the numbers are the same whichever
+gunicorn worker answers and include what every RQ worker did. Behind the admin token as
+a bearer header unless METRICS_PUBLIC=1.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from redis.exceptions import RedisError
+from rq import Queue
+from rq.registry import FailedJobRegistry
+from rq_scheduler import Scheduler
+
+from shared import keys, stats
+from shared import settings as defaults
+from web.oauth import admin_refusal
+from web.responses import error_response
+
+blueprint = Blueprint("metrics", __name__)
+
+SUBSCRIPTION_STATES = ("ok", "retrying", "disabled", "missing", "unknown")
+
+
+class RelayCollector:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def collect(self):
+        for family, labels in stats.FAMILIES.items():
+            metric = CounterMetricFamily(f"relay_{family}", HELP[family], labels=list(labels))
+            for values, count in sorted(stats.read(self.conn, family).items()):
+                metric.add_metric(list(_pad(values, len(labels))), count)
+            yield metric
+        buckets, count, total = stats.read_histogram(self.conn, "reminder_lateness")
+        histogram = HistogramMetricFamily("relay_reminder_lateness_seconds",
+                                          "How late reminders and follow-ups were sent after their due time")
+        histogram.add_metric([], buckets=buckets, sum_value=total)
+        yield histogram
+        depth = GaugeMetricFamily("relay_queue_depth", "Jobs waiting in each RQ queue", labels=["queue"])
+        failed = GaugeMetricFamily("relay_failed_jobs", "Jobs in each queue's failed-job registry", labels=["queue"])
+        for name in defaults.WORKER_QUEUES:
+            queue = Queue(name, connection=self.conn)
+            depth.add_metric([name], queue.count)
+            failed.add_metric([name], FailedJobRegistry(queue=queue).count)
+        yield depth
+        yield failed
+        yield GaugeMetricFamily("relay_scheduled_jobs", "Reminders, follow-ups, retries and periodic jobs pending in rq-scheduler",
+                                value=self.conn.zcard(Scheduler.scheduled_jobs_key))
+        state = (self.conn.hget(keys.WEBHOOK_STATE, "state") or b"unknown").decode()
+        subscription = GaugeMetricFamily("relay_webhook_subscription_state",
+                                         "1 for the state of this relay's Calendly subscription at the last hourly check",
+                                         labels=["state"])
+        for candidate in SUBSCRIPTION_STATES:
+            subscription.add_metric([candidate], 1 if candidate == state else 0)
+        yield subscription
+
+
+HELP = {
+    "deliveries": "Calendly deliveries received, by outcome",
+    "signature_rejections": "Deliveries refused for their signature, by reason",
+    "sms": "SMS by kind and outcome (sent, failed, retry, skipped) with the reason",
+    "crm": "CRM writes by kind and outcome with the reason",
+    "reconciled": "Repairs made by reconciliation with Calendly",
+    "webhook_checks": "Hourly webhook subscription checks, by result",
+}
+
+
+def _pad(values: tuple[str, ...], size: int) -> tuple[str, ...]:
+    return (values + ("",) * size)[:size]
+
+
+@blueprint.get("/metrics", strict_slashes=False)
+def metrics():
+    relay = current_app.extensions["relay"]
+    settings = relay["settings"]
+    if not settings.metrics_public:
+        refusal = admin_refusal(settings)
+        if refusal:
+            return refusal
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RelayCollector(relay["redis"]))
+    try:
+        body = generate_latest(registry)
+    except RedisError as error:
+        return error_response(503, "redis_unavailable", f"redis is unreachable ({type(error).__name__})")
+    return Response(body, mimetype="text/plain; version=0.0.4; charset=utf-8")

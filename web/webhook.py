@@ -1,0 +1,92 @@
+"""``POST /webhooks/calendly``: size cap → signature over the raw bytes → JSON → envelope
+check → dedupe-and-enqueue → 200. Every refusal is a JSON body naming the problem and
+enqueues nothing; an unreachable Redis gives 503 so that Calendly retries; the route
+accepts a trailing slash rather than redirecting (Calendly counts a 3xx as a failure)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from redis.exceptions import RedisError
+
+from shared import settings as defaults
+from shared import stats
+from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
+from web import intake
+from web.responses import error_response
+from web.signature import HEADER, SignatureVerificationError, verify_signature
+
+log = logging.getLogger("relay.web")
+
+WEBHOOK_PATH = "/webhooks/calendly"
+
+blueprint = Blueprint("webhook", __name__)
+
+
+@blueprint.post(WEBHOOK_PATH, strict_slashes=False)
+def calendly_webhook():
+    relay = current_app.extensions["relay"]
+    settings, conn = relay["settings"], relay["redis"]
+    raw = request.get_data(cache=False)
+    age = None
+    if settings.signing_key:
+        try:
+            signed_at = verify_signature(raw, request.headers.get(HEADER), settings.signing_key,
+                                         tolerance=settings.webhook_tolerance, future_skew=defaults.FUTURE_SKEW)
+        except SignatureVerificationError as error:
+            log.warning("webhook refused: %s", error.reason,
+                        extra={"reason": error.reason, "signature_age": _seconds(error.age)})
+            _count(conn, "signature_rejections", error.reason)
+            _count(conn, "deliveries", "rejected_signature")
+            return error_response(401, error.reason, error.message)
+        age = _seconds(time.time() - signed_at)
+    envelope, problem = parse_body(raw)
+    if problem:
+        log.warning("webhook rejected: %s", problem, extra={"reason": "invalid_payload", "signature_age": age})
+        _count(conn, "deliveries", "rejected_invalid")
+        return error_response(400, "invalid_payload", problem)
+    event = envelope["event"]
+    if event not in SUPPORTED_EVENTS:
+        log.info("webhook ignored: %s", event, extra={"event": event, "signature_age": age})
+        _count(conn, "deliveries", "ignored")
+        return jsonify(status="ignored", event=event), 200
+    try:
+        status, ident = intake.enqueue_once(relay["queue"], envelope, settings.dedupe_ttl)
+    except RedisError as error:
+        log.error("redis unavailable, asking Calendly to retry", extra={"error": type(error).__name__})
+        return error_response(503, "redis_unavailable", "the queue is unreachable; retry later")
+    if status == intake.DUPLICATE:
+        _count(conn, "deliveries", "duplicate")
+    log.info("webhook %s: %s", status, event,
+             extra={"event": event, "delivery": ident, "outcome": status, "signature_age": age})
+    return jsonify(status=status, delivery=ident), 200
+
+
+def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """(envelope, None) or (None, what is wrong)."""
+    if not raw:
+        return None, "body is empty; expected a JSON object"
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None, "body is not valid JSON"
+    try:
+        return validate_envelope(data), None
+    except PayloadError as error:
+        return None, str(error)
+
+
+def _count(conn, family: str, label: str) -> None:
+    """Best effort: a refusal is answered whether or not Redis can count it."""
+    try:
+        stats.count(conn, family, label)
+    except RedisError:
+        pass
+
+
+def _seconds(value: float | None) -> int | None:
+    return None if value is None else int(value)
