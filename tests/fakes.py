@@ -21,6 +21,8 @@ class FakeProvider:
         self.requests: list[dict[str, Any]] = []
         self.script: dict[str, list[tuple[int, Any, dict]]] = {}
         self.default = default
+        self.delay = 0.0
+        """Seconds to wait before answering: a slow provider."""
         self.lock = threading.Lock()
         provider = self
 
@@ -60,6 +62,8 @@ class FakeProvider:
         except ValueError:
             body = raw.decode(errors="replace")
         path = handler.path.split("?", 1)[0]
+        if self.delay:
+            time.sleep(self.delay)
         with self.lock:
             answers = self.script.get(path) or []
             if answers:

@@ -154,3 +154,34 @@ def test_two_schedulers_and_three_workers_send_every_reminder_once(env, engagela
         time.sleep(2)
     sent = sorted(m["to"] for m in engagelab.messages())
     assert sent == sorted(f"+1404555{1000 + i}" for i in range(6))
+
+
+def test_sigterm_lets_the_job_in_flight_finish(env, engagelab, conn, tmp_path):
+    """A deploy stops the worker while EngageLab is answering slowly: the SMS in flight
+    is still sent and recorded, not dropped or left to be sent again."""
+    engagelab.delay = 2.0
+    env = dict(env, REMINDER_OFFSETS="off", FOLLOWUP_DELAY="off")
+    worker = subprocess.Popen([str(BIN / "relay"), "worker"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        book(conn, start_in=3600)
+        wait_until(lambda: conn.exists("relay:sent:" + _any_sms_key(conn)), timeout=20,
+                   what="the send to start")
+        worker.send_signal(signal.SIGTERM)  # mid-call: EngageLab has not answered yet
+        assert worker.wait(timeout=30) == 0
+    finally:
+        stop(worker)
+    assert kinds(engagelab) == ["101"]
+    [key] = conn.keys("relay:sent:*")
+    assert conn.get(key).startswith(b"sent:")  # recorded as sent: a later run will not repeat it
+
+
+def _any_sms_key(conn):
+    from rq.job import Job
+
+    from shared import keys
+
+    for job_key in conn.keys("rq:job:sms-*"):
+        data = Job.fetch(job_key.decode().split(":")[-1], connection=conn).args[0]
+        return keys.digest(data["key"])
+    return "none"
