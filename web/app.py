@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app = Flask("calendly_relay")
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
-                               "queue": intake.events_queue(redis_client)}
+                               "intake": intake.Intake(redis_client)}
     for blueprint in (webhook_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint):
         app.register_blueprint(blueprint)
 

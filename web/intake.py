@@ -13,7 +13,6 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-from redis.exceptions import WatchError
 from rq import Queue
 
 from shared import keys, stats
@@ -52,35 +51,49 @@ def recent(conn, limit: int = 50) -> list[dict[str, Any]]:
     return [json.loads(item) for item in conn.lrange(RECENT_KEY, 0, limit - 1)]
 
 
-def events_queue(conn) -> Queue:
-    """Made once per process: a Queue caches the server version it asks Redis for."""
-    return Queue(defaults.EVENTS_QUEUE, connection=conn)
+ENQUEUE_IF_NEW = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  redis.call(unpack(ARGV, i + 1, i + n))
+  i = i + n + 1
+end
+return 1
+"""
+"""Claim the dedupe key; only if it was free, run the enqueue's commands. One script, so
+one round trip and atomic: of two identical deliveries racing, exactly one enqueues."""
 
 
-def enqueue_once(queue: Queue, envelope: dict[str, Any], dedupe_ttl: int) -> tuple[str, str]:
-    """Enqueue ``process_event(envelope)`` unless this delivery was seen; return
-    (status, delivery id). Redis errors propagate: the caller answers 503."""
-    ident = delivery_id(envelope)
-    dedupe_key = keys.dedupe(ident)
-    received_at = datetime.now(timezone.utc).isoformat()
-    with queue.connection.pipeline() as pipe:
-        try:
-            pipe.watch(dedupe_key)
-            if pipe.exists(dedupe_key):
-                return DUPLICATE, ident
-            pipe.multi()
-            pipe.set(dedupe_key, received_at, ex=dedupe_ttl)
-            record_accepted(pipe, envelope, ident, received_at)
-            queue.enqueue_call(
-                defaults.PROCESS_EVENT_FUNC,
-                args=(envelope, received_at),
-                job_id=f"event-{ident}",
-                timeout=defaults.JOB_TIMEOUT,
-                result_ttl=defaults.EVENT_JOB_RESULT_TTL,
-                failure_ttl=defaults.FAILED_JOB_TTL,
-                pipeline=pipe,
-            )
-            pipe.execute()
-        except WatchError:
-            return DUPLICATE, ident
-    return ACCEPTED, ident
+class Intake:
+    """Made once per process: the events queue (which caches the server version it asks
+    Redis for) and the registered script."""
+
+    def __init__(self, conn):
+        self.queue = Queue(defaults.EVENTS_QUEUE, connection=conn)
+        self.script = conn.register_script(ENQUEUE_IF_NEW)
+
+    def enqueue_once(self, envelope: dict[str, Any], dedupe_ttl: int) -> tuple[str, str]:
+        """Enqueue ``process_event(envelope)`` unless this delivery was seen; return
+        (status, delivery id). Redis errors propagate: the caller answers 503."""
+        ident = delivery_id(envelope)
+        received_at = datetime.now(timezone.utc).isoformat()
+        # Let RQ write its commands for the job into a pipeline that is never executed;
+        # the script runs them behind the dedupe check instead.
+        pipe = self.queue.connection.pipeline(transaction=False)
+        self.queue.enqueue_call(
+            defaults.PROCESS_EVENT_FUNC,
+            args=(envelope, received_at),
+            job_id=f"event-{ident}",
+            timeout=defaults.JOB_TIMEOUT,
+            result_ttl=defaults.EVENT_JOB_RESULT_TTL,
+            failure_ttl=defaults.FAILED_JOB_TTL,
+            pipeline=pipe,
+        )
+        record_accepted(pipe, envelope, ident, received_at)
+        commands: list[Any] = []
+        for args, _options in pipe.command_stack:
+            commands += [len(args), *args]
+        pipe.reset()
+        created = self.script(keys=[keys.dedupe(ident)], args=[received_at, dedupe_ttl, *commands])
+        return (ACCEPTED if created else DUPLICATE), ident

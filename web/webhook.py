@@ -55,7 +55,7 @@ def calendly_webhook():
         _count(conn, "deliveries", "ignored")
         return jsonify(status="ignored", event=event), 200
     try:
-        status, ident = intake.enqueue_once(relay["queue"], envelope, settings.dedupe_ttl)
+        status, ident = relay["intake"].enqueue_once(envelope, settings.dedupe_ttl)
     except RedisError as error:
         log.error("redis unavailable, asking Calendly to retry", extra={"error": type(error).__name__})
         return error_response(503, "redis_unavailable", "the queue is unreachable; retry later")

@@ -209,12 +209,19 @@ class Delivery:
         return self.payload
 
 
+# Schemas are built once: building one costs more than loading a payload with it.
+ENVELOPE = EnvelopeSchema()
+ENVELOPE_PAYLOAD = EnvelopePayloadSchema()
+INVITEE = InviteeSchema()
+ROUTING_FORM = RoutingFormSubmissionSchema()
+
+
 def validate_envelope(data: Any) -> dict[str, Any]:
     """The receiver's check: raise PayloadError naming the first missing or bad field."""
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object")
-    envelope = _load(EnvelopeSchema(), data, "")
-    _load(EnvelopePayloadSchema(), envelope["payload"], "payload.")
+    envelope = _load(ENVELOPE, data, "")
+    _load(ENVELOPE_PAYLOAD, envelope["payload"], "payload.")
     return envelope
 
 
@@ -226,7 +233,7 @@ def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:
         raise PayloadError(f"event: unsupported event type {event!r}")
     created_at = _parse_time(envelope.get("created_at"), "created_at")
     if event == ROUTING_FORM_SUBMISSION:
-        data = _load(RoutingFormSubmissionSchema(), envelope["payload"], "payload.")
+        data = _load(ROUTING_FORM, envelope["payload"], "payload.")
         payload: Invitee | RoutingFormSubmission = RoutingFormSubmission(
             uri=data["uri"],
             routing_form=data["routing_form"],
@@ -235,7 +242,7 @@ def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:
         )
     else:
         try:
-            payload = _invitee(_load(InviteeSchema(), envelope["payload"], "payload."))
+            payload = _invitee(_load(INVITEE, envelope["payload"], "payload."))
         except OverflowError:
             raise PayloadError("payload.scheduled_event: start or end time out of range") from None
     return Delivery(event=event, created_at=created_at, payload=payload, raw=envelope, source=source)

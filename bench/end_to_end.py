@@ -1,0 +1,96 @@
+"""Benchmark 3: end to end, delivery accepted → SMS request received by the fake EngageLab.
+
+a. Latency on an idle system (one delivery at a time), p50 and p99.
+b. Drain time of a burst of 2,000 bookings with 1, 2, 4 and 8 workers, the provider
+   answering in 50 ms.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import redis
+
+from bench.common import (
+    RedisDatabase, free_port, gunicorn, ms, percentile, processes, relay_env, signed_requests, table, wait_ready,
+)
+
+BURST = 2000
+
+
+def _env(url, engagelab):
+    return relay_env(url, SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="k", ENGAGELAB_DEV_SECRET="s",
+                     ENGAGELAB_API_URL=engagelab.url, TEMPLATE_ID_CONFIRM="1", REMINDER_OFFSETS="off",
+                     FOLLOWUP_DELAY="off")
+
+
+def _post(port: int, request: bytes) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(request)
+        if b" 200 " not in sock.recv(200):
+            raise SystemExit("the receiver refused a benchmark delivery")
+
+
+def idle_latency(redis_url: str | None, count: int = 200) -> dict:
+    from tests.fakes import FakeEngageLab
+
+    with FakeEngageLab() as engagelab, RedisDatabase(redis_url) as url:
+        port = free_port()
+        env = dict(_env(url, engagelab), PORT=str(port))
+        with processes([gunicorn("web.wsgi:app"), ["relay", "worker"]], env):
+            wait_ready(port)
+            time.sleep(1.0)  # the worker is listening
+            latencies = []
+            for request in signed_requests(count):
+                seen = len(engagelab.requests)
+                started = time.time()
+                _post(port, request)
+                deadline = time.monotonic() + 10
+                while len(engagelab.requests) == seen and time.monotonic() < deadline:
+                    time.sleep(0.0005)
+                if len(engagelab.requests) > seen:
+                    latencies.append(engagelab.requests[seen]["at"] - started)
+                time.sleep(0.02)
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99), "n": len(latencies)}
+
+
+def burst_drain(redis_url: str | None, workers: int, count: int = BURST) -> float:
+    from shared.calendly import samples
+    from web import intake
+    from tests.fakes import FakeEngageLab
+
+    envelopes = []
+    template = samples.invitee_payload()
+    for i in range(count):
+        payload = dict(template, uri=f"{template['uri'][:-8]}{i:08d}", text_reminder_number=f"+1 404-555-{i % 10000:04d}")
+        envelopes.append(samples.envelope("invitee.created", payload))
+    with FakeEngageLab() as engagelab, RedisDatabase(redis_url) as url:
+        engagelab.delay = 0.05
+        conn = redis.Redis.from_url(url)
+        receiver = intake.Intake(conn)
+        with processes([["relay", "worker"]] * workers, _env(url, engagelab)):
+            time.sleep(2.0)  # workers up and listening
+            started = time.monotonic()
+            for envelope in envelopes:
+                receiver.enqueue_once(envelope, 3600)
+            deadline = started + 600
+            while len(engagelab.requests) < count and time.monotonic() < deadline:
+                time.sleep(0.05)
+            elapsed = time.monotonic() - started
+        if len(engagelab.requests) < count:
+            raise SystemExit(f"only {len(engagelab.requests)} of {count} messages arrived")
+    return elapsed
+
+
+def end_to_end(redis_url: str | None, worker_counts=(1, 2, 4, 8)) -> str:
+    idle = idle_latency(redis_url)
+    rows = [("idle: accepted → SMS at the provider, p50 / p99",
+             f"{ms(idle['p50'])} / {ms(idle['p99'])} ({idle['n']} deliveries)",
+             "p50 ≤ 50 ms " + ("✓" if idle["p50"] <= 0.05 else "✗"))]
+    for workers in worker_counts:
+        elapsed = burst_drain(redis_url, workers)
+        target = ("≤ 20 s " + ("✓" if elapsed <= 20 else "✗")) if workers == 8 else ""
+        rows.append((f"burst of {BURST} bookings, 50 ms provider, {workers} worker(s): drained in",
+                     f"{elapsed:.1f} s ({BURST / elapsed:.0f}/s)", target))
+    return table("3. End to end", rows)

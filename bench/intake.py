@@ -1,0 +1,68 @@
+"""Benchmarks 1 and 2: the receiver's throughput and latency.
+
+1. Signed deliveries at 32 concurrent connections: the real receiver against a bare Flask
+   app with the same gunicorn settings, in the same run (rounds alternate, medians kept).
+2. Acknowledgement while EngageLab is slow (300 ms): the relay (receiver + workers busy
+   with the slow provider) against a handler that calls the provider inside the request.
+"""
+
+from __future__ import annotations
+
+import statistics
+
+from bench.common import (
+    RedisDatabase, free_port, gunicorn, load, ms, processes, relay_env, signed_requests, table, wait_ready,
+)
+
+CONCURRENCY = 32
+
+
+def serve_and_load(app: str, env: dict, requests_: list[bytes], seconds: float, extra_commands=()) -> dict:
+    port = free_port()
+    env = dict(env, PORT=str(port))
+    with processes([gunicorn(app), *extra_commands], env):
+        wait_ready(port)
+        load(port, requests_[:200], CONCURRENCY, 1.0)  # warm-up
+        return load(port, requests_[200:], CONCURRENCY, seconds)
+
+
+def intake(redis_url: str | None, seconds: float = 8.0, rounds: int = 2) -> str:
+    relay, bare = [], []
+    for _ in range(rounds):
+        with RedisDatabase(redis_url) as url:
+            env = relay_env(url)
+            bare.append(serve_and_load("bench.bare_app:app", env, signed_requests(40_000), seconds))
+            relay.append(serve_and_load("web.wsgi:app", env, signed_requests(40_000), seconds))
+    rps = statistics.median(r["rps"] for r in relay)
+    base = statistics.median(r["rps"] for r in bare)
+    ratio = rps / base
+    return table("1. Intake, 32 concurrent connections (same gunicorn settings, same run)", [
+        ("relay: accepted deliveries/s", f"{rps:.0f}", ""),
+        ("relay: latency p50 / p99", f"{ms(statistics.median(r['p50'] for r in relay))} / "
+                                     f"{ms(statistics.median(r['p99'] for r in relay))}", ""),
+        ("bare Flask: requests/s", f"{base:.0f}", ""),
+        ("bare Flask: latency p50 / p99", f"{ms(statistics.median(r['p50'] for r in bare))} / "
+                                          f"{ms(statistics.median(r['p99'] for r in bare))}", ""),
+        ("ratio relay / bare", f"{ratio:.2f}", "≥ 0.70 " + ("✓" if ratio >= 0.70 else "✗")),
+        ("errors (relay, bare)", f"{sum(r['errors'] for r in relay)}, {sum(r['errors'] for r in bare)}", ""),
+    ])
+
+
+def slow_provider(redis_url: str | None, seconds: float = 8.0) -> str:
+    from tests.fakes import FakeEngageLab
+
+    with FakeEngageLab() as engagelab, RedisDatabase(redis_url) as url:
+        engagelab.delay = 0.3
+        env = relay_env(url, SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="k", ENGAGELAB_DEV_SECRET="s",
+                        ENGAGELAB_API_URL=engagelab.url, TEMPLATE_ID_CONFIRM="1", REMINDER_OFFSETS="off",
+                        FOLLOWUP_DELAY="off")
+        workers = [["relay", "worker"]] * 2
+        relay = serve_and_load("web.wsgi:app", env, signed_requests(40_000), seconds, workers)
+        naive = serve_and_load("bench.naive_app:app", env, signed_requests(5_000), seconds)
+    return table("2. Acknowledgement while EngageLab answers after 300 ms, 32 concurrent connections", [
+        ("relay (2 workers sending meanwhile): p50 / p99", f"{ms(relay['p50'])} / {ms(relay['p99'])}",
+         "p99 ≤ 25 ms " + ("✓" if relay["p99"] <= 0.025 else "✗")),
+        ("relay: acknowledged/s", f"{relay['rps']:.0f}", ""),
+        ("provider called in the request: p50 / p99", f"{ms(naive['p50'])} / {ms(naive['p99'])}", ""),
+        ("provider called in the request: acknowledged/s", f"{naive['rps']:.0f}", ""),
+    ])
