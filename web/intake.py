@@ -85,6 +85,9 @@ class Intake:
             defaults.PROCESS_EVENT_FUNC,
             args=(envelope, received_at),
             job_id=f"event-{ident}",
+            # RQ's default description is the repr of the arguments: the whole payload,
+            # stored with the job and printed in the worker's log lines.
+            description=f"process_event {envelope['event']} {ident}",
             timeout=defaults.JOB_TIMEOUT,
             result_ttl=defaults.EVENT_JOB_RESULT_TTL,
             failure_ttl=defaults.FAILED_JOB_TTL,

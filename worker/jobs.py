@@ -141,6 +141,7 @@ def _enqueue(conn, pipe, jobs: list[JobSpec]) -> None:
                     spec.func,
                     args=(spec.data,),
                     job_id=spec.job_id,
+                    description=f"{spec.func.rsplit('.', 1)[-1]} {spec.data.get('kind')} {spec.job_id}",
                     timeout=defaults.JOB_TIMEOUT,
                     result_ttl=defaults.SIDE_EFFECT_RESULT_TTL,
                     failure_ttl=defaults.FAILED_JOB_TTL,
