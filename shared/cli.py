@@ -272,6 +272,8 @@ def cmd_webhooks_check(args) -> int:
     from shared.calendly import subscriptions
 
     settings = Settings.from_env()
+    if args.repair and not settings.signing_key:
+        raise ConfigError("CALENDLY_WEBHOOK_SIGNING_KEY is required to recreate the subscription")
     _, client = _calendly(settings)
     url = _webhook_url(args, settings)
     if args.repair:

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+\.[A-Za-z]{2,})")
+EMAIL = re.compile(r"([\w.%+\-])[\w.%+\-]*@([\w.\-]+\.[A-Za-z]{2,})")
 PHONE = re.compile(r"\+\d[\d\s().\-]{6,}\d")
 """International numbers (a leading +), as Calendly sends them; bare digit runs are left
 alone so that dates, ids and counts stay readable."""
@@ -72,9 +72,21 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        # ASCII: a lone surrogate from a hostile payload cannot break the stream's encoding.
-        line = json.dumps(entry, default=str)
-        return scrub(line, self.secrets)
+        # Scrub the values, then encode: scrubbing the encoded line would miss what JSON
+        # escaped (non-ASCII, quotes) and could cut an escape sequence in half. ASCII output
+        # keeps a lone surrogate from a hostile payload from breaking the stream.
+        return json.dumps(self._scrubbed(entry), default=str)
+
+    def _scrubbed(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return scrub(value, self.secrets)
+        if isinstance(value, dict):
+            return {key: self._scrubbed(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._scrubbed(item) for item in value]
+        if isinstance(value, (int, float, bool)) or value is None:
+            return value
+        return scrub(str(value), self.secrets)
 
 
 def configure(level: str = "INFO", secrets: Iterable[str] = (), stream=None) -> None:

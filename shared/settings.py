@@ -190,6 +190,8 @@ class Settings:
     calendly_client_id: str | None = None
     calendly_client_secret: str | None = None
     calendly_redirect_uri: str | None = None
+    calendly_scope: str = "organization"
+    """Whose bookings backfill and reconciliation read: the organization's or the user's."""
     webhook_url: str | None = None
     """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
     reconcile_interval: timedelta | None = timedelta(minutes=15)
@@ -259,6 +261,7 @@ class Settings:
             calendly_client_id=_optional(env, "CALENDLY_CLIENT_ID"),
             calendly_client_secret=_optional(env, "CALENDLY_CLIENT_SECRET"),
             calendly_redirect_uri=_optional(env, "CALENDLY_REDIRECT_URI"),
+            calendly_scope=_choice(env, "CALENDLY_SCOPE", ("organization", "user"), "organization"),
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_optional(env, "ADMIN_TOKEN"),

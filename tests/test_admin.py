@@ -29,6 +29,7 @@ def sign_in(web):
     assert response.status_code == 303
     cookie = response.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and ADMIN not in cookie
+    return cookie.split(";", 1)[0].split("=", 1)[1]
 
 
 def fail_a_confirmation(conn, monkeypatch):
@@ -120,3 +121,15 @@ def test_config_check_masks_secrets_and_checks_remotes(redis_url):
 def test_config_check_names_a_bad_variable(redis_url):
     result = cli(redis_url, "config", "check", LOCALE="xx_YY")
     assert result.returncode == 2 and "LOCALE" in result.stderr
+
+
+def test_signing_out_ends_the_session_everywhere_and_the_session_opens_metrics(conn):
+    web = create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client()
+    session = sign_in(web)
+    assert web.get("/metrics").status_code == 200
+    other = create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client()
+    other.set_cookie("relay_admin", session)
+    assert other.get("/admin").status_code == 200
+    web.post("/admin/logout")
+    assert other.get("/admin").status_code == 401  # the copied cookie no longer works
+    assert web.get(f"/admin?token={ADMIN}").status_code == 401  # the token never travels in a URL

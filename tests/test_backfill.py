@@ -133,3 +133,20 @@ def test_reconciliation_adds_a_missed_booking_and_confirms_a_recent_one(conn, ca
     reconcile(conn, client, settings, NOW)  # nothing more the second time
     run_jobs(conn)
     assert sorted(m["kind"] for m in console_messages(caplog)) == ["confirm"]
+
+
+def test_reconciliation_does_not_confirm_what_backfill_recorded(conn, calendly, client, settings, caplog):
+    book(calendly, 20, 1, created_ago=timedelta(hours=2))
+    backfill(conn, client, settings, NOW, NOW + timedelta(days=2))
+    reconcile(conn, client, settings, NOW)
+    run_jobs(conn)
+    assert console_messages(caplog) == []
+
+
+def test_user_scope_reads_only_the_users_bookings(conn, calendly, client, settings):
+    from dataclasses import replace
+
+    book(calendly, 20, 1)
+    backfill(conn, client, replace(settings, calendly_scope="user"), NOW, NOW + timedelta(days=2))
+    [listing] = calendly.received("/scheduled_events?")
+    assert "user=" in listing["path"] and "organization=" not in listing["path"]

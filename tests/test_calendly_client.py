@@ -63,3 +63,10 @@ def test_unreachable_calendly_is_a_clear_error():
     client = CalendlyClient(f"http://127.0.0.1:{free_port()}", "t")
     with pytest.raises(CalendlyError, match="cannot reach Calendly"):
         client.me()
+
+
+def test_the_token_is_never_sent_to_another_host(calendly):
+    client = client_for(calendly)
+    with pytest.raises(CalendlyError, match="refusing"):
+        client.get("http://attacker.example/collect")
+    assert client.get("https://api.calendly.com/users/me")["resource"]["uri"] == calendly.user  # mapped to the base

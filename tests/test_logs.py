@@ -33,3 +33,19 @@ def test_json_line_with_fields_and_scrubbing():
     assert entry["msg"] == "sent to +1404*****34"
     assert entry["email"] == "j***@example.com"
     assert entry["key"] == "[secret]"
+
+
+def test_non_ascii_addresses_and_secrets_are_masked_and_the_line_stays_json():
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter(secrets=['s"é\\cret']))
+    logger = logging.getLogger("test.logs.unicode")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("from jöhn.doe@exämple.com", extra={"detail": {"key": 's"é\\cret', "n": 3}})
+    finally:
+        logger.removeHandler(handler)
+    entry = json.loads(stream.getvalue())
+    assert entry["msg"] == "from j***@exämple.com"
+    assert entry["detail"] == {"key": "[secret]", "n": 3}

@@ -49,8 +49,9 @@ def test_start_is_an_admin_action(conn, oauth_settings):
     assert closed.get("/oauth/calendly/start").status_code == 403
     web = create_app(oauth_settings, redis_client=conn).test_client()
     assert web.get("/oauth/calendly/start").status_code == 401
-    assert web.get("/oauth/calendly/start?token=wrong").status_code == 401
-    response = web.get(f"/oauth/calendly/start?token={ADMIN}")
+    assert web.get(f"/oauth/calendly/start?token={ADMIN}").status_code == 401  # never in a URL
+    assert web.post("/admin/login", data={"token": ADMIN}).status_code == 303  # a signed-in session
+    response = web.get("/oauth/calendly/start")
     assert response.status_code == 302
     location = urlsplit(response.headers["Location"])
     query = parse_qs(location.query)

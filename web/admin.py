@@ -1,11 +1,10 @@
 """``/admin``: recent deliveries, upcoming reminders, failures with a replay button, and
 the last 24 hours of bookings and messages. Behind ADMIN_TOKEN: sign in once with the
-token (an HttpOnly, SameSite=Strict cookie holds a key derived from it), or send it as a
+token (an HttpOnly, SameSite=Strict cookie holds a session kept in Redis), or send it as a
 bearer header. Personal data stays masked here too."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 
 from flask import Blueprint, current_app, redirect, render_template_string, request
@@ -13,30 +12,17 @@ from rq.job import Job
 
 from shared import operations, stats
 from web import intake
-from web.oauth import admin_refusal
+from web.auth import end_session, is_admin, start_session
 
 blueprint = Blueprint("admin", __name__)
-
-COOKIE = "relay_admin"
-SESSION_SECONDS = 12 * 3600
 
 
 def _relay():
     return current_app.extensions["relay"]
 
 
-def session_key(token: str) -> str:
-    return hmac.new(token.encode(), b"calendly-relay admin session", hashlib.sha256).hexdigest()
-
-
 def signed_in() -> bool:
-    settings = _relay()["settings"]
-    if not settings.admin_token:
-        return False
-    cookie = request.cookies.get(COOKIE, "")
-    if cookie and hmac.compare_digest(cookie.encode(), session_key(settings.admin_token).encode()):
-        return True
-    return admin_refusal(settings) is None
+    return is_admin()
 
 
 def login_page(message: str | None = None, status: int = 401):
@@ -75,15 +61,14 @@ def login():
     if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
         return login_page("that is not the admin token")
     response = redirect("/admin", code=303)
-    response.set_cookie(COOKIE, session_key(settings.admin_token), max_age=SESSION_SECONDS, httponly=True,
-                        samesite="Strict", secure=request.is_secure)
+    start_session(response)
     return response
 
 
 @blueprint.post("/admin/logout")
 def logout():
     response = redirect("/admin", code=303)
-    response.delete_cookie(COOKIE)
+    end_session(response)
     return response
 
 
@@ -124,7 +109,8 @@ NOTICE = STYLE + """<p class="bad">{{ message }}</p><p><a href="/admin">back</a>
 DASHBOARD = STYLE + """
 <title>calendly-relay admin</title>
 <h1>calendly-relay admin</h1>
-<form method="post" action="/admin/logout"><button>Sign out</button> <a href="/metrics">metrics</a></form>
+<form method="post" action="/admin/logout"><button>Sign out</button> <a href="/metrics">metrics</a>
+ · <a href="/oauth/calendly/start">connect Calendly (OAuth)</a></form>
 <p class="muted">Queues: {% for name, n in depths.items() %}{{ name }} {{ n }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
 
 <h2>Last 24 hours</h2>

@@ -18,7 +18,7 @@ from rq_scheduler import Scheduler
 
 from shared import keys, stats
 from shared import settings as defaults
-from web.oauth import admin_refusal
+from web.auth import admin_refusal
 from web.responses import error_response
 
 blueprint = Blueprint("metrics", __name__)
@@ -79,7 +79,7 @@ def metrics():
     relay = current_app.extensions["relay"]
     settings = relay["settings"]
     if not settings.metrics_public:
-        refusal = admin_refusal(settings)
+        refusal = admin_refusal()
         if refusal:
             return refusal
     registry = CollectorRegistry(auto_describe=False)

@@ -1,11 +1,11 @@
 """Connecting a Calendly organization through OAuth 2.0, on the web process.
 
-``/oauth/calendly/start`` is an admin action (``ADMIN_TOKEN``): whoever connects chooses
-whose bookings the relay reads. The callback is authenticated by the single-use state."""
+``/oauth/calendly/start`` is an admin action (signed in at /admin, or the admin token as a
+bearer header): whoever connects chooses whose bookings the relay reads. The callback is
+authenticated by the single-use state."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from flask import Blueprint, current_app, jsonify, redirect, request
@@ -13,22 +13,12 @@ from flask import Blueprint, current_app, jsonify, redirect, request
 from shared.calendly import oauth
 from shared.calendly.client import CalendlyError
 from shared.settings import ConfigError
+from web.auth import admin_refusal
 from web.responses import error_response
 
 log = logging.getLogger("relay.web.oauth")
 
 blueprint = Blueprint("oauth", __name__)
-
-
-def admin_refusal(settings):
-    """None when the request carries the admin token, else the 401/403 to answer."""
-    if not settings.admin_token:
-        return error_response(403, "admin_disabled", "set ADMIN_TOKEN to use admin actions")
-    header = request.headers.get("Authorization", "")
-    given = header[7:] if header.startswith("Bearer ") else request.args.get("token", "")
-    if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
-        return error_response(401, "unauthorized", "a valid admin token is required")
-    return None
 
 
 def _relay():
@@ -38,7 +28,7 @@ def _relay():
 @blueprint.get("/oauth/calendly/start", strict_slashes=False)
 def start():
     settings, conn = _relay()["settings"], _relay()["redis"]
-    refusal = admin_refusal(settings)
+    refusal = admin_refusal()
     if refusal:
         return refusal
     try:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-from shared import stats
+from shared import keys, stats
 from shared.booking import BookingStore
 from shared.calendly.client import CalendlyClient, CalendlyError, uuid_of
 from shared.calendly.payloads import BACKFILL, WEBHOOK, PayloadError, parse_delivery
@@ -53,17 +53,18 @@ def scope_params(client: CalendlyClient) -> tuple[dict[str, str], dict[str, str]
     return {"organization": me["current_organization"]}, {"user": me["uri"]}
 
 
-def active_bookings(client: CalendlyClient, start: datetime, end: datetime) -> Iterator[tuple[dict, dict]]:
+def active_bookings(client: CalendlyClient, start: datetime, end: datetime,
+                    scope: str = "organization") -> Iterator[tuple[dict, dict]]:
     """(scheduled event, invitee) for every active invitee of every active event whose
-    start is in [start, end), oldest first; the organization's when the token may list
-    them (an admin's), else the user's own."""
+    start is in [start, end), oldest first: the user's own with ``scope="user"``; the
+    organization's otherwise, when the token may list them (an admin's), else the user's."""
     org, user = scope_params(client)
     window = {"status": "active", "min_start_time": calendly_time(start), "max_start_time": calendly_time(end),
               "sort": "start_time:asc"}
     try:
-        events = list(client.paginate("/scheduled_events", **org, **window))
+        events = list(client.paginate("/scheduled_events", **(user if scope == "user" else org), **window))
     except CalendlyError as error:
-        if error.status != 403:
+        if error.status != 403 or scope == "user":
             raise
         events = list(client.paginate("/scheduled_events", **user, **window))
     for event in events:
@@ -82,7 +83,8 @@ def as_delivery(event_name: str, event: dict[str, Any], invitee: dict[str, Any],
 
 def backfill(conn, client: CalendlyClient, settings: Settings, start: datetime, end: datetime,
              dry_run: bool = False, progress: Callable[[str], None] = lambda line: None) -> Report:
-    return apply_bookings(conn, settings, active_bookings(client, start, end), dry_run, progress)
+    return apply_bookings(conn, settings, active_bookings(client, start, end, settings.calendly_scope), dry_run,
+                          progress)
 
 
 def apply_bookings(conn, settings: Settings, bookings, dry_run: bool = False,
@@ -125,9 +127,13 @@ def reconcile(conn, client: CalendlyClient, settings: Settings, now: datetime | 
     included. An older one predates the relay and is backfilled without notices."""
     now = now or datetime.now(timezone.utc)
     end = now + RECONCILE_WINDOW
-    bookings = list(active_bookings(client, now, end))
+    bookings = list(active_bookings(client, now, end, settings.calendly_scope))
+
+    store = BookingStore(conn)
 
     def source_for(invitee: dict) -> str:
+        if store.load(invitee["uri"]) is not None:  # known (e.g. backfilled): no notices now
+            return BACKFILL
         created = invitee.get("created_at")
         try:
             recent = created and datetime.fromisoformat(created.replace("Z", "+00:00")) > now - MISSED_WEBHOOK_AGE
@@ -136,6 +142,7 @@ def reconcile(conn, client: CalendlyClient, settings: Settings, now: datetime | 
         return WEBHOOK if recent else BACKFILL
 
     report = apply_bookings(conn, settings, bookings, source_for=source_for)
+    conn.zremrangebyscore(keys.UPCOMING, "-inf", (now - RECONCILE_WINDOW).timestamp())  # long past
     active_in_calendly = {invitee["uri"] for _, invitee in bookings}
     for uri in BookingStore(conn).active_between(now, end):
         if uri in active_in_calendly:

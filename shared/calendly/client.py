@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 import requests
 
@@ -19,6 +20,7 @@ from shared.http import json_body
 log = logging.getLogger("relay.calendly")
 
 PAGE_SIZE = 100
+CANONICAL_HOST = "api.calendly.com"
 MAX_RATE_LIMIT_WAITS = 5
 MAX_RATE_LIMIT_WAIT = 120.0
 
@@ -60,7 +62,16 @@ class CalendlyClient:
         self._last_call = 0.0
 
     def url(self, path_or_url: str) -> str:
-        return path_or_url if path_or_url.startswith("http") else self.base + path_or_url
+        """A path on the API, or an absolute URI Calendly gave us, which must point at the
+        same API: the bearer token is never sent to another host."""
+        if not path_or_url.startswith(("http://", "https://")):
+            return self.base + "/" + path_or_url.lstrip("/")
+        given, base = urlsplit(path_or_url), urlsplit(self.base)
+        if (given.scheme, given.netloc) == (base.scheme, base.netloc):
+            return path_or_url
+        if given.netloc == CANONICAL_HOST:  # Calendly's own URIs, when the base is a proxy or a fake
+            return self.base + given.path + (f"?{given.query}" if given.query else "")
+        raise CalendlyError(f"refusing to send the Calendly token to {given.scheme}://{given.netloc}")
 
     def request(self, method: str, path: str, params: dict | None = None, body: Any = None) -> Any:
         for _ in range(MAX_RATE_LIMIT_WAITS + 1):
@@ -96,7 +107,7 @@ class CalendlyClient:
             page = self.get(path, **params) or {}
             yield from page.get("collection") or []
             token = (page.get("pagination") or {}).get("next_page_token")
-            if not token:
+            if not token or token == params.get("page_token"):  # the end, or a page repeating
                 return
             params["page_token"] = token
 

@@ -123,9 +123,17 @@ def _token_request(settings: Settings, form: dict[str, str]) -> dict[str, Any]:
         data = response.json()
     except ValueError:
         data = {}
+    if not isinstance(data, dict):
+        data = {}
     if response.status_code >= 400 or "access_token" not in data:
         reason = data.get("error_description") or data.get("error") or f"HTTP {response.status_code}"
         raise OAuthError(f"Calendly refused the token request: {reason}", status=response.status_code)
+    try:
+        float(data.get("expires_in") or 7200)
+    except (TypeError, ValueError):
+        raise OAuthError("Calendly's token answer has an unreadable expires_in") from None
+    if not data.get("refresh_token"):
+        raise OAuthError("Calendly's token answer has no refresh token")
     return data
 
 
