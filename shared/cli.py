@@ -156,14 +156,13 @@ def cmd_worker(args) -> int:
 
 
 def cmd_scheduler(args) -> int:
-    from rq_scheduler import Scheduler
-
     from shared.redis_conn import connect, resolve_url
+    from worker.scheduling import BatchScheduler
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
     conn = connect(resolve_url(settings))
-    scheduler = Scheduler(connection=conn, interval=settings.scheduler_interval)
+    scheduler = BatchScheduler(connection=conn, interval=settings.scheduler_interval)
     register_periodic_jobs(scheduler, settings)
     log.info("scheduler starting", extra={"interval": settings.scheduler_interval})
     scheduler.run()

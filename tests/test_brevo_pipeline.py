@@ -131,11 +131,13 @@ def test_brevo_rate_limit_is_waited_out_and_nothing_is_lost(env, brevo, conn):
     assert brevo.contacts == {}
     from rq_scheduler import Scheduler
 
+    from worker.scheduling import BatchScheduler
+
     [(retry_id, due)] = [(job_id, score) for job_id, score in conn.zrange(
         Scheduler.scheduled_jobs_key, 0, -1, withscores=True) if b"retry" in job_id]
     assert due - datetime.now(timezone.utc).timestamp() <= 35  # max(backoff 30 s, reset 2 s + 1)
     conn.zadd(Scheduler.scheduled_jobs_key, {retry_id: 0})
-    Scheduler(connection=conn).enqueue_jobs()
+    BatchScheduler(connection=conn).enqueue_jobs()
     relay(env, "worker", "--burst")
     assert brevo.status_label("jane.doe@example.com") == "booked"
     assert events_for(brevo, "jane.doe@example.com") == ["calendly_booked"]

@@ -18,6 +18,7 @@ from shared.calendly import samples
 from tests.helpers import console_messages, run_jobs
 from worker import context
 from worker.provider_errors import PermanentError, TransientError
+from worker.scheduling import BatchScheduler
 
 
 def scheduled(conn):
@@ -35,7 +36,7 @@ def apply(conn, event, payload, **envelope_options):
 def fire(conn, job_id):
     """Make a scheduled job due now and let the scheduler and a worker run it."""
     conn.zadd(Scheduler.scheduled_jobs_key, {job_id: int(time.time()) - 1})
-    Scheduler(connection=conn).enqueue_jobs()
+    BatchScheduler(connection=conn).enqueue_jobs()
     run_jobs(conn)
     return Job.fetch(job_id, connection=conn)
 
@@ -129,7 +130,7 @@ def test_a_reminder_already_queued_when_the_booking_is_cancelled_is_not_sent(con
     apply(conn, "invitee.created", booking)
     job_id = next(j for j in scheduled(conn) if j.startswith("reminder-3600-"))
     conn.zadd(Scheduler.scheduled_jobs_key, {job_id: int(time.time()) - 1})
-    Scheduler(connection=conn).enqueue_jobs()  # moved to the queue, not yet run...
+    BatchScheduler(connection=conn).enqueue_jobs()  # moved to the queue, not yet run...
     job = Job.fetch(job_id, connection=conn)
     store = BookingStore(conn)
     record = store.load(booking["uri"])
@@ -265,3 +266,24 @@ def test_a_message_leased_by_a_dead_worker_is_retried_not_failed(conn, booking):
     job = Queue(defaults.SMS_QUEUE, connection=conn).enqueue("worker.jobs.send_sms", data)
     run_jobs(conn)
     assert job.return_value()["status"] == "retry_scheduled"
+
+
+def test_the_batch_scheduler_releases_many_due_jobs_and_keeps_periodic_ones_repeating(conn):
+    from worker.scheduling import BATCH_SIZE, schedule
+
+    due = datetime.now(timezone.utc) - timedelta(seconds=1)
+    with conn.pipeline() as pipe:
+        for i in range(BATCH_SIZE + 50):
+            schedule(pipe, conn, due, "worker.jobs.send_reminder", {"kind": "reminder", "i": i}, f"reminder-{i}")
+        pipe.execute()
+    scheduler = BatchScheduler(connection=conn)
+    scheduler.schedule(due, "worker.jobs.check_webhooks", interval=3600, id="periodic-x",
+                       queue_name=defaults.MAINTENANCE_QUEUE)
+    conn.zadd(Scheduler.scheduled_jobs_key, {"dangling": 0})  # its job data was deleted
+    released = scheduler.enqueue_jobs()
+    assert len(released) == BATCH_SIZE + 51
+    assert Queue(defaults.REMINDERS_QUEUE, connection=conn).count == BATCH_SIZE + 50
+    assert Job.fetch("reminder-0", connection=conn).get_status() == "queued"
+    assert Queue(defaults.MAINTENANCE_QUEUE, connection=conn).count == 1
+    assert list(scheduled(conn)) == ["periodic-x"]  # rescheduled an interval later
+    assert scheduled(conn)["periodic-x"] > datetime.now(timezone.utc) + timedelta(minutes=59)

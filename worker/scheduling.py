@@ -56,3 +56,54 @@ def unschedule(pipe, job_ids) -> None:
 def scheduled_at(conn, job_id: str) -> float | None:
     """When a job is due (unix seconds), or None when it is not scheduled."""
     return conn.zscore(Scheduler.scheduled_jobs_key, job_id)
+
+
+BATCH_SIZE = 200
+
+
+class BatchScheduler(Scheduler):
+    """rq-scheduler, releasing due one-off jobs a batch at a time.
+
+    rq-scheduler moves each due job with three round trips of its own (about 1.8 ms a job
+    here), so a thousand reminders due in the same second took two seconds just to reach
+    their queue. This moves up to BATCH_SIZE of them in one transaction. Periodic jobs
+    (the hourly check, reconciliation) still go through rq-scheduler's own enqueue_job,
+    which also schedules their next run.
+    """
+
+    def enqueue_jobs(self):
+        released = []
+        while True:
+            now = to_unix(datetime.utcnow())
+            ids = [raw.decode() for raw in self.connection.zrangebyscore(
+                self.scheduled_jobs_key, 0, now, start=0, num=BATCH_SIZE)]
+            if not ids:
+                return released
+            jobs = Job.fetch_many(ids, connection=self.connection)
+            gone = [job_id for job_id, job in zip(ids, jobs) if job is None]
+            if gone:  # cancelled between the two reads: drop the dangling ids
+                self.connection.zrem(self.scheduled_jobs_key, *gone)
+            periodic = [job for job in jobs if job is not None and _repeats(job)]
+            for job in periodic:
+                self.enqueue_job(job)
+            one_off = [job for job in jobs if job is not None and not _repeats(job)]
+            if one_off:
+                self._release(one_off)
+            released += periodic + one_off
+            if len(ids) < BATCH_SIZE:
+                return released
+
+    def _release(self, jobs) -> None:
+        queues = {}
+        with self.connection.pipeline() as pipe:
+            pipe.multi()
+            for job in jobs:
+                if job.origin not in queues:
+                    queues[job.origin] = self.get_queue_for_job(job)
+                queues[job.origin].enqueue_job(job, pipeline=pipe, at_front=bool(job.enqueue_at_front))
+            pipe.zrem(self.scheduled_jobs_key, *[job.id for job in jobs])
+            pipe.execute()
+
+
+def _repeats(job) -> bool:
+    return bool(job.meta.get("interval") or job.meta.get("cron_string"))
