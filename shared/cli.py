@@ -194,9 +194,8 @@ def register_periodic_jobs(scheduler, settings: Settings) -> list[str]:
 
 def _calendly(settings: Settings, **options):
     from shared.calendly.oauth import api_client
-    from shared.redis_conn import connect, resolve_url
 
-    conn = connect(resolve_url(settings))
+    conn = _redis(settings)
     return conn, api_client(conn, settings, **options)
 
 

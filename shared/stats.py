@@ -9,6 +9,7 @@ survive their restarts.
 from __future__ import annotations
 
 import bisect
+from datetime import datetime, timedelta, timezone
 
 PREFIX = "relay:stats:"
 SEPARATOR = "|"
@@ -64,8 +65,6 @@ HOURLY_TTL = 49 * 3600
 
 def hourly(client, name: str, amount: int = 1, now=None) -> None:
     """Per-hour counts kept two days, for the admin page's 24-hour chart."""
-    from datetime import datetime, timezone
-
     hour = (now or datetime.now(timezone.utc)).strftime("%Y%m%d%H")
     client.hincrby(HOURLY_PREFIX + hour, name, amount)
     client.expire(HOURLY_PREFIX + hour, HOURLY_TTL)
@@ -73,8 +72,6 @@ def hourly(client, name: str, amount: int = 1, now=None) -> None:
 
 def last_hours(client, hours: int = 24, now=None) -> list[tuple[str, dict[str, int]]]:
     """[(hour label, {name: count})] oldest first, the current hour last."""
-    from datetime import datetime, timedelta, timezone
-
     now = now or datetime.now(timezone.utc)
     labels = [(now - timedelta(hours=h)) for h in range(hours - 1, -1, -1)]
     with client.pipeline(transaction=False) as pipe:

@@ -18,7 +18,7 @@ from shared.settings import Settings
 from tests.fakes import FakeCalendly
 from tests.helpers import run_jobs
 from worker import context
-from worker.jobs import WEBHOOK_STATE_KEY
+from shared import keys
 
 HOOK = "https://relay.example.com/webhooks/calendly"
 BIN = Path(sys.executable).parent
@@ -65,7 +65,7 @@ def test_a_disabled_subscription_is_reported(conn, calendly, calendly_env, caplo
                                     "retry_started_at": "2026-11-20T10:00:00.000000Z"}
     result = run_periodic(conn, "worker.jobs.check_webhooks")
     assert result["status"] == "disabled"
-    assert conn.hget(WEBHOOK_STATE_KEY, "state") == b"disabled"
+    assert conn.hget(keys.WEBHOOK_STATE, "state") == b"disabled"
     assert any(r.levelname == "ERROR" and "relay webhooks check --repair" in r.getMessage() for r in caplog.records)
     calendly.subscriptions["s1"]["state"] = "active"
     calendly.subscriptions["s1"]["retry_started_at"] = None

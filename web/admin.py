@@ -7,34 +7,27 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Blueprint, current_app, redirect, render_template_string, request
+from flask import Blueprint, redirect, render_template_string, request
 from rq.job import Job
 
 from shared import operations, stats
 from web import intake
 from web.auth import end_session, is_admin, start_session
+from web.responses import relay
 
 blueprint = Blueprint("admin", __name__)
 
 
-def _relay():
-    return current_app.extensions["relay"]
-
-
-def signed_in() -> bool:
-    return is_admin()
-
-
 def login_page(message: str | None = None, status: int = 401):
-    enabled = bool(_relay()["settings"].admin_token)
+    enabled = bool(relay()["settings"].admin_token)
     return render_template_string(LOGIN, message=message, enabled=enabled), status
 
 
 @blueprint.get("/admin", strict_slashes=False)
 def dashboard():
-    if not signed_in():
+    if not is_admin():
         return login_page()
-    conn = _relay()["redis"]
+    conn = relay()["redis"]
     deliveries = intake.recent(conn, 50)
     statuses = Job.fetch_many([f"event-{d['id']}" for d in deliveries], connection=conn)
     for delivery, job in zip(deliveries, statuses):
@@ -54,7 +47,7 @@ def dashboard():
 
 @blueprint.post("/admin/login")
 def login():
-    settings = _relay()["settings"]
+    settings = relay()["settings"]
     if not settings.admin_token:
         return login_page("admin is disabled: set ADMIN_TOKEN", 403)
     given = request.form.get("token", "")
@@ -74,10 +67,10 @@ def logout():
 
 @blueprint.post("/admin/failed/<job_id>/retry")
 def retry(job_id: str):
-    if not signed_in():
+    if not is_admin():
         return login_page()
     try:
-        operations.retry_failed(_relay()["redis"], job_id)
+        operations.retry_failed(relay()["redis"], job_id)
     except LookupError as error:
         return render_template_string(NOTICE, message=str(error)), 404
     return redirect("/admin", code=303)

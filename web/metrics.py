@@ -8,7 +8,7 @@ a bearer header unless METRICS_PUBLIC=1.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app
+from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from redis.exceptions import RedisError
@@ -19,7 +19,7 @@ from rq_scheduler import Scheduler
 from shared import keys, stats
 from shared import settings as defaults
 from web.auth import admin_refusal
-from web.responses import error_response
+from web.responses import error_response, relay
 
 blueprint = Blueprint("metrics", __name__)
 
@@ -76,14 +76,14 @@ def _pad(values: tuple[str, ...], size: int) -> tuple[str, ...]:
 
 @blueprint.get("/metrics", strict_slashes=False)
 def metrics():
-    relay = current_app.extensions["relay"]
-    settings = relay["settings"]
+    shared = relay()
+    settings = shared["settings"]
     if not settings.metrics_public:
         refusal = admin_refusal()
         if refusal:
             return refusal
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(RelayCollector(relay["redis"]))
+    registry.register(RelayCollector(shared["redis"]))
     try:
         body = generate_latest(registry)
     except RedisError as error:

@@ -8,26 +8,22 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, redirect, request
+from flask import Blueprint, jsonify, redirect, request
 
 from shared.calendly import oauth
 from shared.calendly.client import CalendlyError
 from shared.settings import ConfigError
 from web.auth import admin_refusal
-from web.responses import error_response
+from web.responses import error_response, relay
 
 log = logging.getLogger("relay.web.oauth")
 
 blueprint = Blueprint("oauth", __name__)
 
 
-def _relay():
-    return current_app.extensions["relay"]
-
-
 @blueprint.get("/oauth/calendly/start", strict_slashes=False)
 def start():
-    settings, conn = _relay()["settings"], _relay()["redis"]
+    settings, conn = relay()["settings"], relay()["redis"]
     refusal = admin_refusal()
     if refusal:
         return refusal
@@ -39,7 +35,7 @@ def start():
 
 @blueprint.get("/oauth/calendly/callback", strict_slashes=False)
 def callback():
-    settings, conn = _relay()["settings"], _relay()["redis"]
+    settings, conn = relay()["settings"], relay()["redis"]
     if request.args.get("error"):
         return error_response(400, "authorization_denied",
                               f"Calendly did not authorize: {request.args.get('error_description') or request.args['error']}")

@@ -1,6 +1,11 @@
-"""Every refusal the web process makes has the same JSON shape."""
+"""Every refusal the web process makes has the same JSON shape; and the app's shared objects."""
 
-from flask import jsonify
+from flask import current_app, jsonify
+
+
+def relay() -> dict:
+    """What create_app shares with every route: settings, redis, intake."""
+    return current_app.extensions["relay"]
 
 
 def error_response(status: int, code: str, message: str):

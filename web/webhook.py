@@ -10,14 +10,14 @@ import logging
 import time
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 from redis.exceptions import RedisError
 
 from shared import settings as defaults
 from shared import stats
 from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
 from web import intake
-from web.responses import error_response
+from web.responses import error_response, relay
 from web.signature import HEADER, SignatureVerificationError, verify_with_any_key
 
 log = logging.getLogger("relay.web")
@@ -29,8 +29,8 @@ blueprint = Blueprint("webhook", __name__)
 
 @blueprint.post(WEBHOOK_PATH, strict_slashes=False)
 def calendly_webhook():
-    relay = current_app.extensions["relay"]
-    settings, conn = relay["settings"], relay["redis"]
+    shared = relay()
+    settings, conn = shared["settings"], shared["redis"]
     raw = request.get_data(cache=False)
     age = None
     if settings.signing_key:
@@ -55,7 +55,7 @@ def calendly_webhook():
         _count(conn, "deliveries", "ignored")
         return jsonify(status="ignored", event=event), 200
     try:
-        status, ident = relay["intake"].enqueue_once(envelope, settings.dedupe_ttl)
+        status, ident = shared["intake"].enqueue_once(envelope, settings.dedupe_ttl)
     except RedisError as error:
         log.error("redis unavailable, asking Calendly to retry", extra={"error": type(error).__name__})
         return error_response(503, "redis_unavailable", "the queue is unreachable; retry later")

@@ -302,9 +302,6 @@ def _event_name(envelope: Any) -> str | None:
 
 # --- periodic housekeeping (registered by ``relay scheduler``) -------------------------
 
-WEBHOOK_STATE_KEY = keys.WEBHOOK_STATE
-
-
 def check_webhooks() -> dict[str, Any]:
     """Is Calendly still delivering to us? Logged loudly and kept for /metrics when not."""
     from shared.calendly import subscriptions
@@ -319,9 +316,9 @@ def check_webhooks() -> dict[str, Any]:
         state = subscriptions.check(api_client(conn, ctx.settings), ctx.settings.webhook_url)
     except (CalendlyError, ConfigError) as error:
         log.error("webhook subscription check failed: %s", error)
-        conn.hset(WEBHOOK_STATE_KEY, mapping={"state": "unknown", "checked_at": datetime.now(timezone.utc).isoformat()})
+        conn.hset(keys.WEBHOOK_STATE, mapping={"state": "unknown", "checked_at": datetime.now(timezone.utc).isoformat()})
         return {"status": "error", "reason": str(error)}
-    conn.hset(WEBHOOK_STATE_KEY, mapping={"state": state.state, "checked_at": datetime.now(timezone.utc).isoformat()})
+    conn.hset(keys.WEBHOOK_STATE, mapping={"state": state.state, "checked_at": datetime.now(timezone.utc).isoformat()})
     stats.count(conn, "webhook_checks", state.state)
     if not state.healthy:
         log.error("Calendly webhook subscription %s: %s (run: relay webhooks check --repair)", state.state,
