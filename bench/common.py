@@ -69,6 +69,13 @@ def relay_env(redis_url: str, **extra) -> dict[str, str]:
     return env
 
 
+def engagelab_env(redis_url: str, engagelab_url: str) -> dict[str, str]:
+    """The relay sending confirmations (and nothing else) to a fake EngageLab."""
+    return relay_env(redis_url, SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="bench-dev-key",
+                     ENGAGELAB_DEV_SECRET="bench-dev-secret", ENGAGELAB_API_URL=engagelab_url,
+                     TEMPLATE_ID_CONFIRM="1", REMINDER_OFFSETS="off", FOLLOWUP_DELAY="off")
+
+
 @contextmanager
 def processes(commands: list[list[str]], env: dict[str, str]):
     procs = [subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -103,6 +110,18 @@ def wait_ready(port: int, path: str = "/healthz", timeout: float = 30) -> None:
             pass
         time.sleep(0.1)
     raise SystemExit(f"nothing answered on port {port}")
+
+
+def wait_workers(redis_url: str, count: int, timeout: float = 60) -> None:
+    """Until ``count`` RQ workers have registered: started, imported, listening."""
+    from rq import Worker
+
+    conn = redis.Redis.from_url(redis_url)
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=conn) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {Worker.count(connection=conn)} of {count} workers started")
+        time.sleep(0.05)
 
 
 def signed_requests(count: int, path: str = "/webhooks/calendly") -> list[bytes]:

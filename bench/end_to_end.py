@@ -13,16 +13,11 @@ import time
 import redis
 
 from bench.common import (
-    RedisDatabase, free_port, gunicorn, ms, percentile, processes, relay_env, signed_requests, table, wait_ready,
+    RedisDatabase, engagelab_env, free_port, gunicorn, ms, percentile, processes, signed_requests, table,
+    wait_ready, wait_workers,
 )
 
 BURST = 2000
-
-
-def _env(url, engagelab):
-    return relay_env(url, SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="k", ENGAGELAB_DEV_SECRET="s",
-                     ENGAGELAB_API_URL=engagelab.url, TEMPLATE_ID_CONFIRM="1", REMINDER_OFFSETS="off",
-                     FOLLOWUP_DELAY="off")
 
 
 def _post(port: int, request: bytes) -> None:
@@ -37,10 +32,10 @@ def idle_latency(redis_url: str | None, count: int = 200) -> dict:
 
     with FakeEngageLab() as engagelab, RedisDatabase(redis_url) as url:
         port = free_port()
-        env = dict(_env(url, engagelab), PORT=str(port))
+        env = dict(engagelab_env(url, engagelab.url), PORT=str(port))
         with processes([gunicorn("web.wsgi:app"), ["relay", "worker"]], env):
             wait_ready(port)
-            time.sleep(1.0)  # the worker is listening
+            wait_workers(url, 1)
             latencies = []
             for request in signed_requests(count):
                 seen = len(engagelab.requests)
@@ -69,8 +64,8 @@ def burst_drain(redis_url: str | None, workers: int, count: int = BURST) -> floa
         engagelab.delay = 0.05
         conn = redis.Redis.from_url(url)
         receiver = intake.Intake(conn)
-        with processes([["relay", "worker"]] * workers, _env(url, engagelab)):
-            time.sleep(2.0)  # workers up and listening
+        with processes([["relay", "worker"]] * workers, engagelab_env(url, engagelab.url)):
+            wait_workers(url, workers)
             started = time.monotonic()
             for envelope in envelopes:
                 receiver.enqueue_once(envelope, 3600)

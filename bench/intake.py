@@ -11,7 +11,7 @@ from __future__ import annotations
 import statistics
 
 from bench.common import (
-    RedisDatabase, free_port, gunicorn, load, ms, processes, relay_env, signed_requests, table, wait_ready,
+    RedisDatabase, engagelab_env, free_port, gunicorn, load, ms, processes, relay_env, signed_requests, table, wait_ready,
 )
 
 CONCURRENCY = 32
@@ -53,9 +53,7 @@ def slow_provider(redis_url: str | None, seconds: float = 8.0) -> str:
 
     with FakeEngageLab() as engagelab, RedisDatabase(redis_url) as url:
         engagelab.delay = 0.3
-        env = relay_env(url, SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="k", ENGAGELAB_DEV_SECRET="s",
-                        ENGAGELAB_API_URL=engagelab.url, TEMPLATE_ID_CONFIRM="1", REMINDER_OFFSETS="off",
-                        FOLLOWUP_DELAY="off")
+        env = engagelab_env(url, engagelab.url)
         workers = [["relay", "worker"]] * 2
         relay = serve_and_load("web.wsgi:app", env, signed_requests(40_000), seconds, workers)
         naive = serve_and_load("bench.naive_app:app", env, signed_requests(5_000), seconds)

@@ -138,18 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
 # --- processes ------------------------------------------------------------------------
 
 def cmd_worker(args) -> int:
-    from rq import Queue, SimpleWorker, Worker
+    from rq import Queue
 
     from shared.redis_conn import connect, resolve_url
     from worker import context, jobs  # noqa: F401  (imported once here, not in every job)
+    from worker.rq_worker import WORKER_CLASSES
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
     context.current()  # builds the backends now: bad credentials stop the process here
     conn = connect(resolve_url(settings))
     queues = [Queue(name, connection=conn) for name in defaults.WORKER_QUEUES]
-    worker_class = {"simple": SimpleWorker, "fork": Worker}[settings.worker_class]
-    worker = worker_class(queues, connection=conn)
+    worker = WORKER_CLASSES[settings.worker_class](queues, connection=conn)
     log.info("worker starting", extra={"queues": list(defaults.WORKER_QUEUES), "worker_class": settings.worker_class})
     worker.work(burst=args.burst, logging_level="INFO")
     return 0

@@ -45,9 +45,14 @@ def mask_email(email: str | None) -> str | None:
     return f"{local[:1]}***@{domain}"
 
 
+MIN_SCRUBBED_SECRET_LENGTH = 8
+"""Shorter "secrets" (a test's ``s``) are not replaced: they would mangle every word that
+contains them, and no real key is that short (ADMIN_TOKEN must have 16 characters)."""
+
+
 def scrub(text: str, secrets: Iterable[str] = ()) -> str:
     for secret in secrets:
-        if secret:
+        if len(secret) >= MIN_SCRUBBED_SECRET_LENGTH:
             text = text.replace(secret, "[secret]")
     text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     return PHONE.sub(lambda m: mask_phone(m.group(0)) or "", text)
@@ -56,7 +61,7 @@ def scrub(text: str, secrets: Iterable[str] = ()) -> str:
 class JsonFormatter(logging.Formatter):
     def __init__(self, secrets: Iterable[str] = ()):
         super().__init__()
-        self.secrets = tuple(s for s in secrets if s)
+        self.secrets = tuple(s for s in secrets if len(s) >= MIN_SCRUBBED_SECRET_LENGTH)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -121,6 +121,15 @@ per job (RQ's Worker). The relay's jobs are short, pure-Python and bounded by ti
 and forking costs about 50 ms a job here, ten times the job itself (bench/reminders.py):
 scale with more worker processes instead."""
 
+MIN_ADMIN_TOKEN_LENGTH = 16
+"""A shorter ADMIN_TOKEN is refused at start: it is the only guard of /admin and /metrics."""
+
+WORKER_HEARTBEAT_MIN_INTERVAL = 10
+"""Seconds between a worker's own heartbeats outside a job. RQ refreshes the worker key
+(HSET and two EXPIREs, a round trip each) three times per job; the key lives for
+``worker_ttl`` + 60 s (8 min), so one refresh every 10 s keeps it alive with room to
+spare and saves a third of a job's round trips (bench/RESULTS.md, burst drain)."""
+
 SMS_BACKENDS = ("engagelab", "console")
 CRM_BACKENDS = ("brevo", "log", "off")
 
@@ -264,7 +273,7 @@ class Settings:
             calendly_scope=_choice(env, "CALENDLY_SCOPE", ("organization", "user"), "organization"),
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
-            admin_token=_optional(env, "ADMIN_TOKEN"),
+            admin_token=_token(env, "ADMIN_TOKEN"),
             metrics_public=_boolean(env, "METRICS_PUBLIC", False),
             host_phone=_optional(env, "HOST_PHONE"),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
@@ -307,6 +316,14 @@ class Settings:
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _token(env: Mapping[str, str], name: str) -> str | None:
+    value = _optional(env, name)
+    if value is not None and len(value) < MIN_ADMIN_TOKEN_LENGTH:
+        raise ConfigError(f"{name} must be at least {MIN_ADMIN_TOKEN_LENGTH} characters "
+                          f"(it guards /admin; e.g. `python3 -c 'import secrets; print(secrets.token_urlsafe())'`)")
+    return value
 
 
 def _boolean(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -27,6 +27,9 @@ class FakeProvider:
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as the real APIs: clients reuse connections
+            disable_nagle_algorithm = True  # headers and body go out separately: no 40 ms stall
+
             def do_POST(self):  # noqa: N802 (http.server's naming)
                 provider.handle(self)
 

@@ -7,11 +7,12 @@ import socket
 import time
 from typing import Any
 
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from shared import settings as defaults
 from shared.calendly import samples
 from web.signature import HEADER, generate_header
+from worker.rq_worker import RelaySimpleWorker
 
 SIGNING_KEY = "test-signing-key-5mEzn9C-I28UtwOjZJtFoob0sAAFZ95G"
 WEBHOOK = "/webhooks/calendly"
@@ -33,7 +34,7 @@ def queued_jobs(conn, name: str = defaults.EVENTS_QUEUE):
 def run_jobs(conn) -> None:
     """Drain every relay queue in this process (jobs that enqueue jobs included)."""
     queues = [Queue(name, connection=conn) for name in defaults.WORKER_QUEUES]
-    SimpleWorker(queues, connection=conn).work(burst=True)
+    RelaySimpleWorker(queues, connection=conn).work(burst=True)
 
 
 def console_messages(caplog) -> list[dict[str, Any]]:

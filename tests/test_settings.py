@@ -44,6 +44,7 @@ def test_credentials_pick_the_real_backends():
         ({"FOLLOWUP_DELAY": "3000000d"}, "FOLLOWUP_DELAY"),
         ({"WEBHOOK_TOLERANCE": "9" * 5000}, "WEBHOOK_TOLERANCE"),
         ({"WEBHOOK_TOLERANCE": str(365 * 86400)}, "WEBHOOK_TOLERANCE"),
+        ({"ADMIN_TOKEN": "admin"}, "ADMIN_TOKEN"),
     ],
 )
 def test_misconfiguration_names_the_variable(env, variable):
