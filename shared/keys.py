@@ -9,9 +9,11 @@ import hashlib
 
 PREFIX = "relay:"
 UPCOMING = f"{PREFIX}bookings:upcoming"
+"""Sorted set of active bookings' invitee URIs, scored by start time."""
 WEBHOOK_STATE = f"{PREFIX}webhook:subscription"
 """The state of this relay's Calendly subscription at the last hourly check."""
-"""Sorted set of active bookings' invitee URIs, scored by start time."""
+RECOVERY_PASS = f"{PREFIX}recovery:last_pass"
+"""When the scheduler last looked for abandoned jobs (unix seconds)."""
 
 
 def digest(text: str) -> str:

@@ -121,6 +121,15 @@ per job (RQ's Worker). The relay's jobs are short, pure-Python and bounded by ti
 and forking costs about 50 ms a job here, ten times the job itself (bench/reminders.py):
 scale with more worker processes instead."""
 
+ABANDONED_CHECK_INTERVAL = 15
+"""Seconds between the scheduler's passes over jobs whose worker died mid-job (SIGKILL,
+out of memory, a lost host). RQ declares such a job abandoned JOB_TIMEOUT + 60 s after it
+started; the pass then puts it back on its queue (RQ alone would only fail it, and only
+in a worker's ten-minute maintenance)."""
+MAX_ABANDONED_REQUEUES = 3
+"""A job that kills its worker this many times stays failed (``relay failed list``):
+requeueing a job that crashes every worker that takes it would stop all messages."""
+
 MIN_ADMIN_TOKEN_LENGTH = 16
 """A shorter ADMIN_TOKEN is refused at start: it is the only guard of /admin and /metrics."""
 

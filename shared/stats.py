@@ -20,6 +20,7 @@ FAMILIES = {
     "sms": ("kind", "outcome", "reason"),
     "crm": ("kind", "outcome", "reason"),
     "reconciled": ("what",),
+    "recovered": ("what",),
     "webhook_checks": ("state",),
 }
 """Family → its label names, for the metrics endpoint."""

@@ -23,6 +23,12 @@ class FakeProvider:
         self.default = default
         self.delay = 0.0
         """Seconds to wait before answering: a slow provider."""
+        self.outage: tuple[float, int, Any, dict] | None = None
+        self.arrived = 0
+        """Requests received so far, answered or not (a call in flight counts)."""
+        self.drop_if_gone = False
+        """A caller that hung up before the answer (its process killed) gets nothing done:
+        the request is recorded with status 0. Otherwise the provider acts on it anyway."""
         self.lock = threading.Lock()
         provider = self
 
@@ -53,6 +59,10 @@ class FakeProvider:
         self.server.shutdown()
         self.server.server_close()
 
+    def fail_for(self, seconds: float, status: int, body: Any = None, headers: dict | None = None) -> None:
+        """Answer every request with ``status`` for the next ``seconds``: an outage."""
+        self.outage = (time.monotonic() + seconds, status, body, headers or {})
+
     def answer(self, path: str, status: int, body: Any, times: int = 1, headers: dict | None = None) -> None:
         with self.lock:
             self.script.setdefault(path, []).extend([(status, body, headers or {})] * times)
@@ -65,11 +75,22 @@ class FakeProvider:
         except ValueError:
             body = raw.decode(errors="replace")
         path = handler.path.split("?", 1)[0]
+        with self.lock:
+            self.arrived += 1
         if self.delay:
             time.sleep(self.delay)
+        if self.drop_if_gone and _hung_up(handler.connection):
+            with self.lock:
+                self.requests.append({"method": handler.command, "path": handler.path, "headers": dict(handler.headers),
+                                      "body": body, "status": 0, "at": time.time()})
+            handler.close_connection = True
+            return
         with self.lock:
             answers = self.script.get(path) or []
-            if answers:
+            outage = self.outage if self.outage and time.monotonic() < self.outage[0] else None
+            if outage:
+                _, status, reply, headers = outage
+            elif answers:
                 status, reply, headers = answers.pop(0)
             else:
                 query = dict(parse_qsl(handler.path.split("?", 1)[1])) if "?" in handler.path else {}
@@ -93,6 +114,20 @@ class FakeProvider:
         with self.lock:
             return [r for r in self.requests
                     if (path is None or r["path"].startswith(path)) and (status is None or r["status"] == status)]
+
+
+def _hung_up(sock) -> bool:
+    """The peer closed its end (readable, and reading would return end-of-file)."""
+    import select
+    import socket
+
+    readable, _, _ = select.select([sock], [], [], 0)
+    if not readable:
+        return False
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class FakeEngageLab(FakeProvider):

@@ -66,6 +66,7 @@ HELP = {
     "sms": "SMS by kind and outcome (sent, failed, retry, skipped) with the reason",
     "crm": "CRM writes by kind and outcome with the reason",
     "reconciled": "Repairs made by reconciliation with Calendly",
+    "recovered": "Jobs put back on their queue after their worker died mid-job",
     "webhook_checks": "Hourly webhook subscription checks, by result",
 }
 

@@ -9,13 +9,21 @@ again overwrites the job and moves its score: one job per (invitee, kind, offset
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import datetime
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.job import Job, JobStatus
 from rq_scheduler import Scheduler
 from rq_scheduler.utils import to_unix
 
 from shared import settings as defaults
+from worker.recovery import recover_abandoned
+
+log = logging.getLogger("relay.scheduler")
 
 
 def schedule(pipe, conn, at: datetime, func: str, data: dict, job_id: str,
@@ -62,7 +70,8 @@ BATCH_SIZE = 200
 
 
 class BatchScheduler(Scheduler):
-    """rq-scheduler, releasing due one-off jobs a batch at a time.
+    """rq-scheduler, releasing due one-off jobs a batch at a time, riding out Redis
+    outages, and requeueing jobs abandoned by dead workers.
 
     rq-scheduler moves each due job with three round trips of its own (about 1.8 ms a job
     here), so a thousand reminders due in the same second took two seconds just to reach
@@ -70,6 +79,45 @@ class BatchScheduler(Scheduler):
     (the hourly check, reconciliation) still go through rq-scheduler's own enqueue_job,
     which also schedules their next run.
     """
+
+    _next_recovery = 0.0
+
+    def run(self, burst=False):
+        """rq-scheduler's loop, except that a Redis error ends the pass, not the process
+        (its own loop lets the error out and the scheduler exits): nothing is due that a
+        later pass cannot release once Redis is back."""
+        self.register_birth()
+        self._install_signal_handlers()
+        try:
+            while True:
+                started = time.time()
+                try:
+                    self._pass()
+                except (RedisConnectionError, RedisTimeoutError) as error:
+                    log.warning("redis unreachable; the scheduler tries again in %ss", self._interval,
+                                extra={"error": type(error).__name__})
+                if burst:
+                    return
+                time.sleep(max(0.0, self._interval - (time.time() - started)))
+        finally:
+            try:
+                self.remove_lock()
+                self.register_death()
+            except RedisError:
+                pass
+
+    def _pass(self) -> None:
+        self.heartbeat()
+        if not self.acquire_lock():
+            return  # another scheduler holds this pass
+        try:
+            self.enqueue_jobs()
+            if time.monotonic() >= self._next_recovery:
+                recover_abandoned(self.connection)
+                self._next_recovery = time.monotonic() + defaults.ABANDONED_CHECK_INTERVAL
+            self.heartbeat()
+        finally:
+            self.remove_lock()
 
     def enqueue_jobs(self):
         released = []
