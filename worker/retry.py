@@ -2,8 +2,8 @@
 
 rq-scheduler's ``enqueue_at`` has no ``retry=`` (it would be passed to the function),
 and RQ's own Retry needs its built-in scheduler. So a job that meets a transient failure
-schedules its own next attempt: same function, same data with ``attempt`` + 1, after an
-exponential backoff that honours the provider's own reset time.
+schedules its own next attempt: same function, same data with ``attempt`` + 1, after the
+provider's own reset time when it gives one, otherwise after an exponential backoff.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from worker.provider_errors import TransientError
 log = logging.getLogger("relay.retry")
 
 MAX_RETRY_AFTER = 24 * 3600
+MIN_RETRY_DELAY = 1.0
 
 
 class RetriesExhausted(Exception):
@@ -41,7 +42,12 @@ def schedule_retry(conn, func: str, data: dict, job_id: str, queue: str, error: 
     attempt = int(data.get("attempt", 0)) + 1
     if attempt > defaults.RETRY_MAX_ATTEMPTS:
         raise RetriesExhausted(f"gave up after {attempt - 1} retries: {error}") from error
-    delay = max(backoff_delay(attempt), _sane(error.retry_after))
+    # A provider that says when to come back (Retry-After, Brevo's rate-limit reset) is
+    # taken at its word: calls resume right after the reset, not after our own backoff.
+    if error.retry_after is not None:
+        delay = max(MIN_RETRY_DELAY, _sane(error.retry_after))
+    else:
+        delay = backoff_delay(attempt)
     at = datetime.now(timezone.utc) + timedelta(seconds=delay)
     base_id = job_id.split("-retry", 1)[0]
     retry_id = f"{base_id}-retry{attempt}"
