@@ -93,8 +93,10 @@ def test_reschedule_halves_in_reverse_order(receiver, redis_url):
     deliver(receiver, samples.envelope("invitee.created", new))
     deliver(receiver, samples.envelope("invitee.canceled", samples.canceled(old, rescheduled_to=new["uri"])))
     lines = run_worker(redis_url)
-    late = samples.envelope("invitee.created", old)
-    deliver(receiver, late)  # the original booking's delivery, retried by Calendly much later
+    # The original booking's delivery, retried by Calendly much later (a retry keeps its
+    # envelope's created_at, which is older than the reschedule).
+    late = samples.envelope("invitee.created", old, created_at=datetime.now(timezone.utc) - timedelta(hours=1))
+    deliver(receiver, late)
     lines += run_worker(redis_url)
     assert [kind for kind, _ in sms_lines(lines)] == ["reschedule"]
     assert crm_lines(lines) == ["rescheduled"]

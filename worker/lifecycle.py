@@ -183,23 +183,21 @@ def _created(invitee, current, stored, at, now, backfill: bool = False) -> Decis
             records[old.invitee_uri] = old
             if previous is not None and previous.status in (ACTIVE, NO_SHOW):
                 cancels = (CancelScheduled(old.invitee_uri),)
+    rescheduled = bool(invitee.old_invitee)
+    # The CRM hears of the booking whatever came first: its "booked" event is a fact of
+    # the contact's history, as in a run where the deliveries came in order. The upsert
+    # carries the booking's own time, so it never overwrites a later status.
+    sync = SyncContact(CONTACT_RESCHEDULED if rescheduled else BOOKED, record.invitee_uri, at, INVITEE_CREATED)
     if record.status != ACTIVE:
         notes.append(f"booking is {record.status}: no confirmation")
-        return Decision(records=records, actions=cancels, notes=tuple(notes))
+        return Decision(records=records, actions=cancels + (sync,), notes=tuple(notes))
     if record.start is not None and record.start <= now:
         notes.append("meeting already started: no confirmation")
-        return Decision(records=records, actions=cancels, notes=tuple(notes))
-    rescheduled = bool(invitee.old_invitee)
-    contact = CONTACT_RESCHEDULED if rescheduled else BOOKED
+        return Decision(records=records, actions=cancels + (sync,), notes=tuple(notes))
     if backfill:  # made before the relay knew of it: record, remind and sync, but no notices
-        actions = cancels + (ScheduleReminders(record.invitee_uri),
-                             SyncContact(contact, record.invitee_uri, at, INVITEE_CREATED))
+        actions = cancels + (ScheduleReminders(record.invitee_uri), sync)
         return Decision(records=records, actions=actions, notes=("backfill: no confirmation",))
-    actions = cancels + (
-        *_notices(record, rescheduled),
-        ScheduleReminders(record.invitee_uri),
-        SyncContact(contact, record.invitee_uri, at, INVITEE_CREATED),
-    )
+    actions = cancels + (*_notices(record, rescheduled), ScheduleReminders(record.invitee_uri), sync)
     return Decision(records=records, actions=actions, notes=tuple(notes))
 
 
