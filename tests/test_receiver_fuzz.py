@@ -4,7 +4,6 @@ worker, the lifecycle skips it cleanly or applies it, and never crashes."""
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import datetime, timezone
 
@@ -16,6 +15,7 @@ from shared.calendly import samples
 from shared.calendly.payloads import PayloadError, parse_delivery
 from shared.settings import Settings
 from tests.helpers import SIGNING_KEY, WEBHOOK, signed_headers
+from tests.strategies import ALL_PATHS, BASE, json_values, mutate, odd_values
 from web.signature import HEADER
 from worker import lifecycle
 from worker.dispatch import plan_jobs
@@ -23,11 +23,6 @@ from worker.dispatch import plan_jobs
 FUZZ = hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 header_text = st.text(st.characters(min_codepoint=32, max_codepoint=255, blacklist_characters="\x7f"), max_size=200)
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=50),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
-    max_leaves=20,
-)
 EVENTS = sorted({"invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted",
                  "routing_form_submission.created", "event_type.created"})
 
@@ -63,35 +58,6 @@ def test_signed_arbitrary_json_is_accepted_or_rejected_never_crashes(client, con
     status = response.get_json().get("status")
     expected_growth = 1 if status == "accepted" else 0
     assert queue_length(conn) == before + expected_growth
-
-
-def mutate(base: dict, path: list, value):
-    data = copy.deepcopy(base)
-    target = data
-    for key in path[:-1]:
-        target = target[key] if isinstance(target, dict) else target[int(key)]
-    if isinstance(target, dict):
-        target[path[-1]] = value
-    return data
-
-
-def paths(value, prefix=()):
-    if isinstance(value, dict):
-        for key, child in value.items():
-            yield prefix + (key,)
-            yield from paths(child, prefix + (key,))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from paths(child, prefix + (index,))
-
-
-BASE = samples.envelope("invitee.created", samples.invitee_payload(questions=[("Phone", "+1 404-555-1234")]))
-ALL_PATHS = sorted(set(paths(BASE)), key=str)
-odd_values = st.one_of(
-    json_values,
-    st.sampled_from(["", "\u202e\u0000", "x" * 20_000, "+1 000", "Mars/Olympus", "2026-13-45T99:00:00Z",
-                     "+0 000-000-0000", "😀" * 100, "null"]),
-)
 
 
 @FUZZ
