@@ -137,25 +137,6 @@ def test_restarting_scheduler_and_worker_before_the_due_time_loses_nothing(env, 
     assert kinds(engagelab) == ["101", "104", "105"]
 
 
-def test_two_schedulers_and_three_workers_send_every_reminder_once(env, engagelab, conn, tmp_path):
-    env = dict(env, FOLLOWUP_DELAY="off", TEMPLATE_ID_CONFIRM="")
-    log = tmp_path / "processes.log"
-    commands = [[str(BIN / "relay"), "scheduler"]] * 2 + [[str(BIN / "relay"), "worker"]] * 3
-    phones = [f"+1 404-555-{1000 + i}" for i in range(6)]
-    from contextlib import ExitStack
-
-    with ExitStack() as stack:
-        for command in commands:
-            stack.enter_context(process(command, env, log))
-        for phone in phones:
-            enqueue(conn, "invitee.created", samples.invitee_payload(
-                phone=phone, start=datetime.now(timezone.utc) + timedelta(seconds=7)))
-        wait_until(lambda: len(engagelab.messages()) >= len(phones), timeout=30, what="every reminder")
-        time.sleep(2)
-    sent = sorted(m["to"] for m in engagelab.messages())
-    assert sent == sorted(f"+1404555{1000 + i}" for i in range(6))
-
-
 def test_sigterm_lets_the_job_in_flight_finish(env, engagelab, conn, tmp_path):
     """A deploy stops the worker while EngageLab is answering slowly: the SMS in flight
     is still sent and recorded, not dropped or left to be sent again."""

@@ -291,7 +291,9 @@ def _no_show_marked(invitee, current, at) -> Decision:
 def _no_show_cleared(invitee, current, at) -> Decision:
     if current is None:
         record = _fresh(invitee, ACTIVE, NO_SHOW_DELETED, at, no_show_cleared_at=at)
-        return Decision(records={record.invitee_uri: record}, notes=("no-show removal for an unknown booking",))
+        return Decision(records={record.invitee_uri: record},
+                        actions=(SyncContact(BOOKED, record.invitee_uri, at, at.isoformat()),),
+                        notes=("no-show removal for an unknown booking",))
     if current.status in (CANCELED, RESCHEDULED):
         return Decision(notes=(f"booking is {current.status}: no-show removal ignored",))
     if current.no_show_cleared_at is not None and at <= current.no_show_cleared_at:
@@ -307,7 +309,13 @@ def _no_show_toggle(current: BookingRecord, event: str, at: datetime, **stamp) -
     status = NO_SHOW if is_no_show else ACTIVE
     record = updated.evolve(status=status)
     if status == current.status:
-        return Decision(records={record.invitee_uri: record}, notes=(f"{event} arrived out of order",))
+        # Out of order (a mark older than its removal, or the reverse): the status stands,
+        # but the CRM still gets this change's event, as in an in-order run; its older
+        # time keeps the upsert from overwriting the newer status.
+        late = SyncContact(CONTACT_NO_SHOW if event == NO_SHOW_CREATED else BOOKED, record.invitee_uri, at,
+                           at.isoformat())
+        return Decision(records={record.invitee_uri: record}, actions=(late,),
+                        notes=(f"{event} arrived out of order",))
     if status == NO_SHOW:  # the follow-up is for people who came
         actions: tuple[Action, ...] = (
             CancelScheduled(record.invitee_uri),

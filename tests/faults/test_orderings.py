@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 
 from rq import Queue
 from rq.registry import StartedJobRegistry
+from rq_scheduler import Scheduler
 
 from shared import settings as defaults
 from shared.booking import BookingStore
@@ -109,6 +110,9 @@ def test_perturbed_deliveries_end_as_a_clean_run(redis_server, engagelab, brevo,
 
 
 def _quiet(conn) -> bool:
+    """Nothing queued, nothing running, no retry pending (the reminders are days away)."""
+    if conn.zcount(Scheduler.scheduled_jobs_key, 0, time.time() + 3600):
+        return False
     for name in defaults.WORKER_QUEUES:
         if Queue(name, connection=conn).count or StartedJobRegistry(name, connection=conn).count:
             return False
