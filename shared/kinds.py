@@ -12,11 +12,13 @@ SMS_KINDS = (CONFIRM, CANCEL, RESCHEDULE, REMINDER, FOLLOWUP, HOST_NOTIFY, NO_SH
 
 TEMPLATE_PARAMS = {
     CONFIRM: ("name", "time"),
-    CANCEL: ("name",),
+    CANCEL: ("name", "link"),
     RESCHEDULE: ("name", "time"),
     REMINDER: ("name", "time", "advance"),
     FOLLOWUP: ("name",),
     HOST_NOTIFY: ("name", "time"),
     NO_SHOW: ("name", "link"),
 }
-"""The contract's template parameters per kind (ARCHITECTURE.md)."""
+"""The contract's template parameters per kind (ARCHITECTURE.md). ``link`` is the booking's
+single-use re-booking link (worker/rebook.py); empty in a cancellation when the relay has no
+Calendly credentials."""

@@ -21,6 +21,7 @@ FAMILIES = {
     "crm": ("kind", "outcome", "reason"),
     "reconciled": ("what",),
     "recovered": ("what",),
+    "rebook_links": ("outcome", "reason"),
     "webhook_checks": ("state",),
 }
 """Family → its label names, for the metrics endpoint."""

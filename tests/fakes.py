@@ -234,8 +234,9 @@ class FakeBrevo(FakeProvider):
 
 class FakeCalendly(FakeProvider):
     """Calendly's API as the relay uses it: users/me, webhook subscriptions, scheduled
-    events and invitees (paged; ``max_page`` forces several pages), and OAuth with
-    single-use rotating refresh tokens. 429s are scripted with ``answer``."""
+    events and invitees (paged; ``max_page`` forces several pages), event types and
+    single-use scheduling links, and OAuth with single-use rotating refresh tokens. 429s
+    are scripted with ``answer``."""
 
     TOKEN = "calendly-pat"
     CLIENT = ("client-id", "client-secret")
@@ -250,12 +251,26 @@ class FakeCalendly(FakeProvider):
         self.refresh_tokens: set[str] = set()
         self.used_refresh_tokens: set[str] = set()
         self.refreshes = 0
+        self.event_types: list[dict[str, Any]] = []
+        self.links: list[dict[str, Any]] = []
 
     def __enter__(self):
         super().__enter__()
         self.user = f"{self.url}/users/USER1"
         self.organization = f"{self.url}/organizations/ORG1"
+        self.add_event_type("30 Minute Meeting", "30min", 30, ident="a1b2c3d4-0000-4000-8000-00000000e7e1")
         return self
+
+    def add_event_type(self, name: str, slug: str, duration: int, active: bool = True, ident: str | None = None,
+                       owner: str | None = None) -> dict[str, Any]:
+        """``samples``' default event type is there from the start (its UUID)."""
+        ident = ident or str(uuid.uuid4())
+        item = {"uri": f"https://api.calendly.com/event_types/{ident}", "name": name, "slug": slug,
+                "duration": duration, "active": active, "kind": "solo",
+                "scheduling_url": f"https://calendly.com/host/{slug}",
+                "profile": {"owner": owner or self.user, "type": "User"}}
+        self.event_types.append(item)
+        return item
 
     # --- test setup -----------------------------------------------------------------
     def add_booking(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -288,6 +303,10 @@ class FakeCalendly(FakeProvider):
             return self.webhooks(method, parts, body, query)
         if parts[0] == "scheduled_events" and method == "GET":
             return self.scheduled(parts, query)
+        if path == "/event_types" and method == "GET":
+            return self.list_event_types(query)
+        if path == "/scheduling_links" and method == "POST":
+            return self.create_link(body)
         return 404, {"title": "Resource Not Found", "message": "The server could not find the requested resource."}
 
     def page(self, items, query):
@@ -335,6 +354,25 @@ class FakeCalendly(FakeProvider):
             return self.page([i for i in invitees if not status or i["status"] == status], query)
         found = [i for i in invitees if i["uri"].endswith("/" + parts[3])]
         return (200, {"resource": found[0]}) if found else (404, {"title": "Resource Not Found", "message": "no"})
+
+    def list_event_types(self, query):
+        if query.get("organization") == self.organization:
+            return self.page(self.event_types, query)
+        if query.get("user"):
+            return self.page([e for e in self.event_types if e["profile"]["owner"] == query["user"]], query)
+        return 400, {"title": "Invalid Argument", "message": "organization or user is required"}
+
+    def create_link(self, body):
+        if not isinstance(body, dict) or body.get("max_event_count") != 1 or body.get("owner_type") != "EventType":
+            return 400, {"title": "Invalid Argument", "message": "The supplied parameters are invalid.",
+                         "details": [{"parameter": "max_event_count", "message": "must be 1"}]}
+        owner = str(body.get("owner") or "").rsplit("/", 1)[-1]
+        if not any(e["uri"].endswith("/" + owner) for e in self.event_types):
+            return 404, {"title": "Resource Not Found", "message": "The event type was not found."}
+        link = {"booking_url": f"https://calendly.com/d/{uuid.uuid4().hex[:8]}/rebook", "owner": body["owner"],
+                "owner_type": "EventType"}
+        self.links.append(link)
+        return 201, {"resource": link}
 
     def oauth_token(self, body, headers):
         import base64

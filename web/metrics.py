@@ -67,6 +67,7 @@ HELP = {
     "crm": "CRM writes by kind and outcome with the reason",
     "reconciled": "Repairs made by reconciliation with Calendly",
     "recovered": "Jobs put back on their queue after their worker died mid-job",
+    "rebook_links": "Single-use re-booking links created or skipped (with the reason)",
     "webhook_checks": "Hourly webhook subscription checks, by result",
 }
 

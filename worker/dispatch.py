@@ -18,7 +18,7 @@ from shared.booking import BookingRecord
 from shared.calendly.payloads import Delivery, Invitee
 from shared.durations import in_words
 from shared.keys import digest
-from shared.kinds import CANCEL, CONFIRM, FOLLOWUP, REMINDER, RESCHEDULE
+from shared.kinds import CANCEL, CONFIRM, FOLLOWUP, NO_SHOW, REMINDER, RESCHEDULE
 from shared.phone import normalize
 from shared.relay_config import match_event_type
 from shared.settings import Settings
@@ -144,10 +144,11 @@ def recipient_phone(recipient: str, record: BookingRecord, settings: Settings) -
 def message_params(kind: str, record: BookingRecord, settings: Settings,
                    advance: timedelta | None = None) -> dict[str, str] | Skipped:
     """The contract's template params: ``name`` always; ``time`` (the start in the
-    invitee's zone, formatted for LOCALE) except for cancel and follow-up; ``advance``
-    (the offset in words) for reminders."""
+    invitee's zone, formatted for LOCALE) except for cancel, follow-up and no-show;
+    ``advance`` (the offset in words) for reminders. ``link`` (cancel, no-show) is added
+    when the message is sent (worker/rebook.py)."""
     params = {"name": record.name or ""}
-    if kind not in (CANCEL, FOLLOWUP):
+    if kind not in (CANCEL, FOLLOWUP, NO_SHOW):
         if record.start is None:
             return Skipped(kind, "no_start_time")
         zone = zone_or_default(record.timezone, settings.default_timezone)

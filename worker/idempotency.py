@@ -45,6 +45,13 @@ def mark_sent(conn, message_key: str, provider_id: str) -> None:
     conn.set(keys.sent(message_key), SENT_PREFIX + provider_id, ex=defaults.SENT_MARKER_TTL)
 
 
+def recorded(conn, message_key: str) -> str | None:
+    """What the provider answered when this key's effect was done (its id), or None."""
+    value = conn.get(keys.sent(message_key))
+    text = value.decode() if value else ""
+    return text[len(SENT_PREFIX):] if text.startswith(SENT_PREFIX) else None
+
+
 def release(conn, message_key: str) -> None:
     conn.delete(keys.sent(message_key))
 

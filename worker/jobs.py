@@ -18,12 +18,12 @@ from rq import Queue, get_current_job
 
 from shared import keys, stats
 from shared import settings as defaults
-from shared.booking import ACTIVE, CANCELED, BookingStore
+from shared.booking import ACTIVE, CANCELED, NO_SHOW as NO_SHOW_STATUS, BookingStore
 from shared.calendly.payloads import PayloadError, parse_delivery
-from shared.kinds import CANCEL, REMINDER
+from shared.kinds import CANCEL, NO_SHOW, REMINDER
 from shared.logs import mask_phone
 from shared.settings import ConfigError
-from worker import context, idempotency, lifecycle, retry, scheduling
+from worker import context, idempotency, lifecycle, rebook, retry, scheduling
 from worker.crm import ContactUpdate, ordering
 from worker.dispatch import (
     SEND_REMINDER_FUNC,
@@ -156,14 +156,25 @@ def send_sms(message: dict[str, Any]) -> dict[str, Any]:
     """An SMS decided when the delivery was applied (confirmation, notices). It may run
     much later (a retry after a provider outage), so it checks the booking first: a
     confirmation for a booking cancelled since is not sent."""
-    conn = get_current_job().connection
+    job = get_current_job()
+    conn = job.connection
     record = BookingStore(conn).load(message["invitee"]) if message.get("invitee") else None
     reason = _stale_notice(message["kind"], record, datetime.now(timezone.utc))
+    params = message["params"]
+    if reason is None and message["kind"] in rebook.LINK_KINDS:
+        try:
+            link = rebook.link_for(conn, context.current().settings, message["invitee"],
+                                   record.event_type_uri if record else None)
+        except TransientError as error:
+            return retry.schedule_retry(conn, SEND_SMS_FUNC, message, job.id, defaults.SMS_QUEUE, error)
+        params = {**params, "link": link or ""}
+        if not link and message["kind"] == NO_SHOW:
+            reason = "no_rebook_link"  # the no-show message is the link; without one it says nothing
     if reason is not None:
         stats.count(conn, "sms", message["kind"], "skipped", reason)
         log.info("sms %s not sent: %s", message["kind"], reason, extra={"sms_kind": message["kind"], "reason": reason})
         return {"status": "skipped", "reason": reason}
-    sms = OutboundSms(key=message["key"], kind=message["kind"], to=message["to"], params=message["params"],
+    sms = OutboundSms(key=message["key"], kind=message["kind"], to=message["to"], params=params,
                       template_id=message.get("template"))
     return _deliver(sms, message, SEND_SMS_FUNC, defaults.SMS_QUEUE)
 
@@ -173,6 +184,8 @@ def _stale_notice(kind: str, record, now: datetime) -> str | None:
         return None
     if kind == CANCEL:
         return None if record.status == CANCELED else f"booking_{record.status}"
+    if kind == NO_SHOW:  # the no-show may have been removed since
+        return None if record.status == NO_SHOW_STATUS else f"booking_{record.status}"
     if record.status != ACTIVE:
         return f"booking_{record.status}"
     if record.start is not None and record.start <= now:
@@ -250,10 +263,18 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
     ctx = context.current()
     if ctx.crm is None:
         return {"status": "skipped", "reason": "crm_off"}
-    change = ContactUpdate(key=update["key"], kind=update["kind"], contact=update["contact"], event=update["event"])
     crm = ctx.crm
     job = get_current_job()
     conn = job.connection
+    contact = update["contact"]
+    if contact.get("status") in rebook.LINK_STATUSES and update.get("invitee"):
+        try:
+            link = rebook.link_for(conn, ctx.settings, update["invitee"], contact.get("event_type_uri"))
+        except TransientError as error:
+            return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
+        if link:
+            contact = {**contact, "rebook_url": link}
+    change = ContactUpdate(key=update["key"], kind=update["kind"], contact=contact, event=update["event"])
 
     def step(action) -> str:
         action(change)

@@ -32,6 +32,7 @@ from shared.calendly.payloads import (
     RoutingFormSubmission,
 )
 from shared.kinds import CANCEL, CONFIRM, HOST_NOTIFY, RESCHEDULE
+from shared.kinds import NO_SHOW as NO_SHOW_SMS
 from shared.phone import find_invitee_phone
 
 INVITEE = "invitee"
@@ -279,7 +280,8 @@ def _no_show_marked(invitee, current, at) -> Decision:
         record = _fresh(invitee, NO_SHOW, NO_SHOW_CREATED, at, no_show_marked_at=at)
         return Decision(
             records={record.invitee_uri: record},
-            actions=(SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat()),),
+            actions=(SendSms(NO_SHOW_SMS, record.invitee_uri),
+                     SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat())),
         )
     if current.status in (CANCELED, RESCHEDULED):
         return Decision(notes=(f"booking is {current.status}: no-show ignored",))
@@ -319,6 +321,7 @@ def _no_show_toggle(current: BookingRecord, event: str, at: datetime, **stamp) -
     if status == NO_SHOW:  # the follow-up is for people who came
         actions: tuple[Action, ...] = (
             CancelScheduled(record.invitee_uri),
+            SendSms(NO_SHOW_SMS, record.invitee_uri),
             SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat()),
         )
     else:  # the follow-up comes back (reminders already past are skipped when planning)

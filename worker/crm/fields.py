@@ -21,10 +21,12 @@ DEFAULT_FIELD_MAPPING = {
     "event_type_name": "CALENDLY_EVENT_TYPE",
     "scheduled_at": "MEETING_DATE",
     "status": "BOOKING_STATUS",
+    "rebook_url": "REBOOK_URL",
 }
 
 BOOKING_FIELDS = frozenset({
     "email", "name", "phone", "status", "timezone", "event_type_name", "event_type_uri", "scheduled_at", "join_url",
+    "rebook_url",
 })
 """Sources taken from the booking itself; any other source names a form question."""
 

@@ -1,0 +1,96 @@
+"""Single-use re-booking links for cancelled and no-show invitees.
+
+On a plain cancellation and on a no-show the relay asks Calendly for a booking link that
+works once, for the same event type, and hands it on: as ``link`` in the cancellation and
+no-show SMS, and as the contact's REBOOK_URL in Brevo, for an automation to chase.
+
+One link per booking, whichever job asks first (the SMS or the CRM sync): its creation
+runs under the booking's send-once key (``worker/idempotency.py``), and the URL is kept
+as that key's value for the other job and for every re-run. Without Calendly credentials
+the link is skipped with a logged reason; Calendly refusing it (a deleted event type, a
+plan without the feature) is logged too, and the message goes without a link. A network
+error, a 5xx or a 429 is transient: the job is retried like any provider call.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from shared import stats
+from shared.calendly.client import CalendlyError
+from shared.kinds import CANCEL, NO_SHOW
+from shared.errors import ConfigError
+from worker import idempotency
+from worker.provider_errors import TransientError
+
+log = logging.getLogger("relay.rebook")
+
+LINK_KINDS = (CANCEL, NO_SHOW)
+"""SMS kinds whose ``link`` param is the booking's re-booking link."""
+LINK_STATUSES = ("cancelled", "no_show")
+"""Contact statuses that carry REBOOK_URL to Brevo."""
+
+WAIT_FOR_OTHER_JOB = 5.0
+"""Seconds to wait for a link another job is creating right now, before retrying later."""
+
+
+def link_key(invitee_uri: str) -> str:
+    return f"rebook|{invitee_uri}"
+
+
+def link_for(conn, settings, invitee_uri: str, event_type_uri: str | None) -> str | None:
+    """The booking's single-use link, created on first use; None (logged) when there is none."""
+    key = link_key(invitee_uri)
+    existing = idempotency.recorded(conn, key)
+    if existing:
+        return existing
+    if not event_type_uri:
+        return _skip(conn, "no_event_type")
+    from shared.calendly.links import create_single_use_link
+    from shared.calendly.oauth import api_client
+
+    try:
+        client = api_client(conn, settings)
+    except ConfigError:
+        return _skip(conn, "no_calendly_token")
+    try:
+        created = idempotency.run_once(conn, key, lambda: _create(create_single_use_link, client, event_type_uri))
+    except idempotency.AlreadyInFlight:
+        return _wait_for_other_job(conn, key)
+    except _Refused as refusal:
+        return _skip(conn, "calendly_refused", str(refusal))
+    if created is None:  # made between our read and our claim
+        return idempotency.recorded(conn, key)
+    stats.count(conn, "rebook_links", "created", "")
+    log.info("single-use booking link created", extra={"event_type": event_type_uri})
+    return created
+
+
+class _Refused(Exception):
+    """Calendly will not make this link (4xx): the message goes without one."""
+
+
+def _create(create, client, event_type_uri: str) -> str:
+    try:
+        return create(client, event_type_uri)
+    except CalendlyError as error:
+        if error.status is None or error.status == 429 or error.status >= 500:
+            raise TransientError("calendly", str(error), status=error.status) from None
+        raise _Refused(str(error)) from None
+
+
+def _wait_for_other_job(conn, key: str) -> str:
+    deadline = time.monotonic() + WAIT_FOR_OTHER_JOB
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        done = idempotency.recorded(conn, key)
+        if done:
+            return done
+    raise idempotency.AlreadyInFlight("another job is creating this booking's link")
+
+
+def _skip(conn, reason: str, detail: str = "") -> None:
+    stats.count(conn, "rebook_links", "skipped", reason)
+    log.info("single-use booking link skipped: %s", detail or reason, extra={"reason": reason})
+    return None
