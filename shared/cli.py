@@ -4,6 +4,9 @@
     relay worker      the RQ worker (Procfile ``worker``)
     relay scheduler   rq-scheduler's loop (Procfile ``scheduler``)
     relay simulate    send a realistic, correctly signed delivery to a running receiver
+
+and the operator's tools: webhooks, backfill, event-types, links, reminders, failed,
+deliveries, config, crm (``relay --help``).
 """
 
 from __future__ import annotations
@@ -120,6 +123,31 @@ def build_parser() -> argparse.ArgumentParser:
     crm_sub = crm.add_subparsers(metavar="ACTION")
     setup = crm_sub.add_parser("setup", help="create the mapped contact attributes in Brevo (safe to re-run)")
     setup.set_defaults(func=cmd_crm_setup)
+
+    types = sub.add_parser("event-types", help="Calendly event types")
+    types_sub = types.add_subparsers(metavar="ACTION")
+    types_list = types_sub.add_parser("list", help="URI, slug, name, duration and state of every event type")
+    types_list.add_argument("--yaml", action="store_true", help="print a RELAY_CONFIG skeleton with every event type")
+    types_list.set_defaults(func=cmd_event_types_list)
+
+    links = sub.add_parser("links", help="single-use booking links")
+    links_sub = links.add_subparsers(metavar="ACTION")
+    create = links_sub.add_parser("create", help="print a fresh single-use booking link for an event type")
+    create.add_argument("event_type", metavar="EVENT_TYPE", help="its URI, UUID, slug or name")
+    create.add_argument("--max-events", type=int, default=1, help="bookings the link allows (Calendly accepts 1)")
+    create.set_defaults(func=cmd_links_create)
+
+    deliveries = sub.add_parser("deliveries", help="deliveries kept by RELAY_DEBUG_CAPTURE (24 h, masked)")
+    deliveries_sub = deliveries.add_subparsers(metavar="ACTION")
+    captured = deliveries_sub.add_parser("list", help="the captured deliveries, newest first")
+    captured.add_argument("--limit", type=int, default=50)
+    captured.set_defaults(func=cmd_deliveries_list)
+    shown = deliveries_sub.add_parser("show", help="one delivery's headers and body (personal data masked)")
+    shown.add_argument("id")
+    shown.set_defaults(func=cmd_deliveries_show)
+    replay = deliveries_sub.add_parser("replay", help="enqueue a delivery again, bypassing the dedupe (logged)")
+    replay.add_argument("id")
+    replay.set_defaults(func=cmd_deliveries_replay)
 
     sim = sub.add_parser("simulate", help="send a signed Calendly delivery to a running receiver")
     sim.add_argument("event", choices=SIMULATED_EVENTS)
@@ -305,6 +333,86 @@ def cmd_backfill(args) -> int:
                       progress=lambda line: print(f"  {line}", flush=True))
     for skipped in report.skipped:
         print(f"  skipped {skipped}")
+    return 0
+
+
+@_calendly_errors
+def cmd_event_types_list(args) -> int:
+    from shared.calendly import links
+
+    settings = Settings.from_env()
+    _, client = _calendly(settings)
+    items = links.event_types(client, settings.calendly_scope)
+    if args.yaml:
+        print(links.config_skeleton(items, settings.calendly_scope), end="")
+        return 0
+    for item in items:
+        print(links.describe(item))
+    if not items:
+        print(f"no event types in this {settings.calendly_scope} (CALENDLY_SCOPE)")
+    return 0
+
+
+@_calendly_errors
+def cmd_links_create(args) -> int:
+    from shared.calendly import links
+
+    settings = Settings.from_env()
+    _, client = _calendly(settings)
+    event_type = links.resolve_event_type(client, settings.calendly_scope, args.event_type)
+    print(links.create_single_use_link(client, event_type, args.max_events))
+    return 0
+
+
+def cmd_deliveries_list(args) -> int:
+    from shared import captures
+    from shared.logs import mask_email
+
+    settings = Settings.from_env()
+    items = captures.listing(_redis(settings), args.limit)
+    for ident, capture in items:
+        payload = capture["body"].get("payload") if isinstance(capture["body"], dict) else None
+        email = payload.get("email") if isinstance(payload, dict) else None
+        who = mask_email(email) if isinstance(email, str) else "-"
+        print(f"{capture['received_at'][:19]}  {capture['event']!s:<32} {who:<24} {ident}")
+    if not items:
+        print("no captured deliveries" + ("" if settings.debug_capture else " (RELAY_DEBUG_CAPTURE is off)"))
+    return 0
+
+
+def cmd_deliveries_show(args) -> int:
+    from shared import captures
+
+    capture = captures.show(_redis(Settings.from_env()), args.id)
+    if capture is None:
+        print(f"relay: no captured delivery {args.id} (kept {captures.CAPTURE_TTL // 3600} h)", file=sys.stderr)
+        return 1
+    print(json.dumps(capture, indent=2, ensure_ascii=False))
+    return 0
+
+
+def cmd_deliveries_replay(args) -> int:
+    """The original delivery (RQ keeps it with its job), enqueued again under a new job id.
+    The lifecycle is idempotent: a replay changes and sends only what is still missing."""
+    from rq import Queue
+    from rq.job import Job
+
+    from shared import keys
+
+    settings = Settings.from_env()
+    logs.configure(secrets=settings.secrets)
+    conn = _redis(settings)
+    [original] = Job.fetch_many([keys.event_job(args.id)], connection=conn)
+    if original is None:
+        print(f"relay: delivery {args.id} is no longer kept (its job lives 24 h)", file=sys.stderr)
+        return 1
+    job = Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue(
+        defaults.PROCESS_EVENT_FUNC, *original.args, job_id=f"{original.id}-replay-{secrets.token_hex(4)}",
+        description=f"{original.description} (replay)", job_timeout=defaults.JOB_TIMEOUT,
+        result_ttl=defaults.EVENT_JOB_RESULT_TTL, failure_ttl=defaults.FAILED_JOB_TTL)
+    log.warning("delivery %s replayed by an operator: dedupe bypassed", args.id,
+                extra={"delivery": args.id, "job": job.id})
+    print(f"replayed {args.id} as job {job.id}")
     return 0
 
 

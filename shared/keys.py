@@ -34,3 +34,8 @@ def dedupe(delivery_id: str) -> str:
 
 def sent(message_key: str) -> str:
     return f"{PREFIX}sent:{digest(message_key)}"
+
+
+def event_job(delivery_id: str) -> str:
+    """The RQ job id of a delivery's ``process_event``: one per delivery."""
+    return f"event-{delivery_id}"

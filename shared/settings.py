@@ -215,6 +215,7 @@ class Settings:
     reconcile_interval: timedelta | None = timedelta(minutes=15)
     admin_token: str | None = None
     metrics_public: bool = False
+    debug_capture: bool = False
     host_phone: str | None = None
     default_timezone: str = DEFAULT_TIMEZONE
     locale: str = DEFAULT_LOCALE
@@ -284,6 +285,7 @@ class Settings:
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_token(env, "ADMIN_TOKEN"),
             metrics_public=_boolean(env, "METRICS_PUBLIC", False),
+            debug_capture=_boolean(env, "RELAY_DEBUG_CAPTURE", False),
             host_phone=_optional(env, "HOST_PHONE"),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
             locale=_locale(env, "LOCALE", DEFAULT_LOCALE),

@@ -22,9 +22,9 @@ def signed_headers(raw: bytes, key: str = SIGNING_KEY, timestamp: int | None = N
     return {"Content-Type": "application/json", HEADER: generate_header(raw, key, timestamp=timestamp)}
 
 
-def post_delivery(client, envelope: dict[str, Any], **header_options):
+def post_delivery(client, envelope: dict[str, Any], extra_headers: dict[str, str] | None = None, **header_options):
     raw = samples.body(envelope)
-    return client.post(WEBHOOK, data=raw, headers=signed_headers(raw, **header_options))
+    return client.post(WEBHOOK, data=raw, headers={**signed_headers(raw, **header_options), **(extra_headers or {})})
 
 
 def queued_jobs(conn, name: str = defaults.EVENTS_QUEUE):

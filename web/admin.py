@@ -10,7 +10,7 @@ import hmac
 from flask import Blueprint, redirect, render_template_string, request
 from rq.job import Job
 
-from shared import operations, stats
+from shared import keys, operations, stats
 from web import intake
 from web.auth import end_session, is_admin, start_session
 from web.responses import relay
@@ -29,7 +29,7 @@ def dashboard():
         return login_page()
     conn = relay()["redis"]
     deliveries = intake.recent(conn, 50)
-    statuses = Job.fetch_many([f"event-{d['id']}" for d in deliveries], connection=conn)
+    statuses = Job.fetch_many([keys.event_job(d["id"]) for d in deliveries], connection=conn)
     for delivery, job in zip(deliveries, statuses):
         status = job.get_status(refresh=False) if job is not None else None
         delivery["status"] = getattr(status, "value", status) or "expired"

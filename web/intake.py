@@ -15,7 +15,7 @@ from typing import Any
 
 from rq import Queue
 
-from shared import keys, stats
+from shared import captures, keys, stats
 from shared import settings as defaults
 from shared.logs import mask_email
 
@@ -73,9 +73,11 @@ class Intake:
         self.queue = Queue(defaults.EVENTS_QUEUE, connection=conn)
         self.script = conn.register_script(ENQUEUE_IF_NEW)
 
-    def enqueue_once(self, envelope: dict[str, Any], dedupe_ttl: int) -> tuple[str, str]:
+    def enqueue_once(self, envelope: dict[str, Any], dedupe_ttl: int,
+                     capture_headers: dict[str, str] | None = None) -> tuple[str, str]:
         """Enqueue ``process_event(envelope)`` unless this delivery was seen; return
-        (status, delivery id). Redis errors propagate: the caller answers 503."""
+        (status, delivery id). With ``capture_headers`` (RELAY_DEBUG_CAPTURE) a masked
+        copy of the delivery is kept with it (shared/captures.py). Redis errors propagate: the caller answers 503."""
         ident = delivery_id(envelope)
         received_at = datetime.now(timezone.utc).isoformat()
         # Let RQ write its commands for the job into a pipeline that is never executed;
@@ -84,7 +86,7 @@ class Intake:
         self.queue.enqueue_call(
             defaults.PROCESS_EVENT_FUNC,
             args=(envelope, received_at),
-            job_id=f"event-{ident}",
+            job_id=keys.event_job(ident),
             # RQ's default description is the repr of the arguments: the whole payload,
             # stored with the job and printed in the worker's log lines.
             description=f"process_event {envelope['event']} {ident}",
@@ -94,6 +96,8 @@ class Intake:
             pipeline=pipe,
         )
         record_accepted(pipe, envelope, ident, received_at)
+        if capture_headers is not None:
+            captures.write(pipe, ident, captures.snapshot(envelope, capture_headers, received_at))
         commands: list[Any] = []
         for args, _options in pipe.command_stack:
             commands += [len(args), *args]

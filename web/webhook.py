@@ -55,7 +55,8 @@ def calendly_webhook():
         _count(conn, "deliveries", "ignored")
         return jsonify(status="ignored", event=event), 200
     try:
-        status, ident = shared["intake"].enqueue_once(envelope, settings.dedupe_ttl)
+        headers = dict(request.headers) if settings.debug_capture else None
+        status, ident = shared["intake"].enqueue_once(envelope, settings.dedupe_ttl, headers)
     except RedisError as error:
         log.error("redis unavailable, asking Calendly to retry", extra={"error": type(error).__name__})
         return error_response(503, "redis_unavailable", "the queue is unreachable; retry later")
