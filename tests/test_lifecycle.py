@@ -242,3 +242,14 @@ def test_routing_form_submission_syncs_a_lead():
     [action] = actions
     assert isinstance(action, SyncLead)
     assert action.submission.uri == submission["uri"]
+
+
+def test_a_late_booking_without_a_delivery_time_never_looks_newer_than_its_cancellation(booking):
+    # An envelope without created_at reads as "now"; the booking's CRM change must still
+    # sort before the cancellation that arrived first.
+    cancelled = delivery("invitee.canceled", samples.canceled(booking, at=at(5)), 5)
+    late = parse_delivery(dict(samples.envelope("invitee.created", booking), created_at=None))
+    store, actions = run([cancelled])
+    decision = decide(late, dict(store), NOW + timedelta(days=1))
+    [sync] = [a for a in decision.actions if isinstance(a, SyncContact)]
+    assert sync.status == BOOKED and sync.changed_at < store[booking["uri"]].last_event_at

@@ -14,19 +14,27 @@ from worker.rq_worker import RelaySimpleWorker
 QUEUE = defaults.SMS_QUEUE
 
 
-def _abandon(conn, job):
-    """What a SIGKILL mid-job leaves: the job started by a worker that never finishes it,
-    then RQ's deadline for it passing."""
+def _kill_mid_job(conn, job, started=True):
+    """What a SIGKILL leaves: the job registered by a worker that never finishes it (and,
+    with ``started=False``, killed before RQ marked it started); then its deadline passes."""
     queue = Queue(QUEUE, connection=conn)
     worker = RelaySimpleWorker([queue], connection=conn)
     worker.register_birth()
     dequeued, _ = Queue.dequeue_any([queue], None, connection=conn)
     assert dequeued.id == job.id
     worker.prepare_execution(dequeued)
-    worker.prepare_job_execution(dequeued)
-    assert dequeued.get_status() == JobStatus.STARTED
-    later = time.time() + defaults.JOB_TIMEOUT + 61
-    StartedJobRegistry(QUEUE, connection=conn).cleanup(timestamp=later)
+    if started:
+        worker.prepare_job_execution(dequeued)
+        assert dequeued.get_status() == JobStatus.STARTED
+    registry = StartedJobRegistry(QUEUE, connection=conn)
+    [entry] = [e for e in conn.zrange(registry.key, 0, -1) if e.decode().startswith(job.id)]
+    conn.zadd(registry.key, {entry: time.time() - 1}, xx=True)  # the deadline has passed
+
+
+def _abandon(conn, job):
+    """As above, then RQ's own cleanup (a worker's maintenance) fails it as abandoned."""
+    _kill_mid_job(conn, job)
+    StartedJobRegistry(QUEUE, connection=conn).cleanup()
 
 
 def test_an_abandoned_job_is_requeued_and_then_runs(conn):
@@ -73,3 +81,57 @@ def test_later_passes_only_look_at_recent_failures(conn):
     assert recover_abandoned(conn) == []
     conn.set(keys.RECOVERY_PASS, first - 3600)
     assert recover_abandoned(conn) == [job.id]
+
+
+def _job(conn, *args):
+    return Queue(QUEUE, connection=conn).enqueue("builtins.len", *args, job_timeout=defaults.JOB_TIMEOUT,
+                                                 failure_ttl=defaults.FAILED_JOB_TTL)
+
+
+def test_an_expired_started_job_is_requeued_without_being_failed_first(conn):
+    job = _job(conn, "abcd")
+    _kill_mid_job(conn, job)
+    assert recover_abandoned(conn) == [job.id]
+    assert job.get_status() == JobStatus.QUEUED
+    assert conn.zcard(StartedJobRegistry(QUEUE, connection=conn).key) == 0
+    assert job.id not in FailedJobRegistry(QUEUE, connection=conn)
+    RelaySimpleWorker([Queue(QUEUE, connection=conn)], connection=conn).work(burst=True)
+    assert job.return_value() == 4
+
+
+def test_a_job_killed_before_it_was_marked_started_is_requeued_too(conn):
+    job = _job(conn, "ab")
+    _kill_mid_job(conn, job, started=False)
+    assert job.get_status() == JobStatus.QUEUED  # registered as running, status never changed
+    assert recover_abandoned(conn) == [job.id]
+    assert Queue(QUEUE, connection=conn).job_ids == [job.id]
+
+
+def test_leftover_entries_of_finished_jobs_are_dropped(conn):
+    job = _job(conn, "abc")
+    RelaySimpleWorker([Queue(QUEUE, connection=conn)], connection=conn).work(burst=True)
+    registry = StartedJobRegistry(QUEUE, connection=conn)
+    conn.zadd(registry.key, {f"{job.id}:stale-execution": time.time() - 1})
+    assert recover_abandoned(conn) == []
+    assert conn.zcard(registry.key) == 0 and job.get_status() == JobStatus.FINISHED
+
+
+def test_a_job_that_keeps_dying_is_failed_with_the_reason(conn):
+    job = _job(conn, "abc")
+    for _ in range(defaults.MAX_ABANDONED_REQUEUES):
+        _kill_mid_job(conn, job)
+        assert recover_abandoned(conn) == [job.id]
+    _kill_mid_job(conn, job)
+    assert recover_abandoned(conn) == []
+    assert job.id in FailedJobRegistry(QUEUE, connection=conn)
+    assert "died 4 times" in job.latest_result().exc_string
+    assert recover_abandoned(conn) == []  # and it stays there
+
+
+def test_one_unreadable_job_does_not_stop_the_pass(conn):
+    broken = _job(conn, "x")
+    _kill_mid_job(conn, broken)
+    conn.hset(broken.key, "status", "no-such-status")  # unreadable: RQ cannot load it
+    good = _job(conn, "abc")
+    _kill_mid_job(conn, good)
+    assert recover_abandoned(conn) == [good.id]

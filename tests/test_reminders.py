@@ -287,3 +287,11 @@ def test_the_batch_scheduler_releases_many_due_jobs_and_keeps_periodic_ones_repe
     assert Queue(defaults.MAINTENANCE_QUEUE, connection=conn).count == 1
     assert list(scheduled(conn)) == ["periodic-x"]  # rescheduled an interval later
     assert scheduled(conn)["periodic-x"] > datetime.now(timezone.utc) + timedelta(minutes=59)
+
+
+def test_a_provider_saying_retry_now_cannot_burn_every_attempt_in_seconds():
+    from worker.retry import paced_delay
+
+    # Retry-After: 0 on every answer: the twelve attempts still span more than an hour.
+    assert sum(paced_delay(attempt) for attempt in range(1, 13)) > 3600
+    assert paced_delay(1) == 1.0 and paced_delay(3) == 4.0

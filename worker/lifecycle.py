@@ -17,7 +17,7 @@ table. The rules that make it order-independent:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.booking import ACTIVE, CANCELED, NO_SHOW, RESCHEDULED, BookingRecord
 from shared.calendly.payloads import (
@@ -188,7 +188,12 @@ def _created(invitee, current, stored, at, now, backfill: bool = False) -> Decis
     # The CRM hears of the booking whatever came first: its "booked" event is a fact of
     # the contact's history, as in a run where the deliveries came in order. The upsert
     # carries the booking's own time, so it never overwrites a later status.
-    sync = SyncContact(CONTACT_RESCHEDULED if rescheduled else BOOKED, record.invitee_uri, at, INVITEE_CREATED)
+    sync_at = at
+    if current is not None and current.last_event_at is not None and sync_at >= current.last_event_at:
+        # A booking is made before anything else happens to it, whatever the envelope
+        # says (a missing created_at reads as "now").
+        sync_at = current.last_event_at - timedelta(microseconds=1)
+    sync = SyncContact(CONTACT_RESCHEDULED if rescheduled else BOOKED, record.invitee_uri, sync_at, INVITEE_CREATED)
     if record.status != ACTIVE:
         notes.append(f"booking is {record.status}: no confirmation")
         return Decision(records=records, actions=cancels + (sync,), notes=tuple(notes))

@@ -1,25 +1,37 @@
 """Jobs whose worker died mid-job go back on their queue.
 
-A worker killed in the middle of a job (SIGKILL, out of memory, a host lost) leaves the
-job in RQ's started registry with status "started". When its deadline there passes
-(JOB_TIMEOUT + 60 s after it started; no live worker runs a job past its timeout), RQ's
-``StartedJobRegistry.cleanup`` moves it to the failed registry as abandoned. This pass,
-run by the scheduler every ABANDONED_CHECK_INTERVAL, triggers that cleanup and requeues
-each abandoned job, up to MAX_ABANDONED_REQUEUES times.
+A worker killed in the middle of a job (SIGKILL, out of memory, a host lost) leaves an
+entry for the job in RQ's started registry, with a deadline of JOB_TIMEOUT + 60 s after
+the start (no live worker runs a job past its timeout). The scheduler runs this pass
+every ABANDONED_CHECK_INTERVAL:
+
+1. Expired entries of the started registries: a job still "started" (or still "queued":
+   the worker died between registering the job and marking it started) is put back on its
+   queue, in the same transaction that removes the entry; up to MAX_ABANDONED_REQUEUES
+   times, then it is failed for an operator to look at. Entries of jobs that finished are
+   dropped, as RQ's own cleanup does.
+2. RQ's own cleanup (a worker's ten-minute maintenance, or a registry count) may have got
+   there first and failed the job as abandoned; with WORKER_CLASS=fork a killed child is
+   failed by its parent. Such failures since the previous pass (with a generous overlap,
+   on Redis's clock) are requeued the same way.
 
 Requeueing is safe because every side effect is guarded by its send-once key
 (``worker/idempotency.py``): the dead run's in-flight lease (JOB_TIMEOUT + 30 s) has
 expired by then, the re-run claims it and calls the provider. The one window that can
 send twice: the provider had accepted the call and the worker died before it wrote the
-"sent" marker (a few milliseconds after the provider's answer).
+"sent" marker. A job popped from its queue but killed before RQ registered it (a
+millisecond between the two) is not seen by either path.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 
-from rq.job import Job
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared import keys, stats
@@ -29,46 +41,93 @@ log = logging.getLogger("relay.recovery")
 
 ABANDONED = "AbandonedJobError"
 """How RQ's cleanup names the cause in the failure it records."""
-LOOKBACK = 24 * 3600
-"""With no earlier pass on record, failed jobs of the last day are examined (RQ's own
-maintenance may have moved an abandoned job while no scheduler ran); later passes only
-look at what failed since the previous one."""
-OVERLAP = 60
-"""Seconds of the previous pass examined again: clocks of different hosts disagree a little."""
+DIED = (ABANDONED, "Work-horse terminated unexpectedly")
+"""Failures that say the process running the job died (the second: WORKER_CLASS=fork,
+its child killed, e.g. by the out-of-memory killer)."""
+RECOVERABLE = (JobStatus.STARTED, JobStatus.QUEUED)
+OVERLAP = 15 * 60
+"""Failures of this long before the previous pass are looked at again: RQ's maintenance
+runs every ten minutes and stamps failures with its own host's clock."""
+FIRST_LOOKBACK = 3600
+"""With no previous pass on record, failures of the last hour are looked at."""
+BATCH = 500
+"""Entries examined per registry and pass, so a pass stays short (it holds the lock)."""
 
 
 def recover_abandoned(conn, queue_names=defaults.WORKER_QUEUES) -> list[str]:
     """Requeue the jobs abandoned by dead workers; return their ids."""
-    started = time.time()
+    now = _redis_time(conn)
     last = conn.get(keys.RECOVERY_PASS)
-    since = float(last) - OVERLAP if last else started - LOOKBACK
+    since = float(last) - OVERLAP if last else now - FIRST_LOOKBACK
     requeued = []
     for name in queue_names:
-        StartedJobRegistry(name, connection=conn).cleanup()
+        queue = Queue(name, connection=conn)
+        started = StartedJobRegistry(name, connection=conn)
+        for entry in conn.zrangebyscore(started.key, 0, now, start=0, num=BATCH):
+            requeued += _isolated(_recover_started, conn, queue, started, entry.decode())
         failed = FailedJobRegistry(name, connection=conn)
-        # The failed registry scores by expiry: failed at t means score t + failure_ttl.
-        for raw in conn.zrangebyscore(failed.key, since + defaults.FAILED_JOB_TTL, "+inf"):
-            job_id = raw.decode()
-            if _requeue_if_abandoned(conn, failed, job_id):
-                requeued.append(job_id)
-    conn.set(keys.RECOVERY_PASS, started)
+        # The failed registry scores by expiry: failed at t means t + failure_ttl.
+        for raw in conn.zrevrangebyscore(failed.key, "+inf", since + defaults.FAILED_JOB_TTL, start=0, num=BATCH):
+            requeued += _isolated(_recover_failed, conn, queue, failed, raw.decode())
+    conn.set(keys.RECOVERY_PASS, now)
     return requeued
 
 
-def _requeue_if_abandoned(conn, failed: FailedJobRegistry, job_id: str) -> bool:
+def _isolated(recover, conn, queue, registry, entry) -> list[str]:
+    """One odd job (gone meanwhile, unreadable) must not stop the pass; Redis down does."""
+    try:
+        return [job_id] if (job_id := recover(conn, queue, registry, entry)) else []
+    except (RedisConnectionError, RedisTimeoutError):
+        raise
+    except Exception as error:  # noqa: BLE001 (logged, and the next pass tries again)
+        log.error("recovery skipped %s: %s", entry, error, extra={"error": type(error).__name__})
+        return []
+
+
+def _recover_started(conn, queue, registry: StartedJobRegistry, entry: str) -> str | None:
+    job = Job.fetch_many([registry.parse_job_id(entry)], connection=conn)[0]
+    if job is None or job.get_status(refresh=False) not in RECOVERABLE:
+        conn.zrem(registry.key, entry)  # finished or gone: only the entry was left behind
+        return None
+    return _requeue(conn, queue, job, remove=(registry.key, entry))
+
+
+def _recover_failed(conn, queue, registry: FailedJobRegistry, job_id: str) -> str | None:
     job = Job.fetch_many([job_id], connection=conn)[0]
-    if job is None:
-        return False
+    if job is None or job.meta.get("abandoned_failed"):
+        return None
     result = job.latest_result()
-    if result is None or ABANDONED not in (result.exc_string or ""):
-        return False
+    if result is None or not any(cause in (result.exc_string or "") for cause in DIED):
+        return None
+    return _requeue(conn, queue, job, remove=(registry.key, job_id))
+
+
+def _requeue(conn, queue, job, remove: tuple[str, str]) -> str | None:
+    """Back on its queue, in one transaction with the removal of its registry entry: no
+    crash in between can leave the job in neither place."""
     times = int(job.meta.get("abandoned", 0)) + 1
+    key, member = remove
+    with conn.pipeline() as pipe:
+        pipe.multi()
+        pipe.zrem(key, member)
+        if times > defaults.MAX_ABANDONED_REQUEUES:
+            job.meta["abandoned_failed"] = True
+            job.save(pipeline=pipe)
+            record_job_failure(job, f"{ABANDONED}: its worker died {times} times running it; left failed", pipe)
+        else:
+            job.meta["abandoned"] = times
+            job.started_at = job.ended_at = None
+            queue.enqueue_job(job, pipeline=pipe)
+        pipe.execute()
     if times > defaults.MAX_ABANDONED_REQUEUES:
-        return False
-    job.meta["abandoned"] = times
-    job.save_meta()
-    failed.requeue(job_id)
+        log.error("job %s killed its worker %d times; left failed", job.id, times - 1, extra={"job": job.id})
+        return None
     stats.count(conn, "recovered", "abandoned_job")
-    log.warning("job %s was abandoned by a dead worker; requeued (%d of %d)", job_id, times,
-                defaults.MAX_ABANDONED_REQUEUES, extra={"job": job_id, "queue": failed.name})
-    return True
+    log.warning("job %s was abandoned by a dead worker; requeued (%d of %d)", job.id, times,
+                defaults.MAX_ABANDONED_REQUEUES, extra={"job": job.id, "queue": queue.name})
+    return job.id
+
+
+def _redis_time(conn) -> float:
+    seconds, micros = conn.time()
+    return seconds + micros / 1_000_000

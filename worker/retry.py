@@ -31,6 +31,12 @@ def backoff_delay(attempt: int) -> float:
     return min(defaults.RETRY_MAX_DELAY, defaults.RETRY_BASE_DELAY * 2 ** (attempt - 1))
 
 
+def paced_delay(attempt: int) -> float:
+    """The floor under a provider's own reset time: 1 s, 2 s, 4 s ... capped at an hour
+    (twelve attempts then span over an hour even if the provider says "now" each time)."""
+    return min(defaults.RETRY_MAX_DELAY, MIN_RETRY_DELAY * 2 ** (attempt - 1))
+
+
 def _sane(retry_after: float | None) -> float:
     """A provider's reset time, as long as it is a real number within a day."""
     if retry_after is None or not math.isfinite(retry_after):
@@ -43,9 +49,11 @@ def schedule_retry(conn, func: str, data: dict, job_id: str, queue: str, error: 
     if attempt > defaults.RETRY_MAX_ATTEMPTS:
         raise RetriesExhausted(f"gave up after {attempt - 1} retries: {error}") from error
     # A provider that says when to come back (Retry-After, Brevo's rate-limit reset) is
-    # taken at its word: calls resume right after the reset, not after our own backoff.
+    # taken at its word, so calls resume right after the reset rather than after our 30 s
+    # backoff; but never faster than 1 s, 2 s, 4 s ... so that a provider answering
+    # "retry in 0 s" cannot burn every attempt within seconds.
     if error.retry_after is not None:
-        delay = max(MIN_RETRY_DELAY, _sane(error.retry_after))
+        delay = max(paced_delay(attempt), _sane(error.retry_after))
     else:
         delay = backoff_delay(attempt)
     at = datetime.now(timezone.utc) + timedelta(seconds=delay)

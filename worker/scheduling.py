@@ -10,12 +10,11 @@ again overwrites the job and moves its score: one job per (invitee, kind, offset
 from __future__ import annotations
 
 import logging
+import signal
 import time
 from datetime import datetime
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq.job import Job, JobStatus
 from rq_scheduler import Scheduler
 from rq_scheduler.utils import to_unix
@@ -81,30 +80,43 @@ class BatchScheduler(Scheduler):
     """
 
     _next_recovery = 0.0
+    _stopping = False
 
     def run(self, burst=False):
-        """rq-scheduler's loop, except that a Redis error ends the pass, not the process
-        (its own loop lets the error out and the scheduler exits): nothing is due that a
-        later pass cannot release once Redis is back."""
+        """rq-scheduler's loop, except that:
+        - an error ends the pass, not the process (rq-scheduler lets it out and exits):
+          nothing is due that a later pass cannot release once Redis is back;
+        - SIGTERM and SIGINT end the loop between passes (rq-scheduler's handler raises
+          from wherever the signal lands, even inside a Redis call)."""
         self.register_birth()
-        self._install_signal_handlers()
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
         try:
-            while True:
+            while not self._stopping:
                 started = time.time()
                 try:
                     self._pass()
-                except (RedisConnectionError, RedisTimeoutError) as error:
-                    log.warning("redis unreachable; the scheduler tries again in %ss", self._interval,
+                except RedisError as error:
+                    log.warning("redis error; the scheduler tries again in %ss: %s", self._interval, error,
                                 extra={"error": type(error).__name__})
+                except Exception:  # noqa: BLE001 (a bug must not stop reminders for good)
+                    log.exception("scheduler pass failed; trying again in %ss", self._interval)
                 if burst:
                     return
-                time.sleep(max(0.0, self._interval - (time.time() - started)))
+                pause = self._interval - (time.time() - started)
+                while pause > 0 and not self._stopping:
+                    time.sleep(min(pause, 0.2))
+                    pause -= 0.2
         finally:
             try:
                 self.remove_lock()
                 self.register_death()
             except RedisError:
                 pass
+        log.info("scheduler stopped")
+
+    def _stop(self, signum, frame) -> None:
+        self._stopping = True
 
     def _pass(self) -> None:
         self.heartbeat()
