@@ -170,7 +170,7 @@ def cmd_worker(args) -> int:
 
     from shared.redis_conn import connect, resolve_url
     from worker import context, jobs  # noqa: F401  (imported once here, not in every job)
-    from worker.rq_worker import WORKER_CLASSES
+    from worker.rq_worker import WORKER_CLASSES, QuietSuccess
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
@@ -178,6 +178,7 @@ def cmd_worker(args) -> int:
     conn = connect(resolve_url(settings))
     queues = [Queue(name, connection=conn) for name in defaults.WORKER_QUEUES]
     worker = WORKER_CLASSES[settings.worker_class](queues, connection=conn)
+    logging.getLogger("rq.worker").addFilter(QuietSuccess())
     log.info("worker starting", extra={"queues": list(defaults.WORKER_QUEUES), "worker_class": settings.worker_class})
     worker.work(burst=args.burst, logging_level="INFO")
     return 0

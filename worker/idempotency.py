@@ -9,7 +9,7 @@ the provider had accepted it just before the kill.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from shared import keys
 from shared import settings as defaults
@@ -56,9 +56,11 @@ def release(conn, message_key: str) -> None:
     conn.delete(keys.sent(message_key))
 
 
-def run_once(conn, message_key: str, effect: Callable[[], str]) -> str | None:
+def run_once(conn, message_key: str, effect: Callable[[], str],
+             also: Callable[[Any], None] | None = None) -> str | None:
     """Run ``effect`` (which returns the provider's id) unless the key was already sent;
-    return the provider id, or None for a duplicate."""
+    return the provider id, or None for a duplicate. ``also(pipe)`` adds commands (the
+    counters) to the transaction that records the key as sent: one round trip."""
     if not claim(conn, message_key):
         return None
     try:
@@ -66,5 +68,9 @@ def run_once(conn, message_key: str, effect: Callable[[], str]) -> str | None:
     except BaseException:
         release(conn, message_key)
         raise
-    mark_sent(conn, message_key, provider_id)
+    with conn.pipeline() as pipe:
+        mark_sent(pipe, message_key, provider_id)
+        if also is not None:
+            also(pipe)
+        pipe.execute()
     return provider_id

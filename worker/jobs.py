@@ -241,7 +241,8 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
     job = get_current_job()
     conn = job.connection
     try:
-        provider_id = idempotency.run_once(conn, sms.key, lambda: ctx.sms.send(sms))
+        provider_id = idempotency.run_once(conn, sms.key, lambda: ctx.sms.send(sms),
+                                           also=lambda pipe: _count_sent(pipe, sms.kind))
     except TransientError as error:
         stats.count(conn, "sms", sms.kind, "retry", "")
         return retry.schedule_retry(conn, func, data, job.id, queue, error)
@@ -254,9 +255,12 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
     if provider_id is None:
         log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})
         return {"status": "duplicate"}
-    stats.count(conn, "sms", sms.kind, "sent", "")
-    stats.hourly(conn, "messages")
     return {"status": "sent", "backend": ctx.sms.name, "provider_id": provider_id}
+
+
+def _count_sent(pipe, kind: str) -> None:
+    stats.count(pipe, "sms", kind, "sent", "")
+    stats.hourly(pipe, "messages")
 
 
 def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
