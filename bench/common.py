@@ -152,31 +152,38 @@ async def _one(port: int, request: bytes) -> tuple[float, int]:
     return time.perf_counter() - started, int(status_line.split()[1])
 
 
-def load(port: int, requests_: list[bytes], concurrency: int, seconds: float) -> dict:
+def load(port: int, requests_: list[bytes], concurrency: int, seconds: float, rate: float | None = None) -> dict:
     """Send requests from ``concurrency`` connections for ``seconds``; throughput and
     latency of the 200s (each request on a new connection: gunicorn's sync workers close
-    after every response)."""
+    after every response). Without ``rate`` each connection sends its next request as soon
+    as the last is answered (saturation); with it, request i is sent at i / ``rate``
+    seconds (or as soon as a connection is free after that), latency counted from then."""
 
     async def run():
         latencies, errors, index = [], 0, 0
-        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        deadline = started + seconds
 
         async def client():
             nonlocal index, errors
             while time.perf_counter() < deadline and index < len(requests_):
                 request = requests_[index]
+                due = started + index / rate if rate else None
                 index += 1
+                if due is not None and due > time.perf_counter():
+                    await asyncio.sleep(due - time.perf_counter())
                 try:
                     latency, status = await _one(port, request)
                 except OSError:
                     errors += 1
                     continue
+                if due is not None:  # waiting for a free connection counts too
+                    latency = max(latency, time.perf_counter() - due)
                 if status == 200:
                     latencies.append(latency)
                 else:
                     errors += 1
 
-        started = time.perf_counter()
         await asyncio.gather(*(client() for _ in range(concurrency)))
         return latencies, errors, time.perf_counter() - started
 

@@ -17,13 +17,19 @@ from bench.common import (
 CONCURRENCY = 32
 
 
-def serve_and_load(app: str, env: dict, requests_: list[bytes], seconds: float, extra_commands=()) -> dict:
+PACED_RATE = 200
+"""Deliveries per second of the paced run: far above any Calendly account's rate, well
+below what saturates two cores."""
+
+
+def serve_and_load(app: str, env: dict, requests_: list[bytes], seconds: float, extra_commands=(),
+                   rate: float | None = None) -> dict:
     port = free_port()
     env = dict(env, PORT=str(port))
     with processes([gunicorn(app), *extra_commands], env):
         wait_ready(port)
         load(port, requests_[:200], CONCURRENCY, 1.0)  # warm-up
-        return load(port, requests_[200:], CONCURRENCY, seconds)
+        return load(port, requests_[200:], CONCURRENCY, seconds, rate=rate)
 
 
 def intake(redis_url: str | None, seconds: float = 8.0, rounds: int = 2) -> str:
@@ -56,11 +62,17 @@ def slow_provider(redis_url: str | None, seconds: float = 8.0) -> str:
         env = engagelab_env(url, engagelab.url)
         workers = [["relay", "worker"]] * 2
         relay = serve_and_load("web.wsgi:app", env, signed_requests(40_000), seconds, workers)
+    with FakeEngageLab() as engagelab, RedisDatabase(redis_url) as url:
+        engagelab.delay = 0.3
+        env = engagelab_env(url, engagelab.url)
+        paced = serve_and_load("web.wsgi:app", env, signed_requests(40_000), seconds, workers, rate=PACED_RATE)
         naive = serve_and_load("bench.naive_app:app", env, signed_requests(5_000), seconds)
     return table("2. Acknowledgement while EngageLab answers after 300 ms, 32 concurrent connections", [
-        ("relay (2 workers sending meanwhile): p50 / p99", f"{ms(relay['p50'])} / {ms(relay['p99'])}",
-         "p99 ≤ 25 ms " + ("✓" if relay["p99"] <= 0.025 else "✗")),
+        ("relay (2 workers sending meanwhile), as fast as it answers: p50 / p99",
+         f"{ms(relay['p50'])} / {ms(relay['p99'])}", "p99 ≤ 25 ms " + ("✓" if relay["p99"] <= 0.025 else "✗")),
         ("relay: acknowledged/s", f"{relay['rps']:.0f}", ""),
+        (f"relay, paced at {PACED_RATE} deliveries/s: p50 / p99", f"{ms(paced['p50'])} / {ms(paced['p99'])}",
+         "(unsaturated)"),
         ("provider called in the request: p50 / p99", f"{ms(naive['p50'])} / {ms(naive['p99'])}", ""),
         ("provider called in the request: acknowledged/s", f"{naive['rps']:.0f}", ""),
     ])

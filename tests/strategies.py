@@ -26,6 +26,17 @@ def mutate(base: dict, path: list, value):
     return data
 
 
+def mutated(event: str, mutations) -> dict:
+    """The real payload (BASE) as ``event``, with each (path, value) applied where it fits."""
+    data = dict(BASE, event=event)
+    for path, value in mutations:
+        try:
+            data = mutate(data, list(path), value)
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+    return data
+
+
 def paths(value, prefix=()):
     if isinstance(value, dict):
         for key, child in value.items():

@@ -22,7 +22,7 @@ from shared import settings as defaults
 from tests.fakes import FakeEngageLab
 from tests.faults import harness
 from tests.helpers import run_jobs
-from tests.strategies import ALL_PATHS, BASE, mutate, odd_values
+from tests.strategies import ALL_PATHS, mutated, odd_values
 
 PIPELINE = hsettings(max_examples=120, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -53,12 +53,7 @@ def test_mutated_payloads_through_the_worker(engagelab, conn, caplog, mutations,
     conn.flushdb()
     caplog.clear()
     engagelab.requests.clear()
-    data = dict(BASE, event=event)
-    for path, value in mutations:
-        try:
-            data = mutate(data, list(path), value)
-        except (KeyError, IndexError, TypeError, ValueError):
-            continue
+    data = mutated(event, mutations)
     Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue(defaults.PROCESS_EVENT_FUNC, data, None,
                                                           job_timeout=defaults.JOB_TIMEOUT)
     with caplog.at_level(logging.INFO):
