@@ -1,9 +1,14 @@
 """Debug capture: the last deliveries the receiver accepted, kept to look at (and replay).
 
-With RELAY_DEBUG_CAPTURE=1 the receiver stores each accepted delivery's headers and body,
-phone numbers and e-mail addresses masked, for CAPTURE_TTL, keeping the newest
-CAPTURE_SIZE. ``relay deliveries list|show|replay`` read them. The capture is written in
-the same atomic step as the job, so what is listed is exactly what was enqueued.
+With RELAY_DEBUG_CAPTURE=1 the receiver keeps each accepted delivery's body and a few
+headers, for CAPTURE_TTL, the newest CAPTURE_SIZE of them, in one Redis list written in the
+same atomic step as the job (so what is listed is exactly what was enqueued, and the cap
+is exact). ``relay deliveries list|show|replay`` read it.
+
+What is kept is masked: phone numbers (international or local format) and e-mail
+addresses, configured secrets, the booking's cancel and reschedule links (whoever holds
+them can change the booking), and every header but a harmless few (the signature only
+by its timestamp).
 
 Replay does not use the masked copy: it re-enqueues the original delivery that RQ keeps
 with the delivery's job (EVENT_JOB_RESULT_TTL, as long as the capture).
@@ -12,7 +17,10 @@ with the delivery's job (EVENT_JOB_RESULT_TTL, as long as the capture).
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+import re
+import time
+from datetime import datetime
+from typing import Any, Iterable, Mapping
 
 from shared import keys
 from shared.logs import scrub
@@ -22,44 +30,56 @@ CAPTURE_SIZE = 200
 CAPTURE_TTL = 24 * 3600
 """No longer than the delivery's job is kept (EVENT_JOB_RESULT_TTL): a listed capture can
 always be replayed."""
-DROPPED_HEADERS = frozenset({"cookie", "authorization"})
+KEPT_HEADERS = frozenset({"content-type", "content-length", "user-agent", "x-request-id"})
+SIGNATURE_HEADER = "calendly-webhook-signature"
+CAPABILITY_FIELDS = frozenset({"cancel_url", "reschedule_url"})
+LOCAL_PHONE = re.compile(r"(?<![\d*])\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?!\d)")
 
 
-def capture_key(ident: str) -> str:
-    return f"{keys.PREFIX}capture:{ident}"
+def snapshot(ident: str, envelope: dict[str, Any], headers: Mapping[str, str], received_at: str,
+             secrets: Iterable[str] = ()) -> str:
+    """The stored form of one delivery."""
+    secrets = tuple(secrets)
+    kept = {name: scrub(value, secrets) for name, value in headers.items() if name.lower() in KEPT_HEADERS}
+    signature = next((value for name, value in headers.items() if name.lower() == SIGNATURE_HEADER), None)
+    if signature is not None:
+        kept["Calendly-Webhook-Signature"] = ",".join(p for p in signature.split(",") if p.startswith("t=")) + ",v1=…"
+    return json.dumps({"id": ident, "received_at": received_at, "event": envelope.get("event"), "headers": kept,
+                       "body": _masked(envelope, secrets)})
 
 
-def snapshot(envelope: dict[str, Any], headers: Mapping[str, str], received_at: str) -> str:
-    """The stored form: headers (credentials dropped) and the body, personal data masked."""
-    kept = {name: scrub(value) for name, value in headers.items() if name.lower() not in DROPPED_HEADERS}
-    return json.dumps({"received_at": received_at, "event": envelope.get("event"), "headers": kept,
-                       "body": _masked(envelope)})
-
-
-def write(pipe, ident: str, stored: str) -> None:
-    pipe.set(capture_key(ident), stored, ex=CAPTURE_TTL)
-    pipe.lrem(CAPTURE_LIST, 0, ident)
-    pipe.lpush(CAPTURE_LIST, ident)
+def write(pipe, stored: str) -> None:
+    pipe.lpush(CAPTURE_LIST, stored)
     pipe.ltrim(CAPTURE_LIST, 0, CAPTURE_SIZE - 1)
+    pipe.expire(CAPTURE_LIST, CAPTURE_TTL)
 
 
-def listing(conn, limit: int = CAPTURE_SIZE) -> list[tuple[str, dict[str, Any]]]:
-    """(id, capture), newest first; those expired meanwhile are left out."""
-    ids = [raw.decode() for raw in conn.lrange(CAPTURE_LIST, 0, limit - 1)]
-    found = conn.mget([capture_key(ident) for ident in ids]) if ids else []
-    return [(ident, json.loads(raw)) for ident, raw in zip(ids, found) if raw]
+def listing(conn, limit: int = CAPTURE_SIZE) -> list[dict[str, Any]]:
+    """The captures of the last CAPTURE_TTL, newest first."""
+    cutoff = time.time() - CAPTURE_TTL
+    items = [json.loads(raw) for raw in conn.lrange(CAPTURE_LIST, 0, CAPTURE_SIZE - 1)]
+    return [item for item in items if datetime.fromisoformat(item["received_at"]).timestamp() > cutoff][:limit]
 
 
 def show(conn, ident: str) -> dict[str, Any] | None:
-    raw = conn.get(capture_key(ident))
-    return json.loads(raw) if raw else None
+    return next((item for item in listing(conn) if item["id"] == ident), None)
 
 
-def _masked(value: Any) -> Any:
+def _mask_local(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "*" * (len(digits) - 2) + digits[-2:]
+
+
+def _masked(value: Any, secrets: tuple[str, ...], key: str = "") -> Any:
     if isinstance(value, str):
-        return scrub(value)
+        if key in CAPABILITY_FIELDS:
+            return value.rsplit("/", 1)[0] + "/***"
+        text = scrub(value, secrets)
+        if value.startswith(("http://", "https://")):
+            return text
+        return LOCAL_PHONE.sub(_mask_local, text)
     if isinstance(value, dict):
-        return {key: _masked(item) for key, item in value.items()}
+        return {name: _masked(item, secrets, name) for name, item in value.items()}
     if isinstance(value, list):
-        return [_masked(item) for item in value]
+        return [_masked(item, secrets, key) for item in value]
     return value

@@ -371,11 +371,11 @@ def cmd_deliveries_list(args) -> int:
 
     settings = Settings.from_env()
     items = captures.listing(_redis(settings), args.limit)
-    for ident, capture in items:
+    for capture in items:
         payload = capture["body"].get("payload") if isinstance(capture["body"], dict) else None
         email = payload.get("email") if isinstance(payload, dict) else None
         who = mask_email(email) if isinstance(email, str) else "-"
-        print(f"{capture['received_at'][:19]}  {capture['event']!s:<32} {who:<24} {ident}")
+        print(f"{capture['received_at'][:19]}  {capture['event']!s:<32} {who:<24} {capture['id']}")
     if not items:
         print("no captured deliveries" + ("" if settings.debug_capture else " (RELAY_DEBUG_CAPTURE is off)"))
     return 0

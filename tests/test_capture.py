@@ -13,7 +13,7 @@ from rq.job import Job
 from shared import captures
 from shared.calendly import samples
 from shared.cli import main
-from tests.helpers import console_messages, post_delivery, run_jobs
+from tests.helpers import SIGNING_KEY, console_messages, post_delivery, run_jobs
 from web.app import create_app
 
 
@@ -26,21 +26,27 @@ def capturing(settings, conn, monkeypatch, redis_url):
 
 def test_accepted_deliveries_are_kept_masked_for_a_day(capturing, conn):
     envelope = samples.envelope("invitee.created", samples.invitee_payload(
-        questions=[("Your mobile", "+44 20 7946 0958"), ("Work e-mail", "jane@work.example.com")]))
-    response = post_delivery(capturing, envelope, extra_headers={"Authorization": "Bearer x", "Cookie": "a=b"})
+        questions=[("Your mobile", "+44 20 7946 0958"), ("Work e-mail", "jane@work.example.com"),
+                   ("Office", "(404) 555-9876")]))
+    response = post_delivery(capturing, envelope, extra_headers={
+        "Authorization": "Bearer x", "Cookie": "a=b", "X-Api-Key": "k", "X-Forwarded-For": "203.0.113.9"})
     ident = response.get_json()["delivery"]
     post_delivery(capturing, envelope)  # a duplicate is not captured again
 
-    [(listed, capture)] = captures.listing(conn)
-    assert listed == ident
+    [capture] = captures.listing(conn)
+    assert capture["id"] == ident
     text = json.dumps(capture)
-    for personal in ("jane.doe@example.com", "jane@work.example.com", "4045551234", "404-555-1234", "7946 0958"):
+    for personal in ("jane.doe@example.com", "jane@work.example.com", "4045551234", "404-555-1234", "7946 0958",
+                     "555-9876", "203.0.113.9", SIGNING_KEY):
         assert personal not in text
-    assert capture["body"]["payload"]["email"] == "j***@example.com"
+    payload = capture["body"]["payload"]
+    assert payload["email"] == "j***@example.com"
+    assert payload["cancel_url"].endswith("/***") and payload["reschedule_url"].endswith("/***")
     assert capture["body"]["event"] == "invitee.created" and capture["event"] == "invitee.created"
-    headers = {name.lower() for name in capture["headers"]}
-    assert "calendly-webhook-signature" in headers and not headers & {"authorization", "cookie"}
-    assert 0 < conn.ttl(captures.capture_key(ident)) <= 24 * 3600
+    assert set(capture["headers"]) <= {"Content-Type", "Content-Length", "User-Agent", "Calendly-Webhook-Signature"}
+    assert capture["headers"]["Calendly-Webhook-Signature"].startswith("t=")
+    assert "v1=…" in capture["headers"]["Calendly-Webhook-Signature"]
+    assert 0 < conn.ttl(captures.CAPTURE_LIST) <= 24 * 3600
 
 
 def test_only_the_newest_200_are_kept(capturing, conn):
@@ -51,7 +57,7 @@ def test_only_the_newest_200_are_kept(capturing, conn):
 
 def test_nothing_is_captured_unless_asked(client, conn):
     post_delivery(client, samples.envelope("invitee.created", samples.invitee_payload()))
-    assert captures.listing(conn) == [] and not conn.keys("relay:capture:*")
+    assert captures.listing(conn) == [] and not conn.exists(captures.CAPTURE_LIST)
 
 
 def test_cli_lists_shows_and_replays_idempotently(capturing, conn, capsys, caplog):

@@ -66,3 +66,19 @@ def test_without_credentials_the_commands_say_so(monkeypatch, redis_url, capsys)
     monkeypatch.setenv("REDIS_URL", redis_url)
     assert main(["event-types", "list"]) == 2
     assert "CALENDLY_ACCESS_TOKEN" in capsys.readouterr().err
+
+
+def test_the_skeleton_survives_odd_names_and_items_without_a_uri():
+    from shared.calendly.links import config_skeleton
+
+    items = [{"uri": "https://api.calendly.com/event_types/E1", "name": 'Q&A: "deep" #1\nline\u2028two',
+              "duration": 30, "active": True}, {"name": "no uri"}]
+    config = parse_relay_config(yaml.safe_load(config_skeleton(items, "organization")))
+    assert list(config.event_types) == ["https://api.calendly.com/event_types/E1"]
+
+
+def test_a_slug_that_looks_like_digits_is_looked_up_not_taken_for_a_uuid(calendly, capsys):
+    calendly.add_event_type("Launch", "2024-01-15", 30)
+    assert main(["links", "create", "2024-01-15"]) == 0
+    launch = next(e for e in calendly.event_types if e["slug"] == "2024-01-15")
+    assert calendly.links[0]["owner"] == launch["uri"]

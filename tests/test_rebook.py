@@ -109,3 +109,78 @@ def test_calendly_refusing_the_link_sends_the_notice_without_it(fakes, conn):
     deliver(conn, "invitee.canceled", samples.canceled(booking, at=NOW), 0)
     [cancel] = sent(engagelab, "102")
     assert cancel["params"]["link"] == ""
+
+
+def _release_retries(conn):
+    """Put the scheduled retries on their queues now, as rq-scheduler would when due."""
+    from rq.job import Job
+
+    ids = [raw.decode() for raw in conn.zrange("rq:scheduler:scheduled_jobs", 0, -1)]
+    conn.delete("rq:scheduler:scheduled_jobs")
+    for job in Job.fetch_many(ids, connection=conn):
+        Queue(job.origin, connection=conn).enqueue_job(job)
+    run_jobs(conn)
+
+
+def test_calendly_rate_limit_is_retried_after_its_reset_not_waited_out_in_the_job(fakes, conn):
+    engagelab, brevo, calendly = fakes
+    calendly.answer("/scheduling_links", 429, {"title": "Too Many Requests"}, times=2,
+                    headers={"X-RateLimit-Reset": "7"})
+    booking = samples.invitee_payload(start=NOW + timedelta(days=2))
+    deliver(conn, "invitee.canceled", samples.canceled(booking, at=NOW), 0)
+    scores = conn.zrange("rq:scheduler:scheduled_jobs", 0, -1, withscores=True)
+    assert len(scores) == 2 and all(4 <= score - datetime.now(timezone.utc).timestamp() <= 8 for _, score in scores)
+    _release_retries(conn)
+    [link] = calendly.links
+    assert sent(engagelab, "102")[0]["params"]["link"] == link["booking_url"]
+
+
+def test_a_long_calendly_outage_lets_the_cancellation_go_without_its_link(fakes, conn):
+    engagelab, brevo, calendly = fakes
+    calendly.fail_for(600, 503, {"title": "Service Unavailable"})
+    booking = samples.invitee_payload(start=NOW + timedelta(days=2))
+    deliver(conn, "invitee.canceled", samples.canceled(booking, at=NOW), 0)
+    _release_retries(conn)
+    assert sent(engagelab, "102") == []  # still waiting for the link on the second attempt
+    _release_retries(conn)
+    [cancel] = sent(engagelab, "102")  # the last attempt for a link: the notice goes without
+    assert cancel["params"]["link"] == ""
+    assert brevo.status_label("jane.doe@example.com") == "cancelled"
+
+
+def test_an_answer_without_a_booking_url_is_not_asked_again(fakes, conn):
+    engagelab, brevo, calendly = fakes
+    calendly.answer("/scheduling_links", 201, {"resource": {}}, times=5)
+    booking = samples.invitee_payload(start=NOW + timedelta(days=2))
+    deliver(conn, "invitee.canceled", samples.canceled(booking, at=NOW), 0)
+    assert sent(engagelab, "102")[0]["params"]["link"] == ""
+    assert conn.zcard("rq:scheduler:scheduled_jobs") == 0
+
+
+def test_a_no_show_removed_while_its_link_is_made_sends_nothing(fakes, conn):
+    import threading
+
+    from shared.calendly.payloads import parse_delivery
+    from shared.settings import Settings
+    from worker.jobs import apply_delivery
+
+    engagelab, brevo, calendly = fakes
+    calendly.delay = 1.0
+    booking = samples.invitee_payload(start=NOW - timedelta(hours=1))
+    Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue(
+        defaults.PROCESS_EVENT_FUNC, samples.envelope("invitee_no_show.created", samples.no_show_marked(booking, at=NOW),
+                                                      created_at=NOW), None)
+
+    def remove_meanwhile():
+        calendly_busy = calendly.arrived
+        while calendly.arrived == calendly_busy:
+            threading.Event().wait(0.02)
+        removal = parse_delivery(samples.envelope("invitee_no_show.deleted", booking,
+                                                  created_at=NOW + timedelta(minutes=5)))
+        apply_delivery(conn, removal, Settings.from_env(), datetime.now(timezone.utc))  # what its job does
+
+    remover = threading.Thread(target=remove_meanwhile)
+    remover.start()
+    run_jobs(conn)
+    remover.join(timeout=10)
+    assert len(calendly.links) == 1 and sent(engagelab, "107") == []

@@ -74,7 +74,7 @@ class Intake:
         self.script = conn.register_script(ENQUEUE_IF_NEW)
 
     def enqueue_once(self, envelope: dict[str, Any], dedupe_ttl: int,
-                     capture_headers: dict[str, str] | None = None) -> tuple[str, str]:
+                     capture_headers: dict[str, str] | None = None, secrets: tuple[str, ...] = ()) -> tuple[str, str]:
         """Enqueue ``process_event(envelope)`` unless this delivery was seen; return
         (status, delivery id). With ``capture_headers`` (RELAY_DEBUG_CAPTURE) a masked
         copy of the delivery is kept with it (shared/captures.py). Redis errors propagate: the caller answers 503."""
@@ -97,7 +97,7 @@ class Intake:
         )
         record_accepted(pipe, envelope, ident, received_at)
         if capture_headers is not None:
-            captures.write(pipe, ident, captures.snapshot(envelope, capture_headers, received_at))
+            captures.write(pipe, captures.snapshot(ident, envelope, capture_headers, received_at, secrets))
         commands: list[Any] = []
         for args, _options in pipe.command_stack:
             commands += [len(args), *args]

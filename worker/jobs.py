@@ -164,11 +164,14 @@ def send_sms(message: dict[str, Any]) -> dict[str, Any]:
     if reason is None and message["kind"] in rebook.LINK_KINDS:
         try:
             link = rebook.link_for(conn, context.current().settings, message["invitee"],
-                                   record.event_type_uri if record else None)
+                                   record.event_type_uri if record else None, last_try=_link_last_try(message))
         except TransientError as error:
             return retry.schedule_retry(conn, SEND_SMS_FUNC, message, job.id, defaults.SMS_QUEUE, error)
         params = {**params, "link": link or ""}
-        if not link and message["kind"] == NO_SHOW:
+        # Calendly took a moment: the booking may have changed meanwhile (a no-show removed).
+        record = BookingStore(conn).load(message["invitee"])
+        reason = _stale_notice(message["kind"], record, datetime.now(timezone.utc))
+        if reason is None and not link and message["kind"] == NO_SHOW:
             reason = "no_rebook_link"  # the no-show message is the link; without one it says nothing
     if reason is not None:
         stats.count(conn, "sms", message["kind"], "skipped", reason)
@@ -177,6 +180,10 @@ def send_sms(message: dict[str, Any]) -> dict[str, Any]:
     sms = OutboundSms(key=message["key"], kind=message["kind"], to=message["to"], params=params,
                       template_id=message.get("template"))
     return _deliver(sms, message, SEND_SMS_FUNC, defaults.SMS_QUEUE)
+
+
+def _link_last_try(data: dict[str, Any]) -> bool:
+    return int(data.get("attempt", 0)) + 1 >= rebook.LINK_ATTEMPTS
 
 
 def _stale_notice(kind: str, record, now: datetime) -> str | None:
@@ -273,7 +280,8 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
     contact = update["contact"]
     if contact.get("status") in rebook.LINK_STATUSES and update.get("invitee"):
         try:
-            link = rebook.link_for(conn, ctx.settings, update["invitee"], contact.get("event_type_uri"))
+            link = rebook.link_for(conn, ctx.settings, update["invitee"], contact.get("event_type_uri"),
+                                   last_try=_link_last_try(update))
         except TransientError as error:
             return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
         if link:

@@ -19,8 +19,10 @@ import time
 
 from shared import stats
 from shared.calendly.client import CalendlyError
-from shared.kinds import CANCEL, NO_SHOW
+from shared.calendly.links import NoBookingUrl, create_single_use_link
+from shared.calendly.oauth import api_client
 from shared.errors import ConfigError
+from shared.kinds import CANCEL, NO_SHOW
 from worker import idempotency
 from worker.provider_errors import TransientError
 
@@ -31,6 +33,10 @@ LINK_KINDS = (CANCEL, NO_SHOW)
 LINK_STATUSES = ("cancelled", "no_show")
 """Contact statuses that carry REBOOK_URL to Brevo."""
 
+LINK_ATTEMPTS = 3
+"""Attempts of a message's job during which it waits for Calendly to make the link; after
+that the cancellation (and the CRM update) go without one."""
+
 WAIT_FOR_OTHER_JOB = 5.0
 """Seconds to wait for a link another job is creating right now, before retrying later."""
 
@@ -39,19 +45,20 @@ def link_key(invitee_uri: str) -> str:
     return f"rebook|{invitee_uri}"
 
 
-def link_for(conn, settings, invitee_uri: str, event_type_uri: str | None) -> str | None:
-    """The booking's single-use link, created on first use; None (logged) when there is none."""
+def link_for(conn, settings, invitee_uri: str, event_type_uri: str | None, last_try: bool = False) -> str | None:
+    """The booking's single-use link, created on first use; None (logged) when there is none.
+    A transient failure raises TransientError (the job is retried), unless ``last_try``:
+    then the message goes without a link rather than wait any longer for Calendly."""
     key = link_key(invitee_uri)
     existing = idempotency.recorded(conn, key)
     if existing:
         return existing
     if not event_type_uri:
         return _skip(conn, "no_event_type")
-    from shared.calendly.links import create_single_use_link
-    from shared.calendly.oauth import api_client
-
     try:
-        client = api_client(conn, settings)
+        # No waiting out Calendly's rate limit inside a job (it has a timeout): a 429 is
+        # retried later like any transient failure.
+        client = api_client(conn, settings, rate_limit_waits=0)
     except ConfigError:
         return _skip(conn, "no_calendly_token")
     try:
@@ -60,6 +67,12 @@ def link_for(conn, settings, invitee_uri: str, event_type_uri: str | None) -> st
         return _wait_for_other_job(conn, key)
     except _Refused as refusal:
         return _skip(conn, "calendly_refused", str(refusal))
+    except ConfigError as error:  # OAuth tokens that this process cannot refresh
+        return _skip(conn, "no_calendly_token", str(error))
+    except TransientError as error:
+        if last_try:
+            return _skip(conn, "calendly_unavailable", str(error))
+        raise
     if created is None:  # made between our read and our claim
         return idempotency.recorded(conn, key)
     stats.count(conn, "rebook_links", "created", "")
@@ -74,9 +87,11 @@ class _Refused(Exception):
 def _create(create, client, event_type_uri: str) -> str:
     try:
         return create(client, event_type_uri)
+    except NoBookingUrl as error:
+        raise _Refused(str(error)) from None
     except CalendlyError as error:
         if error.status is None or error.status == 429 or error.status >= 500:
-            raise TransientError("calendly", str(error), status=error.status) from None
+            raise TransientError("calendly", str(error), status=error.status, retry_after=error.retry_after) from None
         raise _Refused(str(error)) from None
 
 

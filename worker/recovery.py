@@ -51,7 +51,11 @@ runs every ten minutes and stamps failures with its own host's clock."""
 FIRST_LOOKBACK = 3600
 """With no previous pass on record, failures of the last hour are looked at."""
 BATCH = 500
-"""Entries examined per registry and pass, so a pass stays short (it holds the lock)."""
+"""Expired started entries handled per queue and pass (the rest in the next pass, 15 s
+later), so a pass stays short: it holds the scheduler's lock."""
+FAILED_BATCH = 5000
+"""Failures looked at per queue and pass: all of them short of a storm (they are the
+failures since the previous pass, less than a second's work each to read)."""
 
 
 def recover_abandoned(conn, queue_names=defaults.WORKER_QUEUES) -> list[str]:
@@ -67,7 +71,11 @@ def recover_abandoned(conn, queue_names=defaults.WORKER_QUEUES) -> list[str]:
             requeued += _isolated(_recover_started, conn, queue, started, entry.decode())
         failed = FailedJobRegistry(name, connection=conn)
         # The failed registry scores by expiry: failed at t means t + failure_ttl.
-        for raw in conn.zrevrangebyscore(failed.key, "+inf", since + defaults.FAILED_JOB_TTL, start=0, num=BATCH):
+        recent = conn.zrangebyscore(failed.key, since + defaults.FAILED_JOB_TTL, "+inf", start=0, num=FAILED_BATCH)
+        if len(recent) == FAILED_BATCH:
+            log.warning("more than %d failures in %s since the last pass; the oldest are looked at first",
+                        FAILED_BATCH, name)
+        for raw in recent:
             requeued += _isolated(_recover_failed, conn, queue, failed, raw.decode())
     conn.set(keys.RECOVERY_PASS, now)
     return requeued

@@ -28,10 +28,13 @@ MAX_RATE_LIMIT_WAIT = 120.0
 class CalendlyError(Exception):
     """An API call failed; the message says why in operator's terms."""
 
-    def __init__(self, message: str, status: int | None = None, title: str | None = None):
+    def __init__(self, message: str, status: int | None = None, title: str | None = None,
+                 retry_after: float | None = None):
         super().__init__(message)
         self.status = status
         self.title = title
+        self.retry_after = retry_after
+        """Seconds until Calendly's rate limit resets (429)."""
 
 
 class AlreadyExists(CalendlyError):
@@ -52,12 +55,16 @@ EXPLANATIONS = {
 
 class CalendlyClient:
     def __init__(self, base_url: str, token: str | Callable[[], str], session: requests.Session | None = None,
-                 sleep: Callable[[float], None] = time.sleep, min_interval: float = 0.0):
+                 sleep: Callable[[float], None] = time.sleep, min_interval: float = 0.0,
+                 rate_limit_waits: int = MAX_RATE_LIMIT_WAITS):
         self.base = base_url.rstrip("/")
         self.token = token if callable(token) else (lambda: token)
         self.session = session or requests.Session()
         self.sleep = sleep
         self.min_interval = min_interval
+        self.rate_limit_waits = rate_limit_waits
+        """How often a 429 is waited out here; a job (which has a timeout) passes 0 and is
+        retried later instead."""
         """Seconds between calls, to stay under the rate limit in long runs (backfill)."""
         self._last_call = 0.0
 
@@ -74,7 +81,7 @@ class CalendlyClient:
         raise CalendlyError(f"refusing to send the Calendly token to {given.scheme}://{given.netloc}")
 
     def request(self, method: str, path: str, params: dict | None = None, body: Any = None) -> Any:
-        for _ in range(MAX_RATE_LIMIT_WAITS + 1):
+        for waited in range(self.rate_limit_waits + 1):
             self._pace()
             try:
                 response = self.session.request(
@@ -87,9 +94,11 @@ class CalendlyClient:
             if response.status_code != 429:
                 return self._result(response)
             wait = _reset_seconds(response)
+            if waited == self.rate_limit_waits:
+                raise CalendlyError("Calendly kept answering 429 (rate limited); try again later", status=429,
+                                    retry_after=wait)
             log.warning("Calendly rate limit reached; waiting %.0f s", wait, extra={"wait": wait})
             self.sleep(wait)
-        raise CalendlyError("Calendly kept answering 429 (rate limited); try again later", status=429)
 
     def get(self, path: str, **params) -> Any:
         return self.request("GET", path, params=params or None)

@@ -8,13 +8,18 @@ for an organization or a user (shared/research/calendly.md; developer.calendly.c
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from shared.calendly.client import CalendlyClient, CalendlyError
 
 API = "https://api.calendly.com"
-UUID = re.compile(r"^[0-9a-fA-F-]{8,}$")
+UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+class NoBookingUrl(CalendlyError):
+    """Calendly said yes but gave no booking URL: asking again will not help."""
 
 
 def event_types(client: CalendlyClient, scope: str) -> list[dict[str, Any]]:
@@ -46,26 +51,33 @@ def create_single_use_link(client: CalendlyClient, event_type_uri: str, max_even
                                               "owner_type": "EventType"})
     url = ((answer or {}).get("resource") or {}).get("booking_url") if isinstance(answer, dict) else None
     if not isinstance(url, str) or not url.startswith("https://"):
-        raise CalendlyError("Calendly's answer to the scheduling link request has no booking_url")
+        raise NoBookingUrl("Calendly's answer to the scheduling link request has no booking_url")
     return url
 
 
 def describe(item: dict[str, Any]) -> str:
     active = "active" if item.get("active") else "inactive"
-    return f"{item.get('name')!s:<32} {item.get('slug') or '-':<24} {item.get('duration')!s:>4} min  {active:<8} {item.get('uri')}"
+    return (f"{_line(item.get('name')):<32} {_line(item.get('slug')) or '-':<24} {item.get('duration')!s:>4} min  "
+            f"{active:<8} {_line(item.get('uri'))}")
 
 
 def config_skeleton(items: list[dict[str, Any]], scope: str) -> str:
     """A RELAY_CONFIG to edit: each event type keyed by its URI, with its name beside it."""
+    items = [item for item in items if isinstance(item.get("uri"), str)]
     lines = [f"# RELAY_CONFIG skeleton: the {scope}'s {len(items)} event types (relay event-types list --yaml).",
              "# Uncomment and edit what differs from the global settings; see README, RELAY_CONFIG.",
              "event_types:" if items else "event_types: {}"]
     for item in items:
         state = "" if item.get("active") else ", inactive"
-        lines += [f'  "{item["uri"]}":   # {item.get("name")} ({item.get("duration")} min{state})',
-                  "    templates: {}             # e.g. {confirm: \"1201\", followup: null}",
+        lines += [f'  {json.dumps(item["uri"])}:   # {_line(item.get("name"))} ({item.get("duration")} min{state})',
+                  '    templates: {}             # e.g. {confirm: "1201", followup: null}',
                   "    # reminder_offsets: 24h,1h",
                   "    # followup_delay: 30m"]
     lines.append("event_mapping: {}                # event type → Brevo list id, e.g.:")
-    lines += [f'  # "{item["uri"]}": 7   # {item.get("name")}' for item in items]
+    lines += [f'  # {json.dumps(item["uri"])}: 7   # {_line(item.get("name"))}' for item in items]
     return "\n".join(lines) + "\n"
+
+
+def _line(value: Any) -> str:
+    """A name as one printable line (a comment must not break the YAML around it)."""
+    return "".join(ch if ch.isprintable() else " " for ch in str(value if value is not None else ""))
