@@ -10,6 +10,7 @@ again overwrites the job and moves its score: one job per (invitee, kind, offset
 from __future__ import annotations
 
 import logging
+import math
 import signal
 import time
 from datetime import datetime
@@ -48,7 +49,9 @@ def schedule(pipe, conn, at: datetime, func: str, data: dict, job_id: str,
     mapping = {field: value for field, value in job.to_dict().items() if value != ""}
     pipe.delete(job.key)
     pipe.hset(job.key, mapping=mapping)
-    pipe.zadd(Scheduler.scheduled_jobs_key, {job_id: to_unix(at)})
+    # Rounded up: rq-scheduler keeps whole seconds, and a job released before its time (a
+    # retry before the provider's reset, a reminder early) is worse than one a moment late.
+    pipe.zadd(Scheduler.scheduled_jobs_key, {job_id: math.ceil(at.timestamp())})
 
 
 def unschedule(pipe, job_ids) -> None:

@@ -82,13 +82,21 @@ class Stack:
             "worker": [str(BIN / "relay"), "worker"],
             "scheduler": [str(BIN / "relay"), "scheduler"],
         }[kind]
+        workers_before = self._workers() if kind == "worker" else 0
         log = open(self.log_dir / f"{kind}-{len(self.procs)}.log", "a")
         proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.log_dir)
         log.close()
         self.procs.append(proc)
         if kind == "web":
             wait_until(lambda: self._answers(), timeout=30, what="the web process")
+        if kind == "worker":  # registered in Redis: started, and listening
+            wait_until(lambda: self._workers() > workers_before, timeout=30, what="the worker to register")
         return proc
+
+    def _workers(self) -> int:
+        from rq import Worker
+
+        return Worker.count(connection=redis.Redis.from_url(self.env["REDIS_URL"]))
 
     def _answers(self) -> bool:
         import socket
