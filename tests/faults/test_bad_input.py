@@ -13,7 +13,7 @@ import re
 
 import phonenumbers
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, example, given, settings as hsettings, strategies as st
 from hypothesis import event as hypothesis_event
 from rq import Queue
 from rq.registry import FailedJobRegistry
@@ -49,6 +49,9 @@ def engagelab(monkeypatch):
 
 @PIPELINE
 @given(mutations=st.lists(mutation, min_size=1, max_size=4), event=st.sampled_from(EVENTS))
+@example(mutations=[(("payload", "text_reminder_number"), ""),  # found by CI: an extension is not part of the number
+                    (("payload", "questions_and_answers", 0, "answer"), "+1 (404) 555-1234 ext. 9")],
+         event="invitee.created")
 def test_mutated_payloads_through_the_worker(engagelab, conn, caplog, mutations, event):
     conn.flushdb()
     caplog.clear()
@@ -67,8 +70,10 @@ def test_mutated_payloads_through_the_worker(engagelab, conn, caplog, mutations,
     for message in engagelab.messages():
         number = phonenumbers.parse(message["to"])
         assert phonenumbers.is_valid_number(number), message["to"]
-        digits = message["to"].lstrip("+")
-        assert digits == "12125550100" or any(digits.endswith(run) for run in given_numbers), \
+        # The number's own digits (without its country code) are written in the payload:
+        # nothing is sent to a number the invitee did not give (HOST_PHONE aside).
+        national = str(number.national_number)
+        assert message["to"] == "+12125550100" or any(national in run for run in given_numbers), \
             (message["to"], given_numbers)
     for record in caplog.records:
         text = record.getMessage()
