@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_worker(args) -> int:
     from rq import Queue
 
-    from shared.redis_conn import connect, resolve_url
+    from shared.redis_conn import connect, resolve_url, wait_until_reachable
     from worker import context, jobs  # noqa: F401  (imported once here, not in every job)
     from worker.rq_worker import WORKER_CLASSES, QuietSuccess
 
@@ -176,6 +176,7 @@ def cmd_worker(args) -> int:
     logs.configure(secrets=settings.secrets)
     context.current()  # builds the backends now: bad credentials stop the process here
     conn = connect(resolve_url(settings))
+    wait_until_reachable(conn, "worker")
     queues = [Queue(name, connection=conn) for name in defaults.WORKER_QUEUES]
     worker = WORKER_CLASSES[settings.worker_class](queues, connection=conn)
     logging.getLogger("rq.worker").addFilter(QuietSuccess())
@@ -185,12 +186,13 @@ def cmd_worker(args) -> int:
 
 
 def cmd_scheduler(args) -> int:
-    from shared.redis_conn import connect, resolve_url
+    from shared.redis_conn import connect, resolve_url, wait_until_reachable
     from worker.scheduling import BatchScheduler
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
     conn = connect(resolve_url(settings))
+    wait_until_reachable(conn, "scheduler")
     scheduler = BatchScheduler(connection=conn, interval=settings.scheduler_interval)
     register_periodic_jobs(scheduler, settings)
     log.info("scheduler starting", extra={"interval": settings.scheduler_interval})

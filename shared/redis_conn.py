@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from shared import settings as defaults
-from shared.settings import Settings
+from shared.settings import ConfigError, Settings
+
+log = logging.getLogger("relay.redis")
+
+STARTUP_RETRY_MAX = 5.0
+"""Seconds between attempts at most while a worker or scheduler waits for Redis at start."""
 
 
 def resolve_url(settings: Settings) -> str:
@@ -33,3 +41,22 @@ def connect(url: str, *, fail_fast: bool = False) -> redis.Redis:
             retry=Retry(NoBackoff(), 0),
         )
     return redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+
+
+def wait_until_reachable(conn: redis.Redis, process: str) -> None:
+    """Block until Redis answers, for ``relay worker`` and ``relay scheduler``: started
+    while Redis restarts (a deploy, a failover), they wait for it rather than exit, which
+    on Heroku-style platforms can mean a restart cool-off of many minutes. Credentials
+    that Redis refuses are a misconfiguration and stop the process at once."""
+    wait = 0.5
+    while True:
+        try:
+            conn.ping()
+            return
+        except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as error:
+            raise ConfigError(f"REDIS_URL: Redis refused the credentials ({error})") from None
+        except (redis.ConnectionError, redis.TimeoutError) as error:
+            log.warning("redis unreachable; the %s waits for it (next try in %.0fs)", process, wait,
+                        extra={"error": type(error).__name__})
+        time.sleep(wait)
+        wait = min(STARTUP_RETRY_MAX, wait * 2)

