@@ -369,14 +369,13 @@ def cmd_links_create(args) -> int:
 
 def cmd_deliveries_list(args) -> int:
     from shared import captures
-    from shared.logs import mask_email
 
     settings = Settings.from_env()
     items = captures.listing(_redis(settings), args.limit)
     for capture in items:
         payload = capture["body"].get("payload") if isinstance(capture["body"], dict) else None
-        email = payload.get("email") if isinstance(payload, dict) else None
-        who = mask_email(email) if isinstance(email, str) else "-"
+        who = payload.get("email") if isinstance(payload, dict) else None  # masked when captured
+        who = who if isinstance(who, str) else "-"
         print(f"{capture['received_at'][:19]}  {capture['event']!s:<32} {who:<24} {capture['id']}")
     if not items:
         print("no captured deliveries" + ("" if settings.debug_capture else " (RELAY_DEBUG_CAPTURE is off)"))
@@ -409,10 +408,9 @@ def cmd_deliveries_replay(args) -> int:
     if original is None:
         print(f"relay: delivery {args.id} is no longer kept (its job lives 24 h)", file=sys.stderr)
         return 1
-    job = Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue(
-        defaults.PROCESS_EVENT_FUNC, *original.args, job_id=f"{original.id}-replay-{secrets.token_hex(4)}",
-        description=f"{original.description} (replay)", job_timeout=defaults.JOB_TIMEOUT,
-        result_ttl=defaults.EVENT_JOB_RESULT_TTL, failure_ttl=defaults.FAILED_JOB_TTL)
+    job = Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue_call(
+        defaults.PROCESS_EVENT_FUNC, args=original.args, job_id=f"{original.id}-replay-{secrets.token_hex(4)}",
+        description=f"{original.description} (replay)", **defaults.EVENT_JOB_OPTIONS)
     log.warning("delivery %s replayed by an operator: dedupe bypassed", args.id,
                 extra={"delivery": args.id, "job": job.id})
     print(f"replayed {args.id} as job {job.id}")

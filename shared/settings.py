@@ -69,6 +69,8 @@ EVENT_JOB_RESULT_TTL = 24 * 3600
 SIDE_EFFECT_RESULT_TTL = 24 * 3600
 FAILED_JOB_TTL = 30 * 24 * 3600
 JOB_TIMEOUT = 60
+EVENT_JOB_OPTIONS = {"timeout": JOB_TIMEOUT, "result_ttl": EVENT_JOB_RESULT_TTL, "failure_ttl": FAILED_JOB_TTL}
+"""A delivery's ``process_event`` job, as the receiver enqueues it (and a replay again)."""
 
 SENT_MARKER_TTL = 60 * 24 * 3600
 """How long an idempotency key of a sent message is remembered."""

@@ -22,18 +22,24 @@ def test_a_few_letters_are_no_secret_to_scrub():
     assert scrub("worker starting on queues sms, events", ["s", "sms"]) == "worker starting on queues sms, events"
 
 
-def test_json_line_with_fields_and_scrubbing():
+def logged(name: str, secrets: list[str], *args, **kwargs) -> dict:
+    """The JSON entry of one warning logged on ``name`` through the JsonFormatter."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter(secrets=["topsecret"]))
-    logger = logging.getLogger("test.logs")
+    handler.setFormatter(JsonFormatter(secrets=secrets))
+    logger = logging.getLogger(name)
     logger.addHandler(handler)
     logger.propagate = False
     try:
-        logger.warning("sent to %s", "+14045551234", extra={"email": "jane.doe@example.com", "key": "topsecret"})
+        logger.warning(*args, **kwargs)
     finally:
         logger.removeHandler(handler)
-    entry = json.loads(stream.getvalue())
+    return json.loads(stream.getvalue())
+
+
+def test_json_line_with_fields_and_scrubbing():
+    entry = logged("test.logs", ["topsecret"], "sent to %s", "+14045551234",
+                   extra={"email": "jane.doe@example.com", "key": "topsecret"})
     assert entry["level"] == "warning" and entry["logger"] == "test.logs"
     assert entry["msg"] == "sent to +1404*****34"
     assert entry["email"] == "j***@example.com"
@@ -41,16 +47,7 @@ def test_json_line_with_fields_and_scrubbing():
 
 
 def test_non_ascii_addresses_and_secrets_are_masked_and_the_line_stays_json():
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter(secrets=['s"é\\cret']))
-    logger = logging.getLogger("test.logs.unicode")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
-        logger.warning("from jöhn.doe@exämple.com", extra={"detail": {"key": 's"é\\cret', "n": 3}})
-    finally:
-        logger.removeHandler(handler)
-    entry = json.loads(stream.getvalue())
+    entry = logged("test.logs.unicode", ['s"é\\cret'], "from jöhn.doe@exämple.com",
+                   extra={"detail": {"key": 's"é\\cret', "n": 3}})
     assert entry["msg"] == "from j***@exämple.com"
     assert entry["detail"] == {"key": "[secret]", "n": 3}

@@ -90,10 +90,8 @@ class Intake:
             # RQ's default description is the repr of the arguments: the whole payload,
             # stored with the job and printed in the worker's log lines.
             description=f"process_event {envelope['event']} {ident}",
-            timeout=defaults.JOB_TIMEOUT,
-            result_ttl=defaults.EVENT_JOB_RESULT_TTL,
-            failure_ttl=defaults.FAILED_JOB_TTL,
             pipeline=pipe,
+            **defaults.EVENT_JOB_OPTIONS,
         )
         record_accepted(pipe, envelope, ident, received_at)
         if capture_headers is not None:

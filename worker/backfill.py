@@ -47,18 +47,12 @@ class Report:
                 f"{self.unchanged} already known, {len(self.skipped)} skipped")
 
 
-def scope_params(client: CalendlyClient) -> tuple[dict[str, str], dict[str, str]]:
-    """Query parameters for the organization's events and for the user's."""
-    me = client.me()
-    return {"organization": me["current_organization"]}, {"user": me["uri"]}
-
-
 def active_bookings(client: CalendlyClient, start: datetime, end: datetime,
                     scope: str = "organization") -> Iterator[tuple[dict, dict]]:
     """(scheduled event, invitee) for every active invitee of every active event whose
     start is in [start, end), oldest first: the user's own with ``scope="user"``; the
     organization's otherwise, when the token may list them (an admin's), else the user's."""
-    org, user = scope_params(client)
+    org, user = client.scope_params()
     window = {"status": "active", "min_start_time": calendly_time(start), "max_start_time": calendly_time(end),
               "sort": "start_time:asc"}
     try:

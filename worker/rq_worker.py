@@ -54,4 +54,3 @@ class QuietSuccess(logging.Filter):
             return True
         parts = [record.msg, *(record.args if isinstance(record.args, tuple) else ())]
         return not any(isinstance(part, str) and line in part for part in parts for line in ROUTINE_JOB_LINES)
-

@@ -62,10 +62,10 @@ class CalendlyClient:
         self.session = session or requests.Session()
         self.sleep = sleep
         self.min_interval = min_interval
+        """Seconds between calls, to stay under the rate limit in long runs (backfill)."""
         self.rate_limit_waits = rate_limit_waits
         """How often a 429 is waited out here; a job (which has a timeout) passes 0 and is
         retried later instead."""
-        """Seconds between calls, to stay under the rate limit in long runs (backfill)."""
         self._last_call = 0.0
 
     def url(self, path_or_url: str) -> str:
@@ -122,6 +122,11 @@ class CalendlyClient:
 
     def me(self) -> dict[str, Any]:
         return self.get("/users/me")["resource"]
+
+    def scope_params(self) -> tuple[dict[str, str], dict[str, str]]:
+        """Query parameters for the organization's collections and for the user's."""
+        me = self.me()
+        return {"organization": me["current_organization"]}, {"user": me["uri"]}
 
     def _pace(self) -> None:
         if self.min_interval:

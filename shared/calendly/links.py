@@ -24,9 +24,8 @@ class NoBookingUrl(CalendlyError):
 
 def event_types(client: CalendlyClient, scope: str) -> list[dict[str, Any]]:
     """Every event type of the organization (or of the token's user), all pages."""
-    me = client.me()
-    owner = {"organization": me["current_organization"]} if scope == "organization" else {"user": me["uri"]}
-    return list(client.paginate("/event_types", **owner))
+    org, user = client.scope_params()
+    return list(client.paginate("/event_types", **(user if scope == "user" else org)))
 
 
 def resolve_event_type(client: CalendlyClient, scope: str, given: str) -> str:
