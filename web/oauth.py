@@ -12,6 +12,7 @@ from flask import Blueprint, jsonify, redirect, request
 
 from shared.calendly import oauth
 from shared.calendly.client import CalendlyError
+from shared.logs import safe_message
 from shared.settings import ConfigError
 from web.auth import admin_refusal
 from web.responses import error_response, relay
@@ -47,7 +48,7 @@ def callback():
     try:
         tokens = oauth.exchange_code(conn, settings, code)
     except (CalendlyError, ConfigError) as error:
-        log.error("OAuth code exchange failed: %s", error)
+        log.error("OAuth code exchange failed: %s", safe_message(error))
         return error_response(502, "token_exchange_failed", str(error))
     log.info("Calendly connected through OAuth", extra={"owner": tokens.get("owner")})
     return jsonify(status="connected", owner=tokens.get("owner"), organization=tokens.get("organization"))

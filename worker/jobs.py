@@ -21,7 +21,7 @@ from shared import settings as defaults
 from shared.booking import ACTIVE, CANCELED, NO_SHOW as NO_SHOW_STATUS, BookingStore
 from shared.calendly.payloads import PayloadError, parse_delivery
 from shared.kinds import CANCEL, NO_SHOW, REMINDER
-from shared.logs import mask_phone
+from shared.logs import mask_phone, safe_message, safe_text
 from shared.settings import ConfigError
 from worker import context, idempotency, lifecycle, rebook, retry, scheduling
 from worker.crm import ContactUpdate, ordering
@@ -256,7 +256,7 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
     except PermanentError as error:
         stats.count(conn, "sms", sms.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
-        log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), error,
+        log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
                   extra={"sms_kind": sms.kind, "code": error.code})
         raise
     if provider_id is None:
@@ -314,7 +314,7 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
     except PermanentError as error:
         stats.count(conn, "crm", change.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
-        log.error("crm %s failed for good: %s", change.kind, error, extra={"code": error.code})
+        log.error("crm %s failed for good: %s", change.kind, safe_message(error), extra={"code": error.code})
         raise
     if upserted is None and recorded is None:
         return {"status": "duplicate"}
@@ -324,7 +324,9 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
 
 def _record_failure(job, error: PermanentError) -> None:
     """The reason, visible on the failed job (``meta["failure"]``) as well as in the log."""
-    job.meta["failure"] = {"provider": error.provider, "code": error.code, "message": error.message}
+    # Kept with the job for weeks and shown by /admin: the provider's text, values masked.
+    job.meta["failure"] = {"provider": error.provider, "code": error.code,
+                           "message": safe_text(error.message)}
     job.save_meta()
 
 
@@ -348,7 +350,7 @@ def check_webhooks() -> dict[str, Any]:
     try:
         state = subscriptions.check(api_client(conn, ctx.settings), ctx.settings.webhook_url)
     except (CalendlyError, ConfigError) as error:
-        log.error("webhook subscription check failed: %s", error)
+        log.error("webhook subscription check failed: %s", safe_message(error))
         conn.hset(keys.WEBHOOK_STATE, mapping={"state": "unknown", "checked_at": datetime.now(timezone.utc).isoformat()})
         return {"status": "error", "reason": str(error)}
     conn.hset(keys.WEBHOOK_STATE, mapping={"state": state.state, "checked_at": datetime.now(timezone.utc).isoformat()})
@@ -371,7 +373,7 @@ def reconcile_bookings() -> dict[str, Any]:
     try:
         report = reconcile(conn, api_client(conn, ctx.settings), ctx.settings)
     except (CalendlyError, ConfigError) as error:
-        log.error("reconciliation failed: %s", error)
+        log.error("reconciliation failed: %s", safe_message(error))
         return {"status": "error", "reason": str(error)}
     log.info("reconciliation: %s", report.line(), extra={"applied": report.applied})
     return {"status": "done", "applied": report.applied, "skipped": report.skipped}

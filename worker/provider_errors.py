@@ -10,6 +10,9 @@ from __future__ import annotations
 
 
 class ProviderError(Exception):
+    """Not a RelayError: the message is the provider's own text, which may quote what it
+    was sent (a number, a name), so logs mask its quoted values like any foreign text."""
+
     def __init__(self, provider: str, message: str, code: int | str | None = None, status: int | None = None):
         self.provider = provider
         self.code = code

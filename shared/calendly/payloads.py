@@ -14,6 +14,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
+from shared.errors import RelayError
 from shared.validation import first_error
 
 INVITEE_CREATED = "invitee.created"
@@ -32,7 +33,7 @@ MAX_TEXT = 10_000
 """Longest text field kept; longer values are a malformed payload."""
 
 
-class PayloadError(Exception):
+class PayloadError(RelayError):
     """The delivery cannot be used; ``str(error)`` says which field and why."""
 
 
