@@ -38,6 +38,11 @@ the subscription disabled. Replays inside the window are harmless because of ded
 
 MAX_WEBHOOK_TOLERANCE = 30 * 24 * 3600
 
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects and arrays the receiver accepts. Calendly's deliveries are
+five or six levels deep; a much deeper body (a hostile one) would only fail later, when
+the job is pickled into Redis, after 200 had been answered."""
+
 FUTURE_SKEW = 5 * 60
 """A timestamp further than this in the future is rejected (clock skew allowance)."""
 

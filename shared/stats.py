@@ -16,6 +16,7 @@ SEPARATOR = "|"
 
 FAMILIES = {
     "deliveries": ("outcome",),
+    "deliveries_unusable": ("reason",),
     "signature_rejections": ("reason",),
     "sms": ("kind", "outcome", "reason"),
     "crm": ("kind", "outcome", "reason"),

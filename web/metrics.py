@@ -62,6 +62,8 @@ class RelayCollector:
 
 HELP = {
     "deliveries": "Calendly deliveries received, by outcome",
+    "deliveries_unusable": "Accepted deliveries (or bookings read from Calendly) the worker could not use, by field; "
+                           "each one's job failed and can be replayed",
     "signature_rejections": "Deliveries refused for their signature, by reason",
     "sms": "SMS by kind and outcome (sent, failed, retry, skipped) with the reason",
     "crm": "CRM writes by kind and outcome with the reason",

@@ -19,7 +19,8 @@ from rq import Queue, get_current_job
 from shared import keys, stats
 from shared import settings as defaults
 from shared.booking import ACTIVE, CANCELED, NO_SHOW as NO_SHOW_STATUS, BookingStore
-from shared.calendly.payloads import PayloadError, parse_delivery
+from shared.calendly.payloads import MAX_TEXT, PayloadError, parse_delivery
+from shared.errors import RelayError
 from shared.kinds import CANCEL, NO_SHOW, REMINDER
 from shared.logs import mask_phone, safe_message, safe_text
 from shared.settings import ConfigError
@@ -47,13 +48,23 @@ MAX_TRANSACTION_ATTEMPTS = 20
 retry re-reads the records, so a handful of attempts always suffices in practice."""
 
 
+class UnusableDelivery(RelayError):
+    """The delivery was accepted but the worker cannot use it. Its job fails, so it shows in
+    /admin and ``relay failed list`` and can be replayed once the relay can read it; a
+    delivery is never dropped quietly."""
+
+
 def process_event(envelope: dict[str, Any], received_at: str | None = None) -> dict[str, Any]:
+    conn = get_current_job().connection
     try:
         delivery = parse_delivery(envelope)
     except PayloadError as error:
-        log.warning("delivery skipped: %s", error, extra={"event": _event_name(envelope), "reason": str(error)})
-        return {"status": "skipped", "reason": str(error)}
-    conn = get_current_job().connection
+        stats.count(conn, "deliveries_unusable", error.field)
+        log.error("delivery unusable: %s", error, extra={"event": _event_name(envelope), "field": error.field})
+        raise UnusableDelivery(str(error)) from None
+    if delivery.truncated:
+        log.warning("delivery has free text over %d characters, cut: %s", MAX_TEXT, ", ".join(delivery.truncated),
+                    extra={"event": delivery.event, "truncated": list(delivery.truncated)})
     return apply_delivery(conn, delivery, context.current().settings, datetime.now(timezone.utc))
 
 
@@ -376,4 +387,5 @@ def reconcile_bookings() -> dict[str, Any]:
         log.error("reconciliation failed: %s", safe_message(error))
         return {"status": "error", "reason": str(error)}
     log.info("reconciliation: %s", report.line(), extra={"applied": report.applied})
+    report.raise_for_unusable()  # after the others were applied: the job fails, visibly
     return {"status": "done", "applied": report.applied, "skipped": report.skipped}
