@@ -110,8 +110,10 @@ def _mask_national(match: re.Match) -> str:
         return match.group(0)
     body = run.rstrip(" \t-.(/")
     tail = run[len(body):]
-    end = match.start() + len(body)
-    glued = not tail and end < len(match.string) and (match.string[end].isalnum() or match.string[end] == "_")
+    text, start, end = match.string, match.start(), match.end()
+    # Part of an identifier (a UUID's group, ``abc-1234567``, ``1234567abc``), not a number.
+    glued = (end < len(text) and (text[end].isalnum() or text[end] == "_") and (not tail or tail[-1] in "-./")) or \
+        (start >= 2 and text[start - 1] in "-./_" and text[start - 2].isalnum())
     digits = sum(c.isdigit() for c in body)
     if glued or not NATIONAL_DIGITS[0] <= digits <= NATIONAL_DIGITS[1] or DECIMAL.fullmatch(body):
         return run

@@ -112,6 +112,11 @@ DEFAULT_BREVO_API_URL = "https://api.brevo.com/v3"
 DEFAULT_CALENDLY_API_URL = "https://api.calendly.com"
 DEFAULT_CALENDLY_AUTH_URL = "https://auth.calendly.com"
 
+DEFAULT_SMS_DAILY_CAP_PER_NUMBER = 10
+"""Messages one invitee number may receive in any 24 hours (worker/toll_fraud.py): a
+booking costs four or five, so two bookings a day pass and a pumping run does not."""
+SMS_CAP_WINDOW = 24 * 3600
+
 # --- Calendly API housekeeping --------------------------------------------------------
 
 WEBHOOK_CHECK_INTERVAL = 3600
@@ -224,6 +229,10 @@ class Settings:
     metrics_public: bool = False
     debug_capture: bool = False
     host_phone: str | None = None
+    sms_countries: frozenset[str] = frozenset()
+    """ISO regions whose numbers may be texted (SMS_COUNTRIES); empty: every region."""
+    sms_daily_cap: int | None = DEFAULT_SMS_DAILY_CAP_PER_NUMBER
+    """Messages per invitee number in any 24 hours; None: no cap (``off``)."""
     default_timezone: str = DEFAULT_TIMEZONE
     locale: str = DEFAULT_LOCALE
     scheduler_interval: float = DEFAULT_SCHEDULER_INTERVAL
@@ -294,6 +303,8 @@ class Settings:
             metrics_public=_boolean(env, "METRICS_PUBLIC", False),
             debug_capture=_boolean(env, "RELAY_DEBUG_CAPTURE", False),
             host_phone=_optional(env, "HOST_PHONE"),
+            sms_countries=_regions(env, "SMS_COUNTRIES"),
+            sms_daily_cap=_optional_count(env, "SMS_DAILY_CAP_PER_NUMBER", DEFAULT_SMS_DAILY_CAP_PER_NUMBER),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
             locale=_locale(env, "LOCALE", DEFAULT_LOCALE),
             scheduler_interval=_number(
@@ -380,6 +391,29 @@ def _integer(env, name: str, default: int, minimum: int, maximum: int | None = N
         bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
         raise ConfigError(f"{name} must be {bounds}, got {raw!r}")
     return value
+
+
+def _optional_count(env, name: str, default: int) -> int | None:
+    """A whole number of at least 1, or ``off``."""
+    raw = _optional(env, name)
+    if raw is not None and raw.lower() == "off":
+        return None
+    return _integer(env, name, default, minimum=1)
+
+
+def _regions(env, name: str) -> frozenset[str]:
+    """Comma-separated ISO 3166 regions, e.g. ``US,GB,DE``; unset: every region."""
+    import phonenumbers
+
+    raw = _optional(env, name)
+    if raw is None:
+        return frozenset()
+    regions = [part.strip().upper() for part in raw.split(",") if part.strip()]
+    unknown = [region for region in regions if region not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown or not regions:
+        raise ConfigError(f"{name} must be comma-separated ISO country codes such as US,GB,DE; "
+                          f"not known: {', '.join(unknown) or raw!r}")
+    return frozenset(regions)
 
 
 def _choice(env, name: str, choices: tuple[str, ...], default: str) -> str:

@@ -31,11 +31,12 @@ def logged(name: str, secrets: list[str], *args, **kwargs) -> dict:
     handler.setFormatter(JsonFormatter(secrets=secrets))
     logger = logging.getLogger(name)
     logger.addHandler(handler)
-    logger.propagate = False
+    propagate, logger.propagate = logger.propagate, False
     try:
         logger.warning(*args, **kwargs)
     finally:
         logger.removeHandler(handler)
+        logger.propagate = propagate
     return json.loads(stream.getvalue())
 
 

@@ -23,8 +23,9 @@ from shared.calendly.payloads import MAX_TEXT, PayloadError, parse_delivery
 from shared.errors import RelayError
 from shared.kinds import CANCEL, NO_SHOW, REMINDER
 from shared.logs import mask_phone, safe_message, safe_text
+from shared.phone import normalize
 from shared.settings import ConfigError
-from worker import context, idempotency, lifecycle, rebook, retry, scheduling
+from worker import context, idempotency, lifecycle, rebook, retry, scheduling, toll_fraud
 from worker.crm import ContactUpdate, ordering
 from worker.dispatch import (
     SEND_REMINDER_FUNC,
@@ -116,7 +117,16 @@ def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
         "notes": list(decision.notes),
     }
     log.info("delivery applied: %s", delivery.event, extra={k: v for k, v in summary.items() if k != "status"})
+    refusals = {(skip.phone, skip.reason): skip.what for skip in plan.skipped if skip.reason in toll_fraud.REASONS}
+    for (phone, reason), what in refusals.items():  # one line per number, not per message
+        _log_refusal(what, reason, phone)
     return summary
+
+
+def _log_refusal(what: str, reason: str, phone: str | None) -> None:
+    """A number the relay will not text (toll fraud guard): worth a warning, masked."""
+    log.warning("sms to %s refused: %s", mask_phone(phone), reason,
+                extra={"what": what, "reason": reason, "to": mask_phone(phone)})
 
 
 _queues: dict[tuple[int, str], Queue] = {}
@@ -253,18 +263,44 @@ def _why_not_send(record, data: dict[str, Any], now: datetime) -> str | None:
     return None
 
 
+class DailyCapReached(Exception):
+    """The number had SMS_DAILY_CAP_PER_NUMBER messages in the last 24 hours."""
+
+
 def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> dict[str, Any]:
     """Send once; a transient failure schedules a retry, a permanent one fails the job."""
     ctx = context.current()
     job = get_current_job()
     conn = job.connection
+    to_host = sms.to == normalize(ctx.settings.host_phone)
+    # Checked when the message was planned; again now, since a retry or a reminder may run
+    # days later under a changed SMS_COUNTRIES.
+    refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
+    if refused:
+        stats.count(conn, "sms", sms.kind, "skipped", refused)
+        _log_refusal(f"sms:{sms.kind}", refused, sms.to)
+        return {"status": "skipped", "reason": refused}
+    capped = ctx.settings.sms_daily_cap is not None and not to_host
+
+    def send() -> str:
+        # Inside the send-once claim: a message already sent takes no slot, and one refused
+        # here releases its claim (a later replay, a day on, can still send it).
+        if capped and not toll_fraud.take_slot(conn, sms.to, sms.key, ctx.settings.sms_daily_cap):
+            raise DailyCapReached()
+        return ctx.sms.send(sms)
+
     try:
-        provider_id = idempotency.run_once(conn, sms.key, lambda: ctx.sms.send(sms),
-                                           also=lambda pipe: _count_sent(pipe, sms.kind))
+        provider_id = idempotency.run_once(conn, sms.key, send, also=lambda pipe: _count_sent(pipe, sms.kind))
+    except DailyCapReached:
+        stats.count(conn, "sms", sms.kind, "skipped", toll_fraud.DAILY_CAP)
+        _log_refusal(f"sms:{sms.kind}", toll_fraud.DAILY_CAP, sms.to)
+        return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
     except TransientError as error:
         stats.count(conn, "sms", sms.kind, "retry", "")
         return retry.schedule_retry(conn, func, data, job.id, queue, error)
     except PermanentError as error:
+        if capped:
+            toll_fraud.give_back(conn, sms.to, sms.key)
         stats.count(conn, "sms", sms.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
         log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
