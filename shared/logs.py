@@ -128,6 +128,39 @@ def _mask_national(match: re.Match) -> str:
     return "".join(masked) + tail
 
 
+PHONE_SEPARATORS = r"[\s\-./()]*"
+
+
+def redact(text: str, values: Iterable[str | None]) -> str:
+    """``text`` with each of the given personal values masked wherever it appears: a
+    provider's error may quote what it was sent ("Invalid email ... for Jane Doe"), which no
+    pattern can tell from other words, but the job knows exactly what it sent. Names also
+    word by word; phone numbers (E.164) in any spacing, with or without the country code."""
+    for value in values:
+        if not value or len(value) < 2:
+            continue
+        if value.startswith("+") and value[1:].isdigit():
+            national = _national_digits(value)
+            country = value[1:len(value) - len(national)]
+            prefix = rf"(?:(?:\+|00)?{country}{PHONE_SEPARATORS})?" if country else ""
+            text = re.sub(prefix + PHONE_SEPARATORS.join(national), mask_phone(value) or "***", text)
+            continue
+        bounded = rf"\b{re.escape(value)}\b" if value[0].isalnum() and value[-1].isalnum() else re.escape(value)
+        text = re.sub(bounded, "***", text, flags=re.I)
+        for word in re.findall(r"[^\W\d_]{2,}", value) if " " in value or "-" in value else ():
+            text = re.sub(rf"\b{re.escape(word)}\b", f"{word[0]}***", text, flags=re.I)
+    return text
+
+
+def _national_digits(e164: str) -> str:
+    import phonenumbers
+
+    try:
+        return str(phonenumbers.parse(e164, None).national_number)
+    except phonenumbers.NumberParseException:
+        return e164[1:]
+
+
 def safe_message(error: BaseException, secrets: Iterable[str] = ()) -> str:
     """An exception's message fit for a log line or a failed job's record: scrubbed, and
     with quoted values masked unless the relay composed the message itself."""

@@ -135,3 +135,17 @@ def test_tracebacks_keep_frames_and_types_but_mask_quoted_values():
     assert "in parse" in text and "return int(value)" in text
     assert "direct cause" in text
     assert text.endswith("shared.calendly.payloads.PayloadError: payload.name: not a number")
+
+
+def test_what_a_job_sent_is_redacted_from_a_providers_answer():
+    from shared.logs import redact
+    from worker.provider_errors import PermanentError
+
+    text = redact("Invalid email zoe.quinn@example.org for Zoe Quinn-Marsh at +1 404 555 9876 (4045559876)",
+                  ["zoe.quinn@example.org", "Zoe Quinn-Marsh", "+14045559876"])
+    assert text == "Invalid email *** for *** at +1404*****76 (+1404*****76)"
+    error = PermanentError("brevo", "Invalid name Zoe for contact", code="invalid_parameter", status=400)
+    redacted = error.redacted(["Zoe"])
+    assert isinstance(redacted, PermanentError) and redacted.code == "invalid_parameter"
+    assert str(redacted) == "brevo HTTP 400 code invalid_parameter: Invalid name *** for contact"
+    assert error.redacted(["Ann"]) is error  # nothing to redact: the same error

@@ -297,19 +297,30 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
         return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
     except TransientError as error:
         stats.count(conn, "sms", sms.kind, "retry", "")
-        return retry.schedule_retry(conn, func, data, job.id, queue, error)
+        return retry.schedule_retry(conn, func, data, job.id, queue, error.redacted(_sent_values(sms)))
     except PermanentError as error:
         if capped:
             toll_fraud.give_back(conn, sms.to, sms.key)
+        error = error.redacted(_sent_values(sms))
         stats.count(conn, "sms", sms.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
         log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
                   extra={"sms_kind": sms.kind, "code": error.code})
-        raise
+        raise error from None
     if provider_id is None:
         log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})
         return {"status": "duplicate"}
     return {"status": "sent", "backend": ctx.sms.name, "provider_id": provider_id}
+
+
+def _sent_values(sms: OutboundSms) -> list[str | None]:
+    """What the provider was sent that is personal, to redact from its answer."""
+    return [sms.to, *(str(value) for value in sms.params.values())]
+
+
+def _contact_values(contact: dict[str, Any]) -> list[str | None]:
+    answers = [str(answer) for _, answer in contact.get("answers") or ()]
+    return [contact.get(name) for name in ("email", "name", "phone", "join_url", "rebook_url")] + answers
 
 
 def _count_sent(pipe, kind: str) -> None:
@@ -357,12 +368,14 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
             recorded = idempotency.run_once(conn, change.key + "|event", lambda: step(crm.record_event))
     except TransientError as error:
         stats.count(conn, "crm", change.kind, "retry", "")
-        return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
+        return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE,
+                                    error.redacted(_contact_values(change.contact)))
     except PermanentError as error:
+        error = error.redacted(_contact_values(change.contact))
         stats.count(conn, "crm", change.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
         log.error("crm %s failed for good: %s", change.kind, safe_message(error), extra={"code": error.code})
-        raise
+        raise error from None
     if upserted is None and recorded is None:
         return {"status": "duplicate"}
     stats.count(conn, "crm", change.kind, "synced", "")
