@@ -42,11 +42,12 @@ class ThrottledHeartbeat:
 class SafeFailures:
     """A failing job's record without its payload, in the log and in Redis."""
 
-    _safe_failure: str | None = None
+    _safe_failure: tuple[str, str] | None = None
+    """(job id, safe traceback) of the exception just handled."""
 
     def handle_exception(self, job, *exc_info):
         # RQ's own line carries the job's arguments as extras and the raw traceback.
-        self._safe_failure = safe_traceback(exc_info)
+        self._safe_failure = (job.id, safe_traceback(exc_info))
         name = job.func_name.rsplit(".", 1)[-1] if job.func_name else "?"
         log.error("job %s (%s) failed: %s: %s", job.id, name, type(exc_info[1]).__name__,
                   safe_message(exc_info[1]), exc_info=exc_info,
@@ -56,8 +57,9 @@ class SafeFailures:
     def handle_job_failure(self, job, queue, started_job_registry=None, exc_string="", execution=None):
         # RQ formats the traceback again for the failed-job registry and the job's result;
         # the safe one made just before in handle_exception replaces it.
-        if self._safe_failure is not None and exc_string:
-            exc_string, self._safe_failure = self._safe_failure, None
+        if self._safe_failure is not None and self._safe_failure[0] == job.id and exc_string:
+            exc_string = self._safe_failure[1]
+        self._safe_failure = None
         return super().handle_job_failure(job, queue, started_job_registry=started_job_registry,
                                           exc_string=exc_string, execution=execution)
 
