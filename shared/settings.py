@@ -135,6 +135,19 @@ requeueing a job that crashes every worker that takes it would stop all messages
 MIN_ADMIN_TOKEN_LENGTH = 16
 """A shorter ADMIN_TOKEN is refused at start: it is the only guard of /admin and /metrics."""
 
+# --- Admin surfaces (/admin, /metrics, the OAuth start) -------------------------------
+
+ADMIN_SESSION_SECONDS = 12 * 3600
+"""A signed-in session lasts this long (absolute, not sliding); signing out, or a change of
+ADMIN_TOKEN, ends it sooner."""
+
+ADMIN_SESSION_KDF_SALT = b"calendly-relay admin session v1"
+ADMIN_SESSION_KDF = {"n": 2**14, "r": 8, "p": 1}
+"""scrypt parameters for the key that binds sessions to ADMIN_TOKEN. The session record in
+Redis holds HMAC(scrypt(ADMIN_TOKEN), session); scrypt makes every guess at the token from
+a copy of Redis cost ~16 MiB and tens of milliseconds, while the web process derives the key
+once and then pays one HMAC per request."""
+
 WORKER_HEARTBEAT_MIN_INTERVAL = 10
 """Seconds between a worker's own heartbeats outside a job. RQ refreshes the worker key
 (HSET and two EXPIREs, a round trip each) three times per job; the key lives for

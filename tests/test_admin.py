@@ -133,3 +133,26 @@ def test_signing_out_ends_the_session_everywhere_and_the_session_opens_metrics(c
     web.post("/admin/logout")
     assert other.get("/admin").status_code == 401  # the copied cookie no longer works
     assert web.get(f"/admin?token={ADMIN}").status_code == 401  # the token never travels in a URL
+
+
+def test_changing_the_admin_token_ends_every_session(conn):
+    session = sign_in(create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client())
+    rotated = create_app(Settings(signing_key=SIGNING_KEY, admin_token="a-brand-new-admin-token"),
+                         redis_client=conn).test_client()
+    rotated.set_cookie("relay_admin", session)
+    assert rotated.get("/admin").status_code == 401
+    assert rotated.get("/metrics").status_code == 401
+    assert rotated.get("/oauth/calendly/start").status_code == 401
+    assert rotated.post("/admin/failed/x/retry").status_code == 401
+    # Back on the old token the session stays dead: its record went with the first refusal.
+    old = create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client()
+    old.set_cookie("relay_admin", session)
+    assert old.get("/admin").status_code == 401
+
+
+def test_a_copy_of_redis_gives_neither_the_token_nor_a_usable_cookie(conn):
+    web = create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client()
+    session = sign_in(web)
+    stored = b" ".join(key + b"=" + (conn.get(key) or b"") for key in conn.keys("relay:admin:*"))
+    assert stored and ADMIN.encode() not in stored and session.encode() not in stored
+    assert web.get("/admin").status_code == 200
