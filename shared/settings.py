@@ -137,6 +137,12 @@ MIN_ADMIN_TOKEN_LENGTH = 16
 
 # --- Admin surfaces (/admin, /metrics, the OAuth start) -------------------------------
 
+DEFAULT_TRUSTED_PROXIES = 0
+MAX_TRUSTED_PROXIES = 10
+"""TRUSTED_PROXIES: how many reverse proxies stand in front of the web process (Heroku's
+router is one). With 0, X-Forwarded-* headers are ignored: anyone can send them. More than
+a handful is a typo, not a deployment."""
+
 ADMIN_SESSION_SECONDS = 12 * 3600
 """A signed-in session lasts this long (absolute, not sliding); signing out, or a change of
 ADMIN_TOKEN, ends it sooner."""
@@ -229,6 +235,8 @@ class Settings:
     """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
     reconcile_interval: timedelta | None = timedelta(minutes=15)
     admin_token: str | None = None
+    trusted_proxies: int = DEFAULT_TRUSTED_PROXIES
+    """Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (Werkzeug's ProxyFix)."""
     metrics_public: bool = False
     debug_capture: bool = False
     host_phone: str | None = None
@@ -299,6 +307,8 @@ class Settings:
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_token(env, "ADMIN_TOKEN"),
+            trusted_proxies=_integer(env, "TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES, minimum=0,
+                                     maximum=MAX_TRUSTED_PROXIES),
             metrics_public=_boolean(env, "METRICS_PUBLIC", False),
             debug_capture=_boolean(env, "RELAY_DEBUG_CAPTURE", False),
             host_phone=_optional(env, "HOST_PHONE"),

@@ -156,3 +156,38 @@ def test_a_copy_of_redis_gives_neither_the_token_nor_a_usable_cookie(conn):
     stored = b" ".join(key + b"=" + (conn.get(key) or b"") for key in conn.keys("relay:admin:*"))
     assert stored and ADMIN.encode() not in stored and session.encode() not in stored
     assert web.get("/admin").status_code == 200
+
+
+@pytest.mark.parametrize("proxies, forwarded, secure", [
+    (0, "https", False),            # no proxy trusted: the header is anyone's to send
+    (1, "https", True),             # Heroku: the router says the client came over TLS
+    (2, "https, http", True),       # a CDN that terminated TLS, then the router
+    (1, "https, http", False),      # trusting only the router: it was reached over plain HTTP
+    (2, "https", False),            # fewer hops than proxies: nothing is believed
+])
+def test_the_secure_flag_follows_the_trusted_proxies(conn, proxies, forwarded, secure):
+    web = create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN, trusted_proxies=proxies),
+                     redis_client=conn).test_client()
+    response = web.post("/admin/login", data={"token": ADMIN}, headers={"X-Forwarded-Proto": forwarded})
+    assert response.status_code == 303
+    assert ("Secure" in response.headers["Set-Cookie"].split(";", 1)[1]) is secure
+
+
+def test_over_https_the_cookie_is_secure_without_any_proxy(conn):
+    web = create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client()
+    response = web.post("/admin/login", data={"token": ADMIN}, base_url="https://relay.example.com")
+    assert "; Secure" in response.headers["Set-Cookie"]
+
+
+def test_the_client_address_comes_from_the_trusted_proxies_only(conn):
+    from flask import request
+
+    def seen(proxies: int, forwarded_for: str) -> str:
+        app = create_app(Settings(signing_key=SIGNING_KEY, trusted_proxies=proxies), redis_client=conn)
+        app.add_url_rule("/whoami", "whoami", lambda: request.remote_addr)
+        return app.test_client().get("/whoami", headers={"X-Forwarded-For": forwarded_for},
+                                     environ_base={"REMOTE_ADDR": "10.0.0.9"}).get_data(as_text=True)
+
+    assert seen(0, "203.0.113.7") == "10.0.0.9"
+    assert seen(1, "198.51.100.1, 203.0.113.7") == "203.0.113.7"  # the first entry is the client's to forge
+    assert seen(2, "198.51.100.1, 203.0.113.7") == "198.51.100.1"

@@ -13,6 +13,7 @@ import uuid
 from flask import Flask, g, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import logs
 from shared import settings as defaults
@@ -42,6 +43,13 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
             "authenticated; anyone who can reach this URL can inject bookings"
         )
     app = Flask("calendly_relay")
+    if settings.trusted_proxies:
+        # Believe the last n proxies about the client's address (the sign-in throttle counts
+        # per address) and the scheme (the session cookie's Secure flag), nothing more: the
+        # host is not taken from X-Forwarded-Host, which Heroku's router does not set and a
+        # client could then choose. With 0 proxies every X-Forwarded-* header is ignored.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
                                "intake": intake.Intake(redis_client)}

@@ -103,8 +103,9 @@ def start_session(response) -> None:
     storage_id = session_storage_id(session)
     binding = token_binding(relay()["settings"].admin_token, storage_id)
     relay()["redis"].set(SESSION_PREFIX + storage_id, binding, ex=SESSION_SECONDS)
-    secure = request.is_secure or request.headers.get("X-Forwarded-Proto", "") == "https"
-    response.set_cookie(COOKIE, session, max_age=SESSION_SECONDS, httponly=True, samesite="Strict", secure=secure)
+    # is_secure is the real scheme, or the trusted proxies' word for it (TRUSTED_PROXIES).
+    response.set_cookie(COOKIE, session, max_age=SESSION_SECONDS, httponly=True, samesite="Strict",
+                        secure=request.is_secure)
 
 
 def end_session(response) -> None:
