@@ -5,28 +5,35 @@ bearer header. Personal data stays masked here too."""
 
 from __future__ import annotations
 
-import hmac
-
 from flask import Blueprint, redirect, render_template_string, request
 from rq.job import Job
 
 from shared import keys, operations, stats
-from web import intake
-from web.auth import end_session, is_admin, start_session
+from web import auth, intake
+from web.auth import end_session, start_session
 from web.responses import relay
 
 blueprint = Blueprint("admin", __name__)
 
 
-def login_page(message: str | None = None, status: int = 401):
+def login_page(message: str | None = None, status: int = 401, retry_after: int | None = None):
     enabled = bool(relay()["settings"].admin_token)
-    return render_template_string(LOGIN, message=message, enabled=enabled), status
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    return render_template_string(LOGIN, message=message, enabled=enabled), status, headers
+
+
+def refusal_page(access: auth.Access):
+    """The login page for whoever is not the admin: 429 while their address is throttled."""
+    if access.retry_after is not None:
+        return login_page(auth.throttled_message(access.retry_after), 429, access.retry_after)
+    return login_page()
 
 
 @blueprint.get("/admin", strict_slashes=False)
 def dashboard():
-    if not is_admin():
-        return login_page()
+    access = auth.check()
+    if not access.admin:
+        return refusal_page(access)
     conn = relay()["redis"]
     deliveries = intake.recent(conn, 50)
     statuses = Job.fetch_many([keys.event_job(d["id"]) for d in deliveries], connection=conn)
@@ -50,8 +57,10 @@ def login():
     settings = relay()["settings"]
     if not settings.admin_token:
         return login_page("admin is disabled: set ADMIN_TOKEN", 403)
-    given = request.form.get("token", "")
-    if not hmac.compare_digest(given.encode(), settings.admin_token.encode()):
+    access = auth.attempt(auth.token_matches(request.form.get("token", ""), settings.admin_token), via="form")
+    if access.retry_after is not None:
+        return refusal_page(access)
+    if not access.admin:
         return login_page("that is not the admin token")
     response = redirect("/admin", code=303)
     start_session(response)
@@ -67,8 +76,9 @@ def logout():
 
 @blueprint.post("/admin/failed/<job_id>/retry")
 def retry(job_id: str):
-    if not is_admin():
-        return login_page()
+    access = auth.check()
+    if not access.admin:
+        return refusal_page(access)
     try:
         operations.retry_failed(relay()["redis"], job_id)
     except LookupError as error:
