@@ -85,6 +85,8 @@ class Access:
     admin: bool
     retry_after: int | None = None
     """Set when the address is throttled: answer 429 with this Retry-After (seconds)."""
+    session: str | None = None
+    """The storage id of the session that admitted the request (None for a bearer token)."""
 
 
 def client_address() -> str:
@@ -163,9 +165,10 @@ def current_session() -> str | None:
     return session_storage_id(session) if 0 < len(session) <= MAX_COOKIE_LENGTH else None
 
 
-def has_session() -> bool:
+def live_session() -> str | None:
+    """The storage id of this request's session, if it is live."""
     storage_id = current_session()
-    return storage_id is not None and session_is_live(storage_id)
+    return storage_id if storage_id is not None and session_is_live(storage_id) else None
 
 
 def check() -> Access:
@@ -175,7 +178,8 @@ def check() -> Access:
     verdict = bearer_attempt()
     if verdict is not None:
         return verdict
-    return Access(has_session())
+    session = live_session()
+    return Access(session is not None, session=session)
 
 
 def throttled_message(retry_after: int) -> str:
@@ -184,11 +188,11 @@ def throttled_message(retry_after: int) -> str:
             f"{'s' if minutes != 1 else ''}")
 
 
-def admin_refusal():
+def admin_refusal(access: Access | None = None):
     """None for an admin, else the JSON 401/403/429 answer."""
     if not relay()["settings"].admin_token:
         return error_response(403, "admin_disabled", "set ADMIN_TOKEN to use admin surfaces")
-    access = check()
+    access = access or check()
     if access.retry_after is not None:
         body, status = error_response(429, "too_many_attempts", throttled_message(access.retry_after))
         return body, status, {"Retry-After": str(access.retry_after)}
