@@ -299,3 +299,44 @@ def test_ipv6_clients_are_counted_per_64(web):
     assert web.post("/admin/login", data={"token": ADMIN}, environ_base=same_network).status_code == 429
     assert web.post("/admin/login", data={"token": ADMIN},
                     environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"}).status_code == 303
+
+
+SECURITY_HEADERS = {"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+def test_every_answer_carries_the_security_headers(web, conn):
+    import base64
+    import hashlib
+    import re
+
+    signed_in = create_app(Settings(signing_key=SIGNING_KEY, admin_token=ADMIN), redis_client=conn).test_client()
+    sign_in(signed_in)
+    answers = {
+        "login page": web.get("/admin"),
+        "wrong token": web.post("/admin/login", data={"token": "wrong-token-x"}),
+        "dashboard": signed_in.get("/admin"),
+        "replay notice": signed_in.post("/admin/failed/no-such-job/retry"),
+        "metrics": signed_in.get("/metrics"),
+        "oauth": signed_in.get("/oauth/calendly/start"),
+        "webhook": web.post("/webhooks/calendly", data=b"{}"),
+        "health": web.get("/healthz"),
+        "not found": web.get("/nowhere"),
+    }
+    for name, response in answers.items():
+        for header, value in SECURITY_HEADERS.items():
+            assert response.headers.get(header) == value, (name, header)
+        policy = dict(part.split(" ", 1) for part in response.headers["Content-Security-Policy"].split("; "))
+        assert policy == {"default-src": "'none'", "style-src": policy["style-src"], "form-action": "'self'",
+                          "frame-ancestors": "'none'", "base-uri": "'none'"}, name
+    for name in ("login page", "wrong token", "dashboard", "replay notice", "metrics", "oauth"):
+        assert answers[name].headers["Cache-Control"] == "no-store", name
+    assert "Cache-Control" not in answers["webhook"].headers
+
+    # The policy allows the pages' one stylesheet by its hash, and the pages need nothing else.
+    for name in ("login page", "dashboard", "replay notice"):
+        page = answers[name].get_data(as_text=True)
+        styles = re.findall(r"<style>(.*?)</style>", page, re.S)
+        assert len(styles) == 1, name
+        digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
+        assert answers[name].headers["Content-Security-Policy"].count(f"style-src 'sha256-{digest}'") == 1, name
+        assert not re.search(r"<script|\sstyle=|\son\w+=|<link|<img|<iframe", page), name

@@ -51,6 +51,7 @@ def browser(tmp_path):
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-quic", f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1280,1600"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # to see Content-Security-Policy reports
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     yield driver
@@ -77,6 +78,11 @@ def test_sign_in_send_a_booking_and_see_it(site, browser, tmp_path):
     table = browser.find_element(By.ID, "deliveries").text
     assert "invitee.created" in table and "j***@example.com" in table and "queued" in table
     assert "jane.doe@example.com" not in browser.page_source
+    # The Content-Security-Policy lets the page's own stylesheet apply, and blocks nothing it uses.
+    assert browser.find_element(By.TAG_NAME, "h1").value_of_css_property("font-size") == "22.4px"  # 1.4rem
+    assert browser.find_element(By.CLASS_NAME, "key-b").value_of_css_property("color") == "rgba(59, 125, 216, 1)"
+    blocked = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+    assert blocked == []
     browser.save_screenshot(str(tmp_path / "admin.png"))
     if os.environ.get("RELAY_SCREENSHOTS"):
         shutil.copy(tmp_path / "admin.png", os.environ["RELAY_SCREENSHOTS"])
