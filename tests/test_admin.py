@@ -340,3 +340,14 @@ def test_every_answer_carries_the_security_headers(web, conn):
         digest = base64.b64encode(hashlib.sha256(styles[0].encode()).digest()).decode()
         assert answers[name].headers["Content-Security-Policy"].count(f"style-src 'sha256-{digest}'") == 1, name
         assert not re.search(r"<script|\sstyle=|\son\w+=|<link|<img|<iframe", page), name
+
+
+def test_a_count_without_a_window_gets_one(web, conn):
+    """However the count lost its expiry, no address stays blocked for good."""
+    for _ in range(LIMIT):
+        web.post("/admin/login", data={"token": "wrong-token-x"}, environ_base=ATTACKER)
+    (key,) = conn.keys("relay:admin:failures:*")
+    conn.persist(key)
+    blocked = web.post("/admin/login", data={"token": ADMIN}, environ_base=ATTACKER)
+    assert blocked.status_code == 429 and blocked.headers["Retry-After"] == str(defaults.ADMIN_SIGN_IN_WINDOW)
+    assert 0 < conn.ttl(key) <= defaults.ADMIN_SIGN_IN_WINDOW

@@ -8,10 +8,10 @@ sign-in form and the bearer header alike (else the header would be an unthrottle
 guess). Each failure is logged with the address, never with the token.
 
 A session is bound to the token that created it: its record holds
-HMAC(scrypt(ADMIN_TOKEN), digest of the session id), checked (in constant time) against the current token on
-every request, so changing ADMIN_TOKEN ends every session at once. The record is stored
-under a digest of the session id, so a copy of Redis yields neither a usable cookie nor,
-short of an scrypt guess per candidate, the token.
+HMAC(scrypt(ADMIN_TOKEN), digest of the session id), checked in constant time against the
+current token on every request, so changing ADMIN_TOKEN ends every session at once. The
+record is stored under that digest of the session id, so a copy of Redis yields neither a
+usable cookie nor, short of an scrypt computation per guess, the token.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ log = logging.getLogger("relay.web.auth")
 COOKIE = "relay_admin"
 SESSION_SECONDS = defaults.ADMIN_SESSION_SECONDS
 SESSION_PREFIX = keys.PREFIX + "admin:session:"
+FAILURES_PREFIX = keys.PREFIX + "admin:failures:"
 MAX_COOKIE_LENGTH = 64
 """Our session ids are 43 characters; anything much longer is not one of ours."""
 
@@ -61,22 +62,23 @@ def token_matches(given: str, token: str) -> bool:
     return hmac.compare_digest(hashlib.sha256(given.encode()).digest(), hashlib.sha256(token.encode()).digest())
 
 
-FAILURES_PREFIX = keys.PREFIX + "admin:failures:"
-
 # One round trip decides an attempt whose token was already compared: refused unseen while
-# the address's window is full, else a failure is counted (the window's expiry set by the
-# first). Atomic, so concurrent guesses cannot slip past the limit between a read and a
-# write. Returns {throttled, failures so far, seconds left in the window}.
+# the address's window is full, else a failure is counted. The first failure opens the
+# window (its expiry), and a count found without one gets one, so no address can stay
+# blocked for good. Atomic, so concurrent guesses cannot slip past the limit between a read
+# and a write. Returns {throttled, failures so far, seconds left in the window}.
 ATTEMPT_SCRIPT = """
 local failures = tonumber(redis.call('GET', KEYS[1]) or '0')
-if failures >= tonumber(ARGV[1]) then
-  return {1, failures, redis.call('TTL', KEYS[1])}
-end
-if ARGV[3] == '1' then
+local throttled = failures >= tonumber(ARGV[1])
+if not throttled and ARGV[3] == '1' then
   failures = redis.call('INCR', KEYS[1])
-  if failures == 1 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 end
-return {0, failures, redis.call('TTL', KEYS[1])}
+local ttl = redis.call('TTL', KEYS[1])
+if failures > 0 and ttl < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+  ttl = tonumber(ARGV[2])
+end
+return {throttled and 1 or 0, failures, ttl}
 """
 
 
