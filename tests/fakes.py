@@ -414,7 +414,8 @@ class FakeCalendly(FakeProvider):
             verifier = form.get("code_verifier", "")
             answer = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
             if issued["challenge"] and answer != issued["challenge"]:
-                return 400, {"error": "invalid_grant", "error_description": "code_verifier does not match the challenge"}
+                return 400, {"error": "invalid_grant",
+                             "error_description": "code_verifier does not match the challenge"}
             if form.get("redirect_uri") != issued["redirect_uri"]:
                 return 400, {"error": "invalid_grant", "error_description": "redirect_uri mismatch"}
         elif form.get("grant_type") == "refresh_token":

@@ -294,7 +294,8 @@ def test_the_throttle_counts_what_the_trusted_proxies_say(conn):
 
 def test_ipv6_clients_are_counted_per_64(web):
     for n in range(LIMIT):
-        web.post("/admin/login", data={"token": "wrong-token-x"}, environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{n + 1}"})
+        web.post("/admin/login", data={"token": "wrong-token-x"},
+                 environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{n + 1}"})
     same_network = {"REMOTE_ADDR": "2001:db8:1:2:ffff:ffff:ffff:fffe"}
     assert web.post("/admin/login", data={"token": ADMIN}, environ_base=same_network).status_code == 429
     assert web.post("/admin/login", data={"token": ADMIN},

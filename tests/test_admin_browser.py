@@ -81,7 +81,8 @@ def test_sign_in_send_a_booking_and_see_it(site, browser, tmp_path):
     # The Content-Security-Policy lets the page's own stylesheet apply, and blocks nothing it uses.
     assert browser.find_element(By.TAG_NAME, "h1").value_of_css_property("font-size") == "22.4px"  # 1.4rem
     assert browser.find_element(By.CLASS_NAME, "key-b").value_of_css_property("color") == "rgba(59, 125, 216, 1)"
-    blocked = [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+    blocked = [entry["message"] for entry in browser.get_log("browser")
+               if "Content Security Policy" in entry["message"]]
     assert blocked == []
     browser.save_screenshot(str(tmp_path / "admin.png"))
     if os.environ.get("RELAY_SCREENSHOTS"):
