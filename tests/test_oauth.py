@@ -195,3 +195,9 @@ def test_concurrent_refreshes_use_each_refresh_token_once(web, conn, redis_url, 
 def test_a_personal_token_takes_precedence(conn, calendly):
     settings = Settings(calendly_access_token=FakeCalendly.TOKEN, calendly_api_url=calendly.url)
     assert oauth.api_client(conn, settings).me()["uri"] == calendly.user
+
+
+def test_a_state_issued_before_the_upgrade_is_refused_cleanly(web, conn):
+    conn.set(oauth.STATE_PREFIX + "old-style-state", "1", ex=600)  # what the relay stored before PKCE
+    response = web.get("/oauth/calendly/callback?code=good-code&state=old-style-state")
+    assert response.status_code == 400 and response.get_json()["error"] == "invalid_state"

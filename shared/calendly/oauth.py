@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from urllib.parse import urlencode
 
 import requests
+from redis.exceptions import ResponseError
 
 from shared import keys, locks
 from shared import settings as defaults
@@ -82,7 +83,10 @@ def pending(conn, state: str | None) -> dict[str, str] | None:
     """The record of a state this relay issued in the last ten minutes and nobody took yet."""
     if not state or len(state) > MAX_STATE_LENGTH:
         return None
-    record = conn.hgetall(STATE_PREFIX + state)
+    try:
+        record = conn.hgetall(STATE_PREFIX + state)
+    except ResponseError:  # a state from before PKCE (a plain string, WRONGTYPE): unusable now
+        return None
     return {k.decode(): v.decode() for k, v in record.items()} or None
 
 
