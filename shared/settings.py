@@ -145,6 +145,36 @@ requeueing a job that crashes every worker that takes it would stop all messages
 MIN_ADMIN_TOKEN_LENGTH = 16
 """A shorter ADMIN_TOKEN is refused at start: it is the only guard of /admin and /metrics."""
 
+# --- Admin surfaces (/admin, /metrics, the OAuth start) -------------------------------
+
+DEFAULT_TRUSTED_PROXIES = 0
+MAX_TRUSTED_PROXIES = 10
+"""TRUSTED_PROXIES: how many reverse proxies stand in front of the web process (Heroku's
+router is one). With 0, X-Forwarded-* headers are ignored: anyone can send them. More than
+a handful is a typo, not a deployment."""
+
+ADMIN_SESSION_SECONDS = 12 * 3600
+"""A signed-in session lasts this long (absolute, not sliding); signing out, or a change of
+ADMIN_TOKEN, ends it sooner."""
+
+ADMIN_SIGN_IN_FAILURES = 10
+ADMIN_SIGN_IN_WINDOW = 15 * 60
+"""At most this many wrong admin tokens per client address per window (seconds), on the
+sign-in form and as a bearer header alike. The window starts at the first failure; once
+it is full, every attempt from that address gets 429 with Retry-After until the window
+ends, without its token being looked at. Others keep signing in: the count is per address."""
+
+ADMIN_THROTTLE_IPV6_PREFIX = 64
+"""IPv6 clients are counted per /64 network: one host usually holds a whole /64, and
+counting single addresses would give it 2**64 windows."""
+
+ADMIN_SESSION_KDF_SALT = b"calendly-relay admin session v1"
+ADMIN_SESSION_KDF = {"n": 2**14, "r": 8, "p": 1}
+"""scrypt parameters for the key that binds sessions to ADMIN_TOKEN. The session record in
+Redis holds HMAC(scrypt(ADMIN_TOKEN), session); scrypt makes every guess at the token from
+a copy of Redis cost ~16 MiB and tens of milliseconds, while the web process derives the key
+once and then pays one HMAC per request."""
+
 WORKER_HEARTBEAT_MIN_INTERVAL = 10
 """Seconds between a worker's own heartbeats outside a job. RQ refreshes the worker key
 (HSET and two EXPIREs, a round trip each) three times per job; the key lives for
@@ -226,6 +256,8 @@ class Settings:
     """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
     reconcile_interval: timedelta | None = timedelta(minutes=15)
     admin_token: str | None = None
+    trusted_proxies: int = DEFAULT_TRUSTED_PROXIES
+    """Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (Werkzeug's ProxyFix)."""
     metrics_public: bool = False
     debug_capture: bool = False
     host_phone: str | None = None
@@ -300,6 +332,8 @@ class Settings:
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_token(env, "ADMIN_TOKEN"),
+            trusted_proxies=_integer(env, "TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES, minimum=0,
+                                     maximum=MAX_TRUSTED_PROXIES),
             metrics_public=_boolean(env, "METRICS_PUBLIC", False),
             debug_capture=_boolean(env, "RELAY_DEBUG_CAPTURE", False),
             host_phone=_optional(env, "HOST_PHONE"),

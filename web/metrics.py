@@ -71,6 +71,8 @@ HELP = {
     "recovered": "Jobs put back on their queue after their worker died mid-job",
     "rebook_links": "Single-use re-booking links created or skipped (with the reason)",
     "webhook_checks": "Hourly webhook subscription checks, by result",
+    "admin_auth_failures": "Wrong admin tokens (via the sign-in form or a bearer header) and attempts refused "
+                           "while the address was throttled",
 }
 
 
