@@ -62,6 +62,7 @@ def run_periodic(conn, func):
 def test_a_disabled_subscription_is_reported(conn, calendly, calendly_env, caplog):
     calendly.subscriptions["s1"] = {"uri": f"{calendly.url}/webhook_subscriptions/s1", "callback_url": HOOK,
                                     "events": ["invitee.created"], "scope": "organization", "state": "disabled",
+                                    "organization": calendly.organization,
                                     "retry_started_at": "2026-11-20T10:00:00.000000Z"}
     result = run_periodic(conn, "worker.jobs.check_webhooks")
     assert result["status"] == "disabled"

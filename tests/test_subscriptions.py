@@ -36,7 +36,8 @@ def test_subscribe_with_the_default_events_and_the_signing_key(env, calendly):
     [subscription] = calendly.subscriptions.values()
     assert subscription["events"] == ["invitee.created", "invitee.canceled", "invitee_no_show.created",
                                       "invitee_no_show.deleted"]
-    assert subscription["scope"] == "organization" and subscription["signing_key_set"]
+    assert subscription["scope"] == "organization" and "signing_key" not in subscription  # write-only
+    assert calendly.signing_keys[subscription["uri"].rsplit("/", 1)[-1]] == "the-signing-key"
     [post] = calendly.received("/webhook_subscriptions", status=201)
     assert post["body"]["signing_key"] == "the-signing-key"
     assert post["body"]["organization"] == calendly.organization
@@ -86,6 +87,24 @@ def test_check_exits_non_zero_when_missing_or_disabled_and_repair_recreates(env,
     assert new["uri"] != old["uri"] and new["state"] == "active"
     assert new["events"] == old["events"] and "routing_form_submission.created" in new["events"]
     assert relay(env, "check").returncode == 0
+
+
+def test_a_member_who_is_not_an_admin_works_at_user_scope(env, calendly):
+    env = {**env, "CALENDLY_ACCESS_TOKEN": calendly.add_token(admin=False)}
+    refused = relay(env, "subscribe")
+    assert refused.returncode == 1 and "owner or admin" in refused.stderr
+    assert relay(env, "subscribe", "--scope", "user").returncode == 0
+    listing = relay(env, "list")  # Calendly refuses the organization listing: the user's is shown
+    assert listing.returncode == 0 and listing.stdout.count("events:") == 1 and "  user  " in listing.stdout
+    assert relay(env, "check").returncode == 0
+
+
+def test_listing_sends_the_organization_and_the_user_calendly_requires(env, calendly):
+    relay(env, "subscribe")
+    relay(env, "list")
+    listings = [r["path"] for r in calendly.received("/webhook_subscriptions?")]
+    assert listings and all("organization=" in path for path in listings)
+    assert all("user=" in path for path in listings if "scope=user" in path)
 
 
 def test_delete(env, calendly):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.calendly.client import AlreadyExists, CalendlyClient, CalendlyError, uuid_of
+from shared.calendly.client import PERMISSION, AlreadyExists, CalendlyClient, CalendlyError, Forbidden, uuid_of
 
 DEFAULT_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
 ROUTING_EVENTS = ("routing_form_submission.created",)
@@ -67,8 +67,8 @@ def list_subscriptions(client: CalendlyClient) -> list[dict[str, Any]]:
         try:
             for item in client.paginate("/webhook_subscriptions", organization=me["current_organization"], **params):
                 found[item["uri"]] = item
-        except CalendlyError as error:
-            if error.status != 403:  # a non-admin token cannot list organization scope
+        except Forbidden as error:
+            if error.reason != PERMISSION:  # a member who is not an admin cannot list organization scope
                 raise
     return list(found.values())
 
