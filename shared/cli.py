@@ -486,7 +486,10 @@ def cmd_config_check(args) -> int:
     if not args.remote:
         return 0
     problems = 0
-    for ok, line in remote_checks(settings):
+    from shared.calendly import credentials
+
+    conn = _redis(settings) if credentials.kind(settings) else None  # OAuth tokens; results for /admin
+    for ok, line in remote_checks(settings, conn):
         print(("ok    " if ok else "FAIL  ") + line)
         problems += not ok
     return 1 if problems else 0

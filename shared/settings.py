@@ -122,6 +122,9 @@ SMS_CAP_WINDOW = 24 * 3600
 WEBHOOK_CHECK_INTERVAL = 3600
 """The scheduler checks the webhook subscription hourly: Calendly disables it silently
 after 24 hours of failed deliveries."""
+CALENDLY_FORBIDDEN_LOG_INTERVAL = 3600
+"""A job that meets Calendly's 403 (a missing scope, the plan) goes on without the feature
+and logs it at most once per this many seconds per feature; every one is counted."""
 DEFAULT_RECONCILE_INTERVAL = "15m"
 BACKFILL_MIN_INTERVAL = 0.15
 """Seconds between API calls in a backfill: about 400 a minute, under Calendly's 500."""
@@ -222,6 +225,9 @@ class Settings:
     calendly_redirect_uri: str | None = None
     calendly_scope: str = "organization"
     """Whose bookings backfill and reconciliation read: the organization's or the user's."""
+    calendly_routing_forms: bool = False
+    """Routing-form leads are expected (CALENDLY_ROUTING_FORMS): subscribe to
+    routing_form_submission.created, and check its event and scope."""
     webhook_url: str | None = None
     """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
     reconcile_interval: timedelta | None = timedelta(minutes=15)
@@ -297,6 +303,7 @@ class Settings:
             calendly_client_secret=_optional(env, "CALENDLY_CLIENT_SECRET"),
             calendly_redirect_uri=_optional(env, "CALENDLY_REDIRECT_URI"),
             calendly_scope=_choice(env, "CALENDLY_SCOPE", ("organization", "user"), "organization"),
+            calendly_routing_forms=_boolean(env, "CALENDLY_ROUTING_FORMS", False),
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_token(env, "ADMIN_TOKEN"),

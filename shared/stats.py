@@ -24,6 +24,7 @@ FAMILIES = {
     "recovered": ("what",),
     "rebook_links": ("outcome", "reason"),
     "webhook_checks": ("state",),
+    "calendly_forbidden": ("feature",),
 }
 """Family → its label names, for the metrics endpoint."""
 

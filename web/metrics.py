@@ -71,6 +71,7 @@ HELP = {
     "recovered": "Jobs put back on their queue after their worker died mid-job",
     "rebook_links": "Single-use re-booking links created or skipped (with the reason)",
     "webhook_checks": "Hourly webhook subscription checks, by result",
+    "calendly_forbidden": "Calendly 403s jobs met (a missing scope, the plan), by feature; the job went on without it",
 }
 
 
