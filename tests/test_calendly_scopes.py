@@ -116,3 +116,81 @@ def test_oauth_gets_the_same_lines(calendly, conn, redis_url):
     assert result.returncode == 1
     stored = {item["feature"].name: item["outcome"] for item in features.recorded(conn)}  # what /admin shows
     assert stored["bookings"] == "missing scope scheduled_events:read" and stored["oauth"] == "ok"
+
+
+# --- jobs that meet a 403 go on without the feature -----------------------------------
+
+@pytest.fixture
+def job_env(monkeypatch, calendly):
+    from worker import context
+
+    def use(token):
+        for name, value in {"CALENDLY_ACCESS_TOKEN": token, "CALENDLY_API_URL": calendly.url,
+                            "REMINDER_OFFSETS": "off", "FOLLOWUP_DELAY": "off"}.items():
+            monkeypatch.setenv(name, value)
+        context.reset()
+    return use
+
+
+def forbidden_logs(caplog):
+    return [r for r in caplog.records if r.name == "relay.calendly" and r.levelname == "ERROR"]
+
+
+def test_a_cancellation_goes_without_its_link_when_the_scope_is_missing(calendly, conn, job_env, caplog):
+    from datetime import datetime, timedelta, timezone
+
+    from rq import Queue
+    from rq.registry import FailedJobRegistry
+
+    from shared import settings as defaults
+    from shared import stats
+    from shared.calendly import samples
+    from tests.helpers import console_messages, run_jobs
+
+    job_env(calendly.add_token(scopes=ALL_SCOPES - {"scheduling_links:write"}))
+    now = datetime.now(timezone.utc)
+    for i, email in enumerate(("ann@example.com", "bob@example.com")):
+        booking = samples.invitee_payload(email=email, phone=f"+1 404-555-12{i}0", start=now + timedelta(days=2))
+        Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue(
+            defaults.PROCESS_EVENT_FUNC, samples.envelope("invitee.canceled", samples.canceled(booking, at=now)), None)
+    run_jobs(conn)
+    cancels = [m for m in console_messages(caplog) if m["kind"] == "cancel"]
+    assert [m["params"]["link"] for m in cancels] == ["", ""]  # the notices went, without links
+    assert calendly.links == [] and conn.zcard("rq:scheduler:scheduled_jobs") == 0  # nothing retried
+    assert all(FailedJobRegistry(q, connection=conn).count == 0 for q in defaults.WORKER_QUEUES)
+    refused = calendly.received("/scheduling_links", status=403)
+    assert stats.read(conn, "calendly_forbidden") == {("rebook_links",): len(refused)} and len(refused) >= 2
+    [line] = forbidden_logs(caplog)  # once an hour, however many jobs met it
+    assert "missing scope scheduling_links:write" in line.getMessage() and line.feature == "rebook_links"
+    assert {("skipped", "missing_scope")} <= set(stats.read(conn, "rebook_links"))
+
+
+def test_reconciliation_without_the_bookings_scope_skips_quietly(calendly, conn, job_env, caplog):
+    from rq import Queue
+
+    from shared import settings as defaults
+    from shared import stats
+    from tests.helpers import run_jobs
+
+    job_env(calendly.add_token(scopes=ALL_SCOPES - {"scheduled_events:read"}))
+    jobs = [Queue(defaults.MAINTENANCE_QUEUE, connection=conn).enqueue("worker.jobs.reconcile_bookings")
+            for _ in range(2)]
+    run_jobs(conn)
+    assert [job.return_value() for job in jobs] == [
+        {"status": "skipped", "reason": "missing scope scheduled_events:read"}] * 2
+    assert stats.read(conn, "calendly_forbidden") == {("bookings",): 2}
+    assert len(forbidden_logs(caplog)) == 1
+    stored = {item["feature"].name: item for item in features.recorded(conn)}
+    assert stored["bookings"]["outcome"] == "missing scope scheduled_events:read"
+    assert stored["bookings"]["source"] == "job"
+
+
+def test_the_forbidden_counter_is_a_metric(conn):
+    from shared import stats
+    from shared.settings import Settings
+    from tests.helpers import SIGNING_KEY
+    from web.app import create_app
+
+    stats.count(conn, "calendly_forbidden", "rebook_links", amount=3)
+    web = create_app(Settings(signing_key=SIGNING_KEY, metrics_public=True), redis_client=conn).test_client()
+    assert 'relay_calendly_forbidden_total{feature="rebook_links"} 3.0' in web.get("/metrics").get_data(as_text=True)

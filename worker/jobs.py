@@ -399,8 +399,8 @@ def _event_name(envelope: Any) -> str | None:
 
 def check_webhooks() -> dict[str, Any]:
     """Is Calendly still delivering to us? Logged loudly and kept for /metrics when not."""
-    from shared.calendly import subscriptions
-    from shared.calendly.client import CalendlyError
+    from shared.calendly import features, subscriptions
+    from shared.calendly.client import CalendlyError, Forbidden
     from shared.calendly.oauth import api_client
 
     ctx = context.current()
@@ -409,11 +409,14 @@ def check_webhooks() -> dict[str, Any]:
         return {"status": "skipped", "reason": "RELAY_WEBHOOK_URL is not set"}
     try:
         state = subscriptions.check(api_client(conn, ctx.settings), ctx.settings.webhook_url)
+    except Forbidden as error:  # a missing scope or the plan: asking again will not help
+        _webhook_state(conn, "unknown")
+        return {"status": "skipped", "reason": features.note_forbidden(conn, error)}
     except (CalendlyError, ConfigError) as error:
         log.error("webhook subscription check failed: %s", safe_message(error))
-        conn.hset(keys.WEBHOOK_STATE, mapping={"state": "unknown", "checked_at": datetime.now(timezone.utc).isoformat()})
+        _webhook_state(conn, "unknown")
         return {"status": "error", "reason": str(error)}
-    conn.hset(keys.WEBHOOK_STATE, mapping={"state": state.state, "checked_at": datetime.now(timezone.utc).isoformat()})
+    _webhook_state(conn, state.state)
     stats.count(conn, "webhook_checks", state.state)
     if not state.healthy:
         log.error("Calendly webhook subscription %s: %s (run: relay webhooks check --repair)", state.state,
@@ -423,8 +426,13 @@ def check_webhooks() -> dict[str, Any]:
     return {"status": state.state, "message": state.message}
 
 
+def _webhook_state(conn, state: str) -> None:
+    conn.hset(keys.WEBHOOK_STATE, mapping={"state": state, "checked_at": datetime.now(timezone.utc).isoformat()})
+
+
 def reconcile_bookings() -> dict[str, Any]:
-    from shared.calendly.client import CalendlyError
+    from shared.calendly import features
+    from shared.calendly.client import CalendlyError, Forbidden
     from shared.calendly.oauth import api_client
     from worker.backfill import reconcile
 
@@ -432,6 +440,8 @@ def reconcile_bookings() -> dict[str, Any]:
     conn = get_current_job().connection
     try:
         report = reconcile(conn, api_client(conn, ctx.settings), ctx.settings)
+    except Forbidden as error:  # a missing scope or the plan: the next run asks again, quietly
+        return {"status": "skipped", "reason": features.note_forbidden(conn, error)}
     except (CalendlyError, ConfigError) as error:
         log.error("reconciliation failed: %s", safe_message(error))
         return {"status": "error", "reason": str(error)}
