@@ -255,22 +255,35 @@ def _calendly_errors(command):
 def cmd_webhooks_subscribe(args) -> int:
     from shared.calendly import subscriptions
 
+    from shared.calendly import credentials
+
     settings = Settings.from_env()
-    if not settings.signing_key:
-        raise ConfigError("CALENDLY_WEBHOOK_SIGNING_KEY is required: Calendly signs deliveries with it")
-    events = list(args.events or subscriptions.DEFAULT_EVENTS)
+    _require_signing_key(settings, "the receiver verifies every delivery with it")
+    events = list(args.events or subscriptions.required_events(settings))
     if args.routing_forms:
         events += [e for e in subscriptions.ROUTING_EVENTS if e not in events]
     _, client = _calendly(settings)
     outcome, subscription = subscriptions.subscribe(client, _webhook_url(args, settings), args.scope, events,
-                                                    settings.signing_key)
+                                                    credentials.subscription_signing_key(settings))
     if outcome == "exists":
         print("a subscription for this URL already exists (Calendly answered 409); nothing changed")
     else:
         print("subscribed")
     if subscription:
         print(subscriptions.describe(subscription))
+    if credentials.kind(settings) == credentials.OAUTH:
+        print(f"note: {credentials.OAUTH_SIGNING_KEY_NOTE}")
     return 0
+
+
+def _require_signing_key(settings: Settings, why: str) -> None:
+    from shared.calendly import credentials
+
+    if settings.signing_key:
+        return
+    if credentials.kind(settings) == credentials.OAUTH:
+        raise ConfigError(f"CALENDLY_WEBHOOK_SIGNING_KEY is required ({why}): {credentials.OAUTH_SIGNING_KEY_NOTE}")
+    raise ConfigError(f"CALENDLY_WEBHOOK_SIGNING_KEY is required: Calendly signs deliveries with it and {why}")
 
 
 @_calendly_errors
@@ -300,13 +313,15 @@ def cmd_webhooks_delete(args) -> int:
 def cmd_webhooks_check(args) -> int:
     from shared.calendly import subscriptions
 
+    from shared.calendly import credentials
+
     settings = Settings.from_env()
-    if args.repair and not settings.signing_key:
-        raise ConfigError("CALENDLY_WEBHOOK_SIGNING_KEY is required to recreate the subscription")
+    if args.repair:
+        _require_signing_key(settings, "to recreate the subscription")
     _, client = _calendly(settings)
     url = _webhook_url(args, settings)
     if args.repair:
-        state, subscription = subscriptions.repair(client, url, settings.signing_key)
+        state, subscription = subscriptions.repair(client, url, credentials.subscription_signing_key(settings))
         print(state.message)
         if not state.healthy:
             print("repaired: deleted and recreated" if state.subscription else "repaired: created")

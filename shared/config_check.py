@@ -34,6 +34,8 @@ def describe(settings: Settings) -> list[str]:
     lines.append(f"  {'RELAY_CONFIG':<24} {len(config.event_types)} event type override(s), "
                  f"{len(config.event_mapping)} list mapping(s), "
                  f"field_mapping {'customised' if config.field_mapping else 'default'}")
+    if credentials.kind(settings) == credentials.OAUTH:
+        lines.append(f"note: {credentials.OAUTH_SIGNING_KEY_NOTE}")
     return lines
 
 

@@ -16,6 +16,12 @@ ROUTING_EVENTS = ("routing_form_submission.created",)
 """Routing forms exist only at organization scope."""
 SCOPES = ("organization", "user")
 
+
+def required_events(settings) -> list[str]:
+    """The events this configuration needs: the invitee events, and routing-form
+    submissions with CALENDLY_ROUTING_FORMS."""
+    return list(DEFAULT_EVENTS) + (list(ROUTING_EVENTS) if settings.calendly_routing_forms else [])
+
 OK = "ok"
 RETRYING = "retrying"
 DISABLED = "disabled"
@@ -39,7 +45,9 @@ def same_url(a: str | None, b: str | None) -> bool:
 
 def subscribe(client: CalendlyClient, url: str, scope: str, events: list[str], signing_key: str | None
               ) -> tuple[str, dict[str, Any] | None]:
-    """("created", subscription) or ("exists", the existing one) when Calendly says 409."""
+    """("created", subscription) or ("exists", the existing one) when Calendly says 409.
+    ``signing_key`` None sends none: with OAuth, Calendly signs with the app's key
+    (shared/calendly/credentials.py)."""
     if scope not in SCOPES:
         raise CalendlyError(f"scope must be one of {', '.join(SCOPES)}")
     if scope != "organization" and set(events) & set(ROUTING_EVENTS):
