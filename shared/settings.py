@@ -46,6 +46,15 @@ the job is pickled into Redis, after 200 had been answered."""
 FUTURE_SKEW = 5 * 60
 """A timestamp further than this in the future is rejected (clock skew allowance)."""
 
+WEBHOOK_VERIFICATION_FAILURES = 3
+WEBHOOK_VERIFICATION_WINDOW = 10 * 60
+"""The watchdog (shared/watchdog.py) raises the alarm after this many deliveries refused
+for ``no_matching_signature`` within this many seconds, with none accepted in between: a
+wrong or rotated key, or a proxy that alters the body. Calendly retries each refused
+delivery and disables the subscription after 24 hours."""
+WEBHOOK_VERIFICATION_ALERT_INTERVAL = 10 * 60
+"""While the alarm is raised, one error line per this many seconds names the likely causes."""
+
 DEDUPE_TTL_MIN = 7 * 24 * 3600
 DEDUPE_TTL_MARGIN = 24 * 3600
 """The dedupe record lives at least a week and always a day longer than the tolerance,

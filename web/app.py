@@ -14,7 +14,7 @@ from flask import Flask, g, jsonify, request
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 
-from shared import logs
+from shared import logs, watchdog
 from shared import settings as defaults
 from shared.redis_conn import connect, resolve_url
 from shared.settings import Settings
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app = Flask("calendly_relay")
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
-                               "intake": intake.Intake(redis_client)}
+                               "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client)}
     for blueprint in (webhook_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint):
         app.register_blueprint(blueprint)
 

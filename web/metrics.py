@@ -58,6 +58,9 @@ class RelayCollector:
         for candidate in SUBSCRIPTION_STATES:
             subscription.add_metric([candidate], 1 if candidate == state else 0)
         yield subscription
+        yield GaugeMetricFamily("relay_webhook_verification_failing",
+                                "1 while signed deliveries keep failing verification (shared/watchdog.py), "
+                                "until one is accepted", value=self.conn.exists(keys.WEBHOOK_VERIFICATION_FAILING))
 
 
 HELP = {
