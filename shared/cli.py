@@ -311,26 +311,51 @@ def cmd_webhooks_delete(args) -> int:
 
 @_calendly_errors
 def cmd_webhooks_check(args) -> int:
-    from shared.calendly import subscriptions
-
-    from shared.calendly import credentials
+    """Exit 0 when all is well; 1 when the subscription is disabled or missing, several
+    deliver to the URL, one lacks an event the configuration needs, or deliveries keep
+    failing verification (shared/watchdog.py). --repair recreates a disabled or missing one."""
+    from shared.calendly import credentials, subscriptions
 
     settings = Settings.from_env()
     if args.repair:
         _require_signing_key(settings, "to recreate the subscription")
-    _, client = _calendly(settings)
+    conn, client = _calendly(settings)
     url = _webhook_url(args, settings)
+    required = subscriptions.required_events(settings)
     if args.repair:
-        state, subscription = subscriptions.repair(client, url, credentials.subscription_signing_key(settings))
+        state, subscription = subscriptions.repair(client, url, credentials.subscription_signing_key(settings),
+                                                   required)
+        _print_repair(state, subscription)
+        healthy = True  # recreated when it was not
+    else:
+        state = subscriptions.check(client, url, required)
         print(state.message)
-        if not state.healthy:
-            print("repaired: deleted and recreated" if state.subscription else "repaired: created")
-            if subscription:
-                print(subscriptions.describe(subscription))
-        return 0
-    state = subscriptions.check(client, url)
+        healthy = state.healthy
+    problems = _delivery_problems(conn, state)
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 0 if healthy and not problems else 1
+
+
+def _print_repair(state, subscription) -> None:
+    from shared.calendly import subscriptions
+
     print(state.message)
-    return 0 if state.healthy else 1
+    if not state.healthy:
+        print("repaired: deleted and recreated" if state.subscription else "repaired: created")
+        if subscription:
+            print(subscriptions.describe(subscription))
+
+
+def _delivery_problems(conn, state) -> list[str]:
+    """The subscription's own problems, and the watchdog's verdict on the deliveries."""
+    from shared import watchdog
+
+    problems = list(state.problems)
+    failing = watchdog.state(conn)
+    if failing:
+        problems.append(watchdog.describe(failing))
+    return problems
 
 
 @_calendly_errors

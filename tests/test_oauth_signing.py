@@ -85,3 +85,24 @@ def test_config_check_says_which_key_verifies_under_oauth(oauth_env):
     assert "must be that key" not in personal.stdout
     unset = relay({**oauth_env, "CALENDLY_WEBHOOK_SIGNING_KEY": ""}, "webhooks", "subscribe")
     assert unset.returncode == 2 and "app's webhook signing key" in unset.stderr
+
+
+def test_relay_key_that_is_not_the_apps_trips_the_watchdog_until_fixed(calendly, conn, oauth_env):
+    from shared import watchdog
+
+    wrong = {**oauth_env, "CALENDLY_WEBHOOK_SIGNING_KEY": SIGNING_KEY}  # the relay's own key, not the app's
+    assert relay(wrong, "webhooks", "subscribe").returncode == 0
+    [subscription] = calendly.subscriptions.values()
+    web = receiver(conn, SIGNING_KEY)
+    for i in range(3):  # Calendly keeps posting; the relay keeps refusing
+        raw, headers = calendly.signed_delivery(subscription, samples.envelope(
+            "invitee.created", samples.invitee_payload(email=f"p{i}@example.com")))
+        assert web.post("/webhooks/calendly", data=raw, headers=headers).status_code == 401
+    assert watchdog.state(conn) is not None
+    check = relay(wrong, "webhooks", "check")
+    assert check.returncode == 1 and "OAuth app's webhook signing key" in check.stdout
+    fixed = receiver(conn, FakeCalendly.APP_SIGNING_KEY)  # CALENDLY_WEBHOOK_SIGNING_KEY set to the app's key
+    raw, headers = calendly.signed_delivery(subscription, samples.envelope("invitee.created", samples.invitee_payload()))
+    assert fixed.post("/webhooks/calendly", data=raw, headers=headers).status_code == 200
+    assert watchdog.state(conn) is None
+    assert relay(oauth_env, "webhooks", "check").returncode == 0

@@ -73,6 +73,23 @@ def test_a_disabled_subscription_is_reported(conn, calendly, calendly_env, caplo
     assert run_periodic(conn, "worker.jobs.check_webhooks")["status"] == "ok"
 
 
+def test_the_hourly_check_reports_problems_and_what_each_feature_may_do(conn, calendly, calendly_env, caplog,
+                                                                        monkeypatch):
+    from shared.calendly import features
+
+    for url in (HOOK, HOOK + "/"):
+        ident = f"s-{len(calendly.subscriptions)}"
+        calendly.subscriptions[ident] = {"uri": f"{calendly.url}/webhook_subscriptions/{ident}", "callback_url": url,
+                                         "events": ["invitee.created"], "scope": "organization", "state": "active",
+                                         "organization": calendly.organization, "retry_started_at": None}
+    result = run_periodic(conn, "worker.jobs.check_webhooks")
+    assert result["status"] == "ok" and len(result["problems"]) == 2
+    assert any("2 subscriptions deliver" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert any("lacks invitee.canceled" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    stored = {item["feature"].name: item["outcome"] for item in features.recorded(conn)}
+    assert stored["subscriptions"] == "ok" and stored["rebook_links"] == "ok"
+
+
 def test_reconciliation_job_runs(conn, calendly, calendly_env):
     calendly.add_booking(samples.invitee_payload(start=datetime.now(timezone.utc) + timedelta(hours=5)))
     assert run_periodic(conn, "worker.jobs.reconcile_bookings") == {"status": "done", "applied": 1, "skipped": []}

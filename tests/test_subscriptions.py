@@ -107,6 +107,42 @@ def test_listing_sends_the_organization_and_the_user_calendly_requires(env, cale
     assert all("user=" in path for path in listings if "scope=user" in path)
 
 
+def test_check_reports_several_subscriptions_for_the_url(env, calendly):
+    relay(env, "subscribe")
+    relay(env, "subscribe", "--url", HOOK + "/")  # the same URL to the relay, another to Calendly
+    result = relay(env, "check")
+    assert result.returncode == 1
+    assert "problem: 2 subscriptions deliver to" in result.stdout and "relay webhooks delete" in result.stdout
+
+
+def test_check_reports_an_event_the_configuration_needs(env, calendly):
+    env = {**env, "CALENDLY_ROUTING_FORMS": "1"}
+    relay(env, "subscribe", "--events", "invitee.created", "invitee.canceled", "invitee_no_show.created",
+          "invitee_no_show.deleted")
+    lacking = relay(env, "check")
+    assert lacking.returncode == 1 and "problem: the subscription lacks routing_form_submission.created" in lacking.stdout
+    relay(env, "delete", next(iter(calendly.subscriptions)))
+    assert relay(env, "subscribe").returncode == 0  # CALENDLY_ROUTING_FORMS: the routing event by default
+    [subscription] = calendly.subscriptions.values()
+    assert "routing_form_submission.created" in subscription["events"]
+    assert relay(env, "check").returncode == 0
+
+
+def test_check_reports_deliveries_failing_verification(env, calendly, conn):
+    from shared.watchdog import Watchdog
+
+    relay(env, "subscribe")
+    assert relay(env, "check").returncode == 0
+    dog = Watchdog(conn)
+    for _ in range(3):
+        dog.refused()
+    failing = relay(env, "check")
+    assert failing.returncode == 1
+    assert "problem: deliveries have been failing signature verification since" in failing.stdout
+    assert "CALENDLY_WEBHOOK_SIGNING_KEY" in failing.stdout
+    assert relay(env, "check", "--repair").returncode == 1  # recreating does not fix a key
+
+
 def test_delete(env, calendly):
     relay(env, "subscribe")
     [ident] = calendly.subscriptions

@@ -398,7 +398,8 @@ def _event_name(envelope: Any) -> str | None:
 # --- periodic housekeeping (registered by ``relay scheduler``) -------------------------
 
 def check_webhooks() -> dict[str, Any]:
-    """Is Calendly still delivering to us? Logged loudly and kept for /metrics when not."""
+    """Is Calendly still delivering to us? Logged loudly and kept for /metrics when not.
+    Also checks what each Calendly feature may do, for /admin."""
     from shared.calendly import features, subscriptions
     from shared.calendly.client import CalendlyError, Forbidden
     from shared.calendly.oauth import api_client
@@ -408,7 +409,9 @@ def check_webhooks() -> dict[str, Any]:
     if not ctx.settings.webhook_url:
         return {"status": "skipped", "reason": "RELAY_WEBHOOK_URL is not set"}
     try:
-        state = subscriptions.check(api_client(conn, ctx.settings), ctx.settings.webhook_url)
+        client = api_client(conn, ctx.settings)
+        _check_features(conn, client, ctx.settings)
+        state = subscriptions.check(client, ctx.settings.webhook_url, subscriptions.required_events(ctx.settings))
     except Forbidden as error:  # a missing scope or the plan: asking again will not help
         _webhook_state(conn, "unknown")
         return {"status": "skipped", "reason": features.note_forbidden(conn, error)}
@@ -423,7 +426,20 @@ def check_webhooks() -> dict[str, Any]:
                   state.message, extra={"subscription_state": state.state})
     elif state.state == subscriptions.RETRYING:
         log.warning("Calendly webhook subscription: %s", state.message, extra={"subscription_state": state.state})
-    return {"status": state.state, "message": state.message}
+    for problem in state.problems:
+        log.error("Calendly webhook subscription: %s", problem, extra={"subscription_state": state.state})
+    return {"status": state.state, "message": state.message, "problems": list(state.problems)}
+
+
+def _check_features(conn, client, settings) -> None:
+    """The hourly view of each Calendly feature (relay config check --remote's lines)."""
+    from shared.calendly import features
+
+    results = features.probe(client, settings) + [features.oauth_result(conn, settings)]
+    features.record(conn, results)
+    for result in results:
+        if not result.ok:
+            log.warning("%s", result.line(), extra={"feature": result.feature.name})
 
 
 def _webhook_state(conn, state: str) -> None:

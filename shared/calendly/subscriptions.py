@@ -33,6 +33,8 @@ class Check:
     state: str
     subscription: dict[str, Any] | None
     message: str
+    problems: tuple[str, ...] = ()
+    """What else is wrong: several subscriptions for the URL, events the configuration needs."""
 
     @property
     def healthy(self) -> bool:
@@ -85,28 +87,43 @@ def delete(client: CalendlyClient, subscription: str) -> None:
     client.delete(f"/webhook_subscriptions/{uuid_of(subscription)}")
 
 
-def check(client: CalendlyClient, url: str) -> Check:
+def check(client: CalendlyClient, url: str, required: list[str] | tuple[str, ...] = DEFAULT_EVENTS) -> Check:
     matching = [s for s in list_subscriptions(client) if same_url(s.get("callback_url"), url)]
     if not matching:
         return Check(MISSING, None, f"no Calendly webhook subscription delivers to {url}")
     active = [s for s in matching if s.get("state") == "active"]
     if not active:
         return Check(DISABLED, matching[0], f"the subscription for {url} is disabled: Calendly stopped delivering")
-    subscription = active[0]
+    subscription, problems = active[0], _problems(matching, active, required, url)
     if subscription.get("retry_started_at"):
         return Check(RETRYING, subscription,
                      f"Calendly has been retrying failed deliveries since {subscription['retry_started_at']}; "
-                     "it disables the subscription after 24 hours of failures")
-    return Check(OK, subscription, f"the subscription for {url} is active")
+                     "it disables the subscription after 24 hours of failures", problems)
+    return Check(OK, subscription, f"the subscription for {url} is active", problems)
 
 
-def repair(client: CalendlyClient, url: str, signing_key: str | None) -> tuple[Check, dict[str, Any] | None]:
+def _problems(matching: list[dict[str, Any]], active: list[dict[str, Any]], required, url: str) -> tuple[str, ...]:
+    problems = []
+    if len(matching) > 1:
+        ids = ", ".join(uuid_of(s["uri"]) for s in matching)
+        problems.append(f"{len(matching)} subscriptions deliver to {url} ({ids}): each booking arrives once per "
+                        "subscription; keep one (relay webhooks delete ID)")
+    subscribed = {event for s in active for event in s.get("events") or []}
+    missing = [event for event in required if event not in subscribed]
+    if missing:
+        problems.append(f"the subscription lacks {', '.join(missing)}, which this configuration needs "
+                        "(CALENDLY_ROUTING_FORMS); delete it and run relay webhooks subscribe")
+    return tuple(problems)
+
+
+def repair(client: CalendlyClient, url: str, signing_key: str | None,
+           required: list[str] | tuple[str, ...] = DEFAULT_EVENTS) -> tuple[Check, dict[str, Any] | None]:
     """Delete a disabled subscription and recreate it with the same events and scope (a
-    missing one is created with the defaults)."""
-    state = check(client, url)
+    missing one is created with the required events)."""
+    state = check(client, url, required)
     if state.healthy:
         return state, state.subscription
-    events, scope = list(DEFAULT_EVENTS), "organization"
+    events, scope = list(required), "organization"
     if state.subscription:
         events = state.subscription.get("events") or events
         scope = state.subscription.get("scope") or scope
