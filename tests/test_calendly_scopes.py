@@ -194,3 +194,22 @@ def test_the_forbidden_counter_is_a_metric(conn):
     stats.count(conn, "calendly_forbidden", "rebook_links", amount=3)
     web = create_app(Settings(signing_key=SIGNING_KEY, metrics_public=True), redis_client=conn).test_client()
     assert 'relay_calendly_forbidden_total{feature="rebook_links"} 3.0' in web.get("/metrics").get_data(as_text=True)
+
+
+def test_admin_shows_the_same_table(calendly, conn, redis_url):
+    from shared.settings import Settings
+    from tests.helpers import SIGNING_KEY
+    from web.app import create_app
+
+    admin = "admin-token-for-the-table"
+    web = create_app(Settings(signing_key=SIGNING_KEY, admin_token=admin), redis_client=conn).test_client()
+    headers = {"Authorization": f"Bearer {admin}"}
+    before = web.get("/admin", headers=headers).get_data(as_text=True)
+    assert 'id="calendly-features"' in before and before.count("not checked yet") == len(features.FEATURES)
+    token = calendly.add_token(scopes=ALL_SCOPES - {"scheduling_links:write"})
+    config_check(redis_url, CALENDLY_ACCESS_TOKEN=token, CALENDLY_API_URL=calendly.url)
+    page = web.get("/admin", headers=headers).get_data(as_text=True)
+    table = page[page.index('id="calendly-features"'):]
+    assert "single-use re-booking links</td><td><code>scheduling_links:write</code>" in table
+    assert '<td class="bad">missing scope scheduling_links:write' in table
+    assert "not checked yet" not in table

@@ -97,3 +97,16 @@ def test_the_window_and_the_interval(conn, caplog):
         assert dog.refused(t + window + 4 + interval)  # the next interval: one more line
     assert len(alarms(caplog)) == 2
     assert watchdog.state(conn)["since"] == t + window + 4
+
+
+def test_admin_shows_a_banner_while_failing(conn):
+    admin = "admin-token-for-the-banner"
+    web = create_app(Settings(signing_key=SIGNING_KEY, admin_token=admin), redis_client=conn).test_client()
+    headers = {"Authorization": f"Bearer {admin}"}
+    assert 'id="verification-failing"' not in web.get("/admin", headers=headers).get_data(as_text=True)
+    for i in range(3):
+        refuse(web, i)
+    page = web.get("/admin", headers=headers).get_data(as_text=True)
+    assert 'id="verification-failing"' in page and "3 refused" in page and "OAuth app" in page
+    assert post_delivery(web, booking(9)).status_code == 200
+    assert 'id="verification-failing"' not in web.get("/admin", headers=headers).get_data(as_text=True)
