@@ -439,7 +439,7 @@ def _check_features(conn, client, settings) -> None:
     features.record(conn, results)
     for result in results:
         if not result.ok:
-            log.warning("%s", result.line(), extra={"feature": result.feature.name})
+            log.warning("%s", safe_text(result.line()), extra={"feature": result.feature.name})
 
 
 def _webhook_state(conn, state: str) -> None:

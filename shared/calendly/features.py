@@ -34,6 +34,7 @@ from shared import keys, stats
 from shared import settings as defaults
 from shared.calendly import credentials
 from shared.calendly.client import MISSING_SCOPE, PERMISSION, PLAN, CalendlyClient, CalendlyError, Forbidden
+from shared.logs import safe_text
 from shared.settings import Settings
 
 log = logging.getLogger("relay.calendly")
@@ -234,7 +235,8 @@ def note_forbidden(conn, error: Forbidden) -> str:
     record(conn, [Result(feature, outcome)], source="job")
     if conn.set(keys.CALENDLY_FORBIDDEN_LOGGED + feature.name, "1", nx=True,
                 ex=defaults.CALENDLY_FORBIDDEN_LOG_INTERVAL):
+        said = safe_text(outcome)  # the scope names come from Calendly's answer
         log.error("Calendly refused the %s: %s; the relay goes on without it (logged once an hour; "
-                  "relay config check --remote shows every feature)", feature.title, outcome,
-                  extra={"feature": feature.name, "outcome": outcome, "scope": ", ".join(error.scopes) or None})
+                  "relay config check --remote shows every feature)", feature.title, said,
+                  extra={"feature": feature.name, "outcome": said, "scope": safe_text(", ".join(error.scopes)) or None})
     return outcome
