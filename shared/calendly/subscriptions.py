@@ -16,12 +16,6 @@ ROUTING_EVENTS = ("routing_form_submission.created",)
 """Routing forms exist only at organization scope."""
 SCOPES = ("organization", "user")
 
-
-def required_events(settings) -> list[str]:
-    """The events this configuration needs: the invitee events, and routing-form
-    submissions with CALENDLY_ROUTING_FORMS."""
-    return list(DEFAULT_EVENTS) + (list(ROUTING_EVENTS) if settings.calendly_routing_forms else [])
-
 OK = "ok"
 RETRYING = "retrying"
 DISABLED = "disabled"
@@ -39,6 +33,12 @@ class Check:
     @property
     def healthy(self) -> bool:
         return self.state in (OK, RETRYING)
+
+
+def required_events(settings) -> list[str]:
+    """The events this configuration needs: the invitee events, and routing-form
+    submissions with CALENDLY_ROUTING_FORMS."""
+    return list(DEFAULT_EVENTS) + (list(ROUTING_EVENTS) if settings.calendly_routing_forms else [])
 
 
 def same_url(a: str | None, b: str | None) -> bool:
@@ -111,8 +111,9 @@ def _problems(matching: list[dict[str, Any]], active: list[dict[str, Any]], requ
     subscribed = {event for s in active for event in s.get("events") or []}
     missing = [event for event in required if event not in subscribed]
     if missing:
-        problems.append(f"the subscription lacks {', '.join(missing)}, which this configuration needs "
-                        "(CALENDLY_ROUTING_FORMS); delete it and run relay webhooks subscribe")
+        why = " (CALENDLY_ROUTING_FORMS=1)" if set(missing) & set(ROUTING_EVENTS) else ""
+        problems.append(f"the subscription lacks {', '.join(missing)}, which this configuration needs{why}; "
+                        "delete it and run relay webhooks subscribe")
     return tuple(problems)
 
 
