@@ -119,8 +119,9 @@ def needed(feature: Feature, settings: Settings) -> bool:
 
 def probe(client: CalendlyClient, settings: Settings) -> list[Result]:
     """One result per API feature. Reads where a read exists; a feature that only writes
-    is probed with an empty body Calendly must refuse (400): it creates nothing, and a
-    missing scope or plan is refused before the body is looked at."""
+    is probed with an empty body Calendly must refuse (400), which creates nothing. That
+    a missing scope is refused (403) before the body is looked at is how OAuth scopes are
+    usually enforced, but Calendly does not document the order: a 400 is read as "ok"."""
     try:
         me = client.me()
         user_outcome = OK
