@@ -255,22 +255,35 @@ def _calendly_errors(command):
 def cmd_webhooks_subscribe(args) -> int:
     from shared.calendly import subscriptions
 
+    from shared.calendly import credentials
+
     settings = Settings.from_env()
-    if not settings.signing_key:
-        raise ConfigError("CALENDLY_WEBHOOK_SIGNING_KEY is required: Calendly signs deliveries with it")
-    events = list(args.events or subscriptions.DEFAULT_EVENTS)
+    _require_signing_key(settings, "the receiver verifies every delivery with it")
+    events = list(args.events or subscriptions.required_events(settings))
     if args.routing_forms:
         events += [e for e in subscriptions.ROUTING_EVENTS if e not in events]
     _, client = _calendly(settings)
     outcome, subscription = subscriptions.subscribe(client, _webhook_url(args, settings), args.scope, events,
-                                                    settings.signing_key)
+                                                    credentials.subscription_signing_key(settings))
     if outcome == "exists":
         print("a subscription for this URL already exists (Calendly answered 409); nothing changed")
     else:
         print("subscribed")
     if subscription:
         print(subscriptions.describe(subscription))
+    if credentials.kind(settings) == credentials.OAUTH:
+        print(f"note: {credentials.OAUTH_SIGNING_KEY_NOTE}")
     return 0
+
+
+def _require_signing_key(settings: Settings, why: str) -> None:
+    from shared.calendly import credentials
+
+    if settings.signing_key:
+        return
+    if credentials.kind(settings) == credentials.OAUTH:
+        raise ConfigError(f"CALENDLY_WEBHOOK_SIGNING_KEY is required ({why}): {credentials.OAUTH_SIGNING_KEY_NOTE}")
+    raise ConfigError(f"CALENDLY_WEBHOOK_SIGNING_KEY is required: Calendly signs deliveries with it and {why}")
 
 
 @_calendly_errors
@@ -298,24 +311,51 @@ def cmd_webhooks_delete(args) -> int:
 
 @_calendly_errors
 def cmd_webhooks_check(args) -> int:
-    from shared.calendly import subscriptions
+    """Exit 0 when all is well; 1 when the subscription is disabled or missing, several
+    deliver to the URL, one lacks an event the configuration needs, or deliveries keep
+    failing verification (shared/watchdog.py). --repair recreates a disabled or missing one."""
+    from shared.calendly import credentials, subscriptions
 
     settings = Settings.from_env()
-    if args.repair and not settings.signing_key:
-        raise ConfigError("CALENDLY_WEBHOOK_SIGNING_KEY is required to recreate the subscription")
-    _, client = _calendly(settings)
-    url = _webhook_url(args, settings)
     if args.repair:
-        state, subscription = subscriptions.repair(client, url, settings.signing_key)
+        _require_signing_key(settings, "to recreate the subscription")
+    conn, client = _calendly(settings)
+    url = _webhook_url(args, settings)
+    required = subscriptions.required_events(settings)
+    if args.repair:
+        state, subscription = subscriptions.repair(client, url, credentials.subscription_signing_key(settings),
+                                                   required)
+        _print_repair(state, subscription)
+        healthy = True  # recreated when it was not
+    else:
+        state = subscriptions.check(client, url, required)
         print(state.message)
-        if not state.healthy:
-            print("repaired: deleted and recreated" if state.subscription else "repaired: created")
-            if subscription:
-                print(subscriptions.describe(subscription))
-        return 0
-    state = subscriptions.check(client, url)
+        healthy = state.healthy
+    problems = _delivery_problems(conn, state)
+    for problem in problems:
+        print(f"problem: {problem}")
+    return 0 if healthy and not problems else 1
+
+
+def _print_repair(state, subscription) -> None:
+    from shared.calendly import subscriptions
+
     print(state.message)
-    return 0 if state.healthy else 1
+    if not state.healthy:
+        print("repaired: deleted and recreated" if state.subscription else "repaired: created")
+        if subscription:
+            print(subscriptions.describe(subscription))
+
+
+def _delivery_problems(conn, state) -> list[str]:
+    """The subscription's own problems, and the watchdog's verdict on the deliveries."""
+    from shared import watchdog
+
+    problems = list(state.problems)
+    failing = watchdog.state(conn)
+    if failing:
+        problems.append(watchdog.describe(failing))
+    return problems
 
 
 @_calendly_errors
@@ -486,7 +526,10 @@ def cmd_config_check(args) -> int:
     if not args.remote:
         return 0
     problems = 0
-    for ok, line in remote_checks(settings):
+    from shared.calendly import credentials
+
+    conn = _redis(settings) if credentials.kind(settings) else None  # OAuth tokens; results for /admin
+    for ok, line in remote_checks(settings, conn):
         print(("ok    " if ok else "FAIL  ") + line)
         problems += not ok
     return 1 if problems else 0

@@ -7,6 +7,7 @@ import re
 from dataclasses import fields
 from typing import Iterator
 
+from shared.calendly import credentials
 from shared.settings import Settings
 
 SECRET_FIELDS = {"signing_key", "engagelab_dev_secret", "brevo_api_key", "calendly_access_token",
@@ -33,17 +34,20 @@ def describe(settings: Settings) -> list[str]:
     lines.append(f"  {'RELAY_CONFIG':<24} {len(config.event_types)} event type override(s), "
                  f"{len(config.event_mapping)} list mapping(s), "
                  f"field_mapping {'customised' if config.field_mapping else 'default'}")
+    if credentials.kind(settings) == credentials.OAUTH:
+        lines.append(f"note: {credentials.OAUTH_SIGNING_KEY_NOTE}")
     return lines
 
 
-def remote_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
-    """(ok, what) for each remote fact the configuration depends on."""
+def remote_checks(settings: Settings, conn=None) -> Iterator[tuple[bool, str]]:
+    """(ok, what) for each remote fact the configuration depends on. ``conn`` (Redis)
+    holds the OAuth tokens, and keeps the Calendly results for /admin."""
     if settings.sms_backend == "engagelab":
         yield from _engagelab_templates(settings)
     if settings.crm_backend == "brevo":
         yield from _brevo_attributes(settings)
-    if settings.calendly_access_token:
-        yield from _calendly_token(settings)
+    if credentials.kind(settings):
+        yield from _calendly_features(settings, conn)
 
 
 def _engagelab_templates(settings: Settings) -> Iterator[tuple[bool, str]]:
@@ -92,12 +96,21 @@ def _brevo_attributes(settings: Settings) -> Iterator[tuple[bool, str]]:
             yield False, f"Brevo attribute {name} is missing (run: relay crm setup)"
 
 
-def _calendly_token(settings: Settings) -> Iterator[tuple[bool, str]]:
-    from shared.calendly.client import CalendlyClient, CalendlyError
+def _calendly_features(settings: Settings, conn) -> Iterator[tuple[bool, str]]:
+    """One line per feature, the same with a personal token and with OAuth."""
+    from redis.exceptions import RedisError
 
+    from shared.calendly import features, oauth
+
+    results = [features.oauth_result(conn, settings)]
+    if results[0].outcome == features.OK or not results[0].needed:
+        results = features.probe(oauth.api_client(conn, settings, rate_limit_waits=1), settings) + results
+    else:  # no usable OAuth token: every API feature waits on it
+        results += [features.Result(f, results[0].outcome, features.needed(f, settings))
+                    for f in features.FEATURES if f is not features.OAUTH]
     try:
-        me = CalendlyClient(settings.calendly_api_url, settings.calendly_access_token).me()
-    except CalendlyError as error:
-        yield False, f"Calendly: {error}"
-        return
-    yield True, f"Calendly token works (user {me.get('name') or me.get('uri')})"
+        features.record(conn, results)
+    except RedisError:  # the check's answer matters more than /admin's copy of it
+        pass
+    for result in results:
+        yield result.ok, result.line()

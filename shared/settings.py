@@ -46,6 +46,15 @@ the job is pickled into Redis, after 200 had been answered."""
 FUTURE_SKEW = 5 * 60
 """A timestamp further than this in the future is rejected (clock skew allowance)."""
 
+WEBHOOK_VERIFICATION_FAILURES = 3
+WEBHOOK_VERIFICATION_WINDOW = 10 * 60
+"""The watchdog (shared/watchdog.py) raises the alarm after this many deliveries refused
+for ``no_matching_signature`` within this many seconds, with none accepted in between: a
+wrong or rotated key, or a proxy that alters the body. Calendly retries each refused
+delivery and disables the subscription after 24 hours."""
+WEBHOOK_VERIFICATION_ALERT_INTERVAL = 10 * 60
+"""While the alarm is raised, one error line per this many seconds names the likely causes."""
+
 DEDUPE_TTL_MIN = 7 * 24 * 3600
 DEDUPE_TTL_MARGIN = 24 * 3600
 """The dedupe record lives at least a week and always a day longer than the tolerance,
@@ -122,6 +131,9 @@ SMS_CAP_WINDOW = 24 * 3600
 WEBHOOK_CHECK_INTERVAL = 3600
 """The scheduler checks the webhook subscription hourly: Calendly disables it silently
 after 24 hours of failed deliveries."""
+CALENDLY_FORBIDDEN_LOG_INTERVAL = 3600
+"""A job that meets Calendly's 403 (a missing scope, the plan) goes on without the feature
+and logs it at most once per this many seconds per feature; every one is counted."""
 DEFAULT_RECONCILE_INTERVAL = "15m"
 BACKFILL_MIN_INTERVAL = 0.15
 """Seconds between API calls in a backfill: about 400 a minute, under Calendly's 500."""
@@ -252,6 +264,9 @@ class Settings:
     calendly_redirect_uri: str | None = None
     calendly_scope: str = "organization"
     """Whose bookings backfill and reconciliation read: the organization's or the user's."""
+    calendly_routing_forms: bool = False
+    """Routing-form leads are expected (CALENDLY_ROUTING_FORMS): subscribe to
+    routing_form_submission.created, and check its event and scope."""
     webhook_url: str | None = None
     """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
     reconcile_interval: timedelta | None = timedelta(minutes=15)
@@ -329,6 +344,7 @@ class Settings:
             calendly_client_secret=_optional(env, "CALENDLY_CLIENT_SECRET"),
             calendly_redirect_uri=_optional(env, "CALENDLY_REDIRECT_URI"),
             calendly_scope=_choice(env, "CALENDLY_SCOPE", ("organization", "user"), "organization"),
+            calendly_routing_forms=_boolean(env, "CALENDLY_ROUTING_FORMS", False),
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_token(env, "ADMIN_TOKEN"),

@@ -25,6 +25,7 @@ FAMILIES = {
     "rebook_links": ("outcome", "reason"),
     "webhook_checks": ("state",),
     "admin_auth_failures": ("via", "outcome"),
+    "calendly_forbidden": ("feature",),
 }
 """Family → its label names, for the metrics endpoint."""
 

@@ -3,7 +3,8 @@
 import pytest
 
 from shared.calendly import samples
-from shared.calendly.client import AlreadyExists, CalendlyClient, CalendlyError, NotFound
+from shared.calendly.client import (MISSING_SCOPE, PERMISSION, PLAN, AlreadyExists, CalendlyClient, CalendlyError,
+                                    Forbidden, NotFound)
 from tests.fakes import FakeCalendly
 
 
@@ -49,6 +50,26 @@ def test_bearer_token_and_clear_errors(calendly):
                                                      "details": [{"parameter": "url", "message": "must be https"}]})
     with pytest.raises(CalendlyError, match="invalid.*url: must be https"):
         client_for(calendly).post("/webhook_subscriptions", {"url": "http://x"})
+
+
+def test_a_403_says_whether_a_scope_the_plan_or_the_users_role_refused(calendly):
+    calendly.answer("/scheduling_links", 403, {
+        "title": "Insufficient scope", "message": "This operation requires the scopes listed in the 'required_scopes' array.",
+        "required_scopes": ["scheduling_links:write"]})
+    with pytest.raises(Forbidden, match="lacks the scope scheduling_links:write") as scope:
+        client_for(calendly).post("/scheduling_links", {})
+    assert (scope.value.reason, scope.value.scopes, scope.value.path) == (MISSING_SCOPE, ("scheduling_links:write",),
+                                                                           "/scheduling_links")
+    calendly.answer("/routing_forms", 403, {"title": "Permission Denied",
+                                            "message": "Please upgrade to a paid Calendly account."})
+    with pytest.raises(Forbidden, match="plan does not include it") as plan:
+        client_for(calendly).get("/routing_forms")
+    assert plan.value.reason == PLAN and plan.value.status == 403
+    calendly.answer("/webhook_subscriptions", 403, {"title": "Permission Denied",
+                                                    "message": "You do not have permission to access this resource."})
+    with pytest.raises(Forbidden, match="owner or admin") as role:
+        client_for(calendly).get("https://api.calendly.com/webhook_subscriptions?scope=organization")
+    assert role.value.reason == PERMISSION and role.value.path == "/webhook_subscriptions"
 
 
 def test_conflict_is_its_own_error(calendly):

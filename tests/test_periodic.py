@@ -62,6 +62,7 @@ def run_periodic(conn, func):
 def test_a_disabled_subscription_is_reported(conn, calendly, calendly_env, caplog):
     calendly.subscriptions["s1"] = {"uri": f"{calendly.url}/webhook_subscriptions/s1", "callback_url": HOOK,
                                     "events": ["invitee.created"], "scope": "organization", "state": "disabled",
+                                    "organization": calendly.organization,
                                     "retry_started_at": "2026-11-20T10:00:00.000000Z"}
     result = run_periodic(conn, "worker.jobs.check_webhooks")
     assert result["status"] == "disabled"
@@ -70,6 +71,23 @@ def test_a_disabled_subscription_is_reported(conn, calendly, calendly_env, caplo
     calendly.subscriptions["s1"]["state"] = "active"
     calendly.subscriptions["s1"]["retry_started_at"] = None
     assert run_periodic(conn, "worker.jobs.check_webhooks")["status"] == "ok"
+
+
+def test_the_hourly_check_reports_problems_and_what_each_feature_may_do(conn, calendly, calendly_env, caplog,
+                                                                        monkeypatch):
+    from shared.calendly import features
+
+    for url in (HOOK, HOOK + "/"):
+        ident = f"s-{len(calendly.subscriptions)}"
+        calendly.subscriptions[ident] = {"uri": f"{calendly.url}/webhook_subscriptions/{ident}", "callback_url": url,
+                                         "events": ["invitee.created"], "scope": "organization", "state": "active",
+                                         "organization": calendly.organization, "retry_started_at": None}
+    result = run_periodic(conn, "worker.jobs.check_webhooks")
+    assert result["status"] == "ok" and len(result["problems"]) == 2
+    assert any("2 subscriptions deliver" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    assert any("lacks invitee.canceled" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+    stored = {item["feature"].name: item["outcome"] for item in features.recorded(conn)}
+    assert stored["subscriptions"] == "ok" and stored["rebook_links"] == "ok"
 
 
 def test_reconciliation_job_runs(conn, calendly, calendly_env):

@@ -36,7 +36,8 @@ def test_subscribe_with_the_default_events_and_the_signing_key(env, calendly):
     [subscription] = calendly.subscriptions.values()
     assert subscription["events"] == ["invitee.created", "invitee.canceled", "invitee_no_show.created",
                                       "invitee_no_show.deleted"]
-    assert subscription["scope"] == "organization" and subscription["signing_key_set"]
+    assert subscription["scope"] == "organization" and "signing_key" not in subscription  # write-only
+    assert calendly.signing_keys[subscription["uri"].rsplit("/", 1)[-1]] == "the-signing-key"
     [post] = calendly.received("/webhook_subscriptions", status=201)
     assert post["body"]["signing_key"] == "the-signing-key"
     assert post["body"]["organization"] == calendly.organization
@@ -86,6 +87,60 @@ def test_check_exits_non_zero_when_missing_or_disabled_and_repair_recreates(env,
     assert new["uri"] != old["uri"] and new["state"] == "active"
     assert new["events"] == old["events"] and "routing_form_submission.created" in new["events"]
     assert relay(env, "check").returncode == 0
+
+
+def test_a_member_who_is_not_an_admin_works_at_user_scope(env, calendly):
+    env = {**env, "CALENDLY_ACCESS_TOKEN": calendly.add_token(admin=False)}
+    refused = relay(env, "subscribe")
+    assert refused.returncode == 1 and "owner or admin" in refused.stderr
+    assert relay(env, "subscribe", "--scope", "user").returncode == 0
+    listing = relay(env, "list")  # Calendly refuses the organization listing: the user's is shown
+    assert listing.returncode == 0 and listing.stdout.count("events:") == 1 and "  user  " in listing.stdout
+    assert relay(env, "check").returncode == 0
+
+
+def test_listing_sends_the_organization_and_the_user_calendly_requires(env, calendly):
+    relay(env, "subscribe")
+    relay(env, "list")
+    listings = [r["path"] for r in calendly.received("/webhook_subscriptions?")]
+    assert listings and all("organization=" in path for path in listings)
+    assert all("user=" in path for path in listings if "scope=user" in path)
+
+
+def test_check_reports_several_subscriptions_for_the_url(env, calendly):
+    relay(env, "subscribe")
+    relay(env, "subscribe", "--url", HOOK + "/")  # the same URL to the relay, another to Calendly
+    result = relay(env, "check")
+    assert result.returncode == 1
+    assert "problem: 2 subscriptions deliver to" in result.stdout and "relay webhooks delete" in result.stdout
+
+
+def test_check_reports_an_event_the_configuration_needs(env, calendly):
+    env = {**env, "CALENDLY_ROUTING_FORMS": "1"}
+    relay(env, "subscribe", "--events", "invitee.created", "invitee.canceled", "invitee_no_show.created",
+          "invitee_no_show.deleted")
+    lacking = relay(env, "check")
+    assert lacking.returncode == 1 and "problem: the subscription lacks routing_form_submission.created" in lacking.stdout
+    relay(env, "delete", next(iter(calendly.subscriptions)))
+    assert relay(env, "subscribe").returncode == 0  # CALENDLY_ROUTING_FORMS: the routing event by default
+    [subscription] = calendly.subscriptions.values()
+    assert "routing_form_submission.created" in subscription["events"]
+    assert relay(env, "check").returncode == 0
+
+
+def test_check_reports_deliveries_failing_verification(env, calendly, conn):
+    from shared.watchdog import Watchdog
+
+    relay(env, "subscribe")
+    assert relay(env, "check").returncode == 0
+    dog = Watchdog(conn)
+    for _ in range(3):
+        dog.refused()
+    failing = relay(env, "check")
+    assert failing.returncode == 1
+    assert "problem: deliveries have been failing signature verification since" in failing.stdout
+    assert "CALENDLY_WEBHOOK_SIGNING_KEY" in failing.stdout
+    assert relay(env, "check", "--repair").returncode == 1  # recreating does not fix a key
 
 
 def test_delete(env, calendly):

@@ -11,6 +11,7 @@ from rq.job import Job
 from shared import keys, operations, stats
 from web import auth, intake
 from web.auth import end_session, start_session
+from web.calendly_panel import panel as calendly_panel
 from web.responses import relay
 
 blueprint = Blueprint("admin", __name__)
@@ -49,6 +50,7 @@ def dashboard():
         failures=operations.failures(conn, 50),
         depths=operations.queue_depths(conn),
         hours=hours, peak=peak,
+        calendly=calendly_panel(conn),
     )
 
 
@@ -119,6 +121,7 @@ DASHBOARD = STYLE + """
 <form method="post" action="/admin/logout"><button>Sign out</button> <a href="/metrics">metrics</a>
  · <a href="/oauth/calendly/start">connect Calendly (OAuth)</a></form>
 <p class="muted">Queues: {% for name, n in depths.items() %}{{ name }} {{ n }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
+{{ calendly }}
 
 <h2>Last 24 hours</h2>
 <svg class="chart" width="720" height="140" role="img" aria-label="bookings and messages per hour">

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import logs
+from shared import logs, watchdog
 from shared import settings as defaults
 from shared.redis_conn import connect, resolve_url
 from shared.settings import Settings
@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
-                               "intake": intake.Intake(redis_client)}
+                               "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client)}
     for blueprint in (webhook_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint):
         app.register_blueprint(blueprint)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from rq import Queue
 
-from shared import captures, keys, stats
+from shared import captures, keys, stats, watchdog
 from shared import settings as defaults
 from shared.logs import mask_email
 
@@ -52,6 +52,7 @@ def recent(conn, limit: int = 50) -> list[dict[str, Any]]:
 
 
 ENQUEUE_IF_NEW = """
+redis.call('DEL', KEYS[2], KEYS[3])
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
 local i = 3
 while i <= #ARGV do
@@ -62,7 +63,9 @@ end
 return 1
 """
 """Claim the dedupe key; only if it was free, run the enqueue's commands. One script, so
-one round trip and atomic: of two identical deliveries racing, exactly one enqueues."""
+one round trip and atomic: of two identical deliveries racing, exactly one enqueues. A
+delivery that got here verified, duplicate or not, first clears the verification
+watchdog's keys (shared/watchdog.py): free in the same round trip."""
 
 
 class Intake:
@@ -100,5 +103,5 @@ class Intake:
         for args, _options in pipe.command_stack:
             commands += [len(args), *args]
         pipe.reset()
-        created = self.script(keys=[keys.dedupe(ident)], args=[received_at, dedupe_ttl, *commands])
+        created = self.script(keys=[keys.dedupe(ident), *watchdog.KEYS], args=[received_at, dedupe_ttl, *commands])
         return (ACCEPTED if created else DUPLICATE), ident

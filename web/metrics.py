@@ -58,6 +58,9 @@ class RelayCollector:
         for candidate in SUBSCRIPTION_STATES:
             subscription.add_metric([candidate], 1 if candidate == state else 0)
         yield subscription
+        yield GaugeMetricFamily("relay_webhook_verification_failing",
+                                "1 while signed deliveries keep failing verification (shared/watchdog.py), "
+                                "until one is accepted", value=self.conn.exists(keys.WEBHOOK_VERIFICATION_FAILING))
 
 
 HELP = {
@@ -73,6 +76,7 @@ HELP = {
     "webhook_checks": "Hourly webhook subscription checks, by result",
     "admin_auth_failures": "Wrong admin tokens (via the sign-in form or a bearer header) and attempts refused "
                            "while the address was throttled",
+    "calendly_forbidden": "Calendly 403s jobs met (a missing scope, the plan), by feature; the job went on without it",
 }
 
 

@@ -15,7 +15,7 @@ from flask import Blueprint, jsonify, request
 from redis.exceptions import RedisError
 
 from shared import settings as defaults
-from shared import stats
+from shared import stats, watchdog
 from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
 from web import intake
 from web.responses import error_response, relay
@@ -43,9 +43,13 @@ def calendly_webhook():
                         extra={"reason": error.reason, "signature_age": _seconds(error.age)})
             _count(conn, "signature_rejections", error.reason)
             _count(conn, "deliveries", "rejected_signature")
+            if error.reason == SignatureVerificationError.NO_MATCHING_SIGNATURE:  # signed, but not by our key
+                shared["watchdog"].refused()
             return error_response(401, error.reason, error.message)
         age = _seconds(time.time() - signed_at)
     envelope, problem = parse_body(raw)
+    if age is not None and (problem or envelope["event"] not in SUPPORTED_EVENTS):
+        watchdog.clear(conn)  # verified, though not enqueued: the key is right (rare, off the hot path)
     if problem:
         log.warning("webhook rejected: %s", problem, extra={"reason": "invalid_payload", "signature_age": age})
         _count(conn, "deliveries", "rejected_invalid")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 
 from shared import keys, stats
 from shared.booking import BookingStore
-from shared.calendly.client import CalendlyClient, CalendlyError, uuid_of
+from shared.calendly.client import PERMISSION, CalendlyClient, CalendlyError, Forbidden, uuid_of
 from shared.calendly.payloads import BACKFILL, WEBHOOK, PayloadError, parse_delivery
 from shared.calendly.samples import calendly_time
 from shared.errors import RelayError
@@ -80,8 +80,8 @@ def active_bookings(client: CalendlyClient, start: datetime, end: datetime,
               "sort": "start_time:asc"}
     try:
         events = list(client.paginate("/scheduled_events", **(user if scope == "user" else org), **window))
-    except CalendlyError as error:
-        if error.status != 403 or scope == "user":
+    except Forbidden as error:
+        if error.reason != PERMISSION or scope == "user":  # a missing scope is missing for the user's too
             raise
         events = list(client.paginate("/scheduled_events", **user, **window))
     for event in events:

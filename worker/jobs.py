@@ -398,9 +398,10 @@ def _event_name(envelope: Any) -> str | None:
 # --- periodic housekeeping (registered by ``relay scheduler``) -------------------------
 
 def check_webhooks() -> dict[str, Any]:
-    """Is Calendly still delivering to us? Logged loudly and kept for /metrics when not."""
-    from shared.calendly import subscriptions
-    from shared.calendly.client import CalendlyError
+    """Is Calendly still delivering to us? Logged loudly and kept for /metrics when not.
+    Also checks what each Calendly feature may do, for /admin."""
+    from shared.calendly import features, subscriptions
+    from shared.calendly.client import CalendlyError, Forbidden
     from shared.calendly.oauth import api_client
 
     ctx = context.current()
@@ -408,23 +409,46 @@ def check_webhooks() -> dict[str, Any]:
     if not ctx.settings.webhook_url:
         return {"status": "skipped", "reason": "RELAY_WEBHOOK_URL is not set"}
     try:
-        state = subscriptions.check(api_client(conn, ctx.settings), ctx.settings.webhook_url)
+        client = api_client(conn, ctx.settings)
+        _check_features(conn, client, ctx.settings)
+        state = subscriptions.check(client, ctx.settings.webhook_url, subscriptions.required_events(ctx.settings))
+    except Forbidden as error:  # a missing scope or the plan: asking again will not help
+        _webhook_state(conn, "unknown")
+        return {"status": "skipped", "reason": features.note_forbidden(conn, error)}
     except (CalendlyError, ConfigError) as error:
         log.error("webhook subscription check failed: %s", safe_message(error))
-        conn.hset(keys.WEBHOOK_STATE, mapping={"state": "unknown", "checked_at": datetime.now(timezone.utc).isoformat()})
+        _webhook_state(conn, "unknown")
         return {"status": "error", "reason": str(error)}
-    conn.hset(keys.WEBHOOK_STATE, mapping={"state": state.state, "checked_at": datetime.now(timezone.utc).isoformat()})
+    _webhook_state(conn, state.state)
     stats.count(conn, "webhook_checks", state.state)
     if not state.healthy:
         log.error("Calendly webhook subscription %s: %s (run: relay webhooks check --repair)", state.state,
                   state.message, extra={"subscription_state": state.state})
     elif state.state == subscriptions.RETRYING:
         log.warning("Calendly webhook subscription: %s", state.message, extra={"subscription_state": state.state})
-    return {"status": state.state, "message": state.message}
+    for problem in state.problems:
+        log.error("Calendly webhook subscription: %s", problem, extra={"subscription_state": state.state})
+    return {"status": state.state, "message": state.message, "problems": list(state.problems)}
+
+
+def _check_features(conn, client, settings) -> None:
+    """The hourly view of each Calendly feature (relay config check --remote's lines)."""
+    from shared.calendly import features
+
+    results = features.probe(client, settings) + [features.oauth_result(conn, settings)]
+    features.record(conn, results)
+    for result in results:
+        if not result.ok:
+            log.warning("%s", safe_text(result.line()), extra={"feature": result.feature.name})
+
+
+def _webhook_state(conn, state: str) -> None:
+    conn.hset(keys.WEBHOOK_STATE, mapping={"state": state, "checked_at": datetime.now(timezone.utc).isoformat()})
 
 
 def reconcile_bookings() -> dict[str, Any]:
-    from shared.calendly.client import CalendlyError
+    from shared.calendly import features
+    from shared.calendly.client import CalendlyError, Forbidden
     from shared.calendly.oauth import api_client
     from worker.backfill import reconcile
 
@@ -432,6 +456,8 @@ def reconcile_bookings() -> dict[str, Any]:
     conn = get_current_job().connection
     try:
         report = reconcile(conn, api_client(conn, ctx.settings), ctx.settings)
+    except Forbidden as error:  # a missing scope or the plan: the next run asks again, quietly
+        return {"status": "skipped", "reason": features.note_forbidden(conn, error)}
     except (CalendlyError, ConfigError) as error:
         log.error("reconciliation failed: %s", safe_message(error))
         return {"status": "error", "reason": str(error)}

@@ -7,9 +7,12 @@ no-show SMS, and as the contact's REBOOK_URL in Brevo, for an automation to chas
 One link per booking, whichever job asks first (the SMS or the CRM sync): its creation
 runs under the booking's send-once key (``worker/idempotency.py``), and the URL is kept
 as that key's value for the other job and for every re-run. Without Calendly credentials
-the link is skipped with a logged reason; Calendly refusing it (a deleted event type, a
-plan without the feature) is logged too, and the message goes without a link. A network
-error, a 5xx or a 429 is transient: the job is retried like any provider call.
+the link is skipped with a logged reason; Calendly refusing it (a deleted event type) is
+logged too, and the message goes without a link. A token without the
+``scheduling_links:write`` scope, or a plan without the feature, is not asked again for
+this message: it goes without the link, and the refusal is counted
+(relay_calendly_forbidden_total{feature="rebook_links"}) and logged once an hour. A
+network error, a 5xx or a 429 is transient: the job is retried like any provider call.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ import logging
 import time
 
 from shared import stats
-from shared.calendly.client import CalendlyError
+from shared.calendly import features
+from shared.calendly.client import CalendlyError, Forbidden
 from shared.calendly.links import NoBookingUrl, create_single_use_link
 from shared.calendly.oauth import api_client
 from shared.errors import ConfigError
@@ -66,6 +70,10 @@ def link_for(conn, settings, invitee_uri: str, event_type_uri: str | None, last_
         created = idempotency.run_once(conn, key, lambda: _create(create_single_use_link, client, event_type_uri))
     except idempotency.AlreadyInFlight:
         return _wait_for_other_job(conn, key)
+    except _Forbidden as refusal:
+        features.note_forbidden(conn, refusal.error)  # logged once an hour, not once per message
+        stats.count(conn, "rebook_links", "skipped", refusal.error.reason)
+        return None
     except _Refused as refusal:
         return _skip(conn, "calendly_refused", str(refusal))
     except ConfigError as error:  # OAuth tokens that this process cannot refresh
@@ -85,11 +93,21 @@ class _Refused(Exception):
     """Calendly will not make this link (4xx): the message goes without one."""
 
 
+class _Forbidden(Exception):
+    """Calendly's 403: the token or the plan does not allow links; nothing to retry."""
+
+    def __init__(self, error: Forbidden):
+        super().__init__(str(error))
+        self.error = error
+
+
 def _create(create, client, event_type_uri: str) -> str:
     try:
         return create(client, event_type_uri)
     except NoBookingUrl as error:
         raise _Refused(str(error)) from None
+    except Forbidden as error:
+        raise _Forbidden(error) from None
     except CalendlyError as error:
         if error.status is None or error.status == 429 or error.status >= 500:
             raise TransientError("calendly", str(error), status=error.status, retry_after=error.retry_after) from None

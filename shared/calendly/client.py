@@ -3,6 +3,19 @@
 Facts (shared/research/calendly.md §4): ``count`` is at most 100 and pages chain through
 ``pagination.next_page_token``; over the limit Calendly answers 429 with
 ``X-RateLimit-Reset`` (seconds until the window resets) and no Retry-After.
+
+A 403 means one of three things, which the relay treats differently (``Forbidden``):
+- a missing scope: since 2026-03-03 tokens and OAuth apps carry scopes
+  (https://developer.calendly.com/docs/authentication/scopes); the endpoint pages document
+  the 403 as "Permission denied or insufficient scope", and the body names the scopes in
+  ``required_scopes`` (``{"title": "Insufficient scope", "message": "This operation requires
+  the scopes listed in the 'required_scopes' array.", "required_scopes": [...]}``, the
+  message as quoted in n8n-io/n8n#33286);
+- the plan: ``{"title": "Permission Denied", "message": "Please upgrade to a paid Calendly
+  account."}`` since https://developer.calendly.com/release-notes/2026/11/3 ("Please
+  upgrade your Calendly account to Professional" before);
+- any other refusal, e.g. an organization listing by a member who is not an owner or admin
+  ("You do not have permission to access this resource.").
 """
 
 from __future__ import annotations
@@ -45,9 +58,39 @@ class NotFound(CalendlyError):
     pass
 
 
+MISSING_SCOPE = "missing_scope"
+PLAN = "plan"
+PERMISSION = "permission"
+
+
+class Forbidden(CalendlyError):
+    """403, classified: ``reason`` is MISSING_SCOPE (``scopes`` names them), PLAN or
+    PERMISSION; ``path`` is the API path that was refused (which feature it belongs to)."""
+
+    def __init__(self, message: str, reason: str, scopes: tuple[str, ...] = (), path: str = "",
+                 title: str | None = None):
+        super().__init__(message, status=403, title=title)
+        self.reason = reason
+        self.scopes = scopes
+        self.path = path
+
+
+def classify_forbidden(data: Any) -> tuple[str, tuple[str, ...]]:
+    """(reason, scopes) of a 403 body, by what Calendly documents (module docstring)."""
+    if not isinstance(data, dict):
+        return PERMISSION, ()
+    required = data.get("required_scopes")
+    if isinstance(required, list):
+        return MISSING_SCOPE, tuple(str(scope) for scope in required if isinstance(scope, str))
+    if str(data.get("title") or "").strip().lower() == "insufficient scope":
+        return MISSING_SCOPE, ()
+    if "upgrade" in str(data.get("message") or "").lower():
+        return PLAN, ()
+    return PERMISSION, ()
+
+
 EXPLANATIONS = {
     401: "the Calendly token was refused (expired, revoked or wrong): check CALENDLY_ACCESS_TOKEN or reconnect OAuth",
-    403: "Calendly refused the request: the plan does not include it, or the token lacks the permission or scope",
     404: "Calendly has no such resource",
     409: "it already exists in Calendly",
 }
@@ -92,7 +135,7 @@ class CalendlyClient:
             except requests.RequestException as error:
                 raise CalendlyError(f"cannot reach Calendly ({type(error).__name__})") from None
             if response.status_code != 429:
-                return self._result(response)
+                return self._result(response, urlsplit(self.url(path)).path)
             wait = _reset_seconds(response)
             if waited == self.rate_limit_waits:
                 raise CalendlyError("Calendly kept answering 429 (rate limited); try again later", status=429,
@@ -136,13 +179,15 @@ class CalendlyClient:
             self._last_call = time.monotonic()
 
     @staticmethod
-    def _result(response: requests.Response) -> Any:
+    def _result(response: requests.Response, path: str = "") -> Any:
         status = response.status_code
         data = json_body(response)
         if status < 400:
             return data
         title = data.get("title") if isinstance(data, dict) else None
         detail = data.get("message") if isinstance(data, dict) else None
+        if status == 403:
+            raise _forbidden(data, path, title, detail)
         if status == 422 or (status == 400 and detail):
             details = "; ".join(
                 f"{d.get('parameter')}: {d.get('message')}" for d in (data.get("details") or []) if isinstance(d, dict)
@@ -154,6 +199,23 @@ class CalendlyClient:
                 message += f" — Calendly says: {detail}"
         kind = AlreadyExists if status == 409 else NotFound if status == 404 else CalendlyError
         raise kind(message, status=status, title=title)
+
+
+FORBIDDEN_EXPLANATIONS = {
+    MISSING_SCOPE: "Calendly refused the request: the token lacks the scope {scopes} (grant it to the personal "
+                   "access token or the OAuth app; README, Calendly scopes)",
+    PLAN: "Calendly refused the request: the Calendly plan does not include it",
+    PERMISSION: "Calendly refused the request: the token's user may not do this (an organization-wide "
+                "request needs an owner or admin)",
+}
+
+
+def _forbidden(data: Any, path: str, title: str | None, detail: str | None) -> Forbidden:
+    reason, scopes = classify_forbidden(data)
+    message = FORBIDDEN_EXPLANATIONS[reason].format(scopes=", ".join(scopes) or "it needs")
+    if detail:
+        message += f" — Calendly says: {detail}"
+    return Forbidden(message, reason, scopes, path, title)
 
 
 def _reset_seconds(response: requests.Response) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from shared.calendly.client import AlreadyExists, CalendlyClient, CalendlyError, uuid_of
+from shared.calendly.client import PERMISSION, AlreadyExists, CalendlyClient, CalendlyError, Forbidden, uuid_of
 
 DEFAULT_EVENTS = ("invitee.created", "invitee.canceled", "invitee_no_show.created", "invitee_no_show.deleted")
 ROUTING_EVENTS = ("routing_form_submission.created",)
@@ -27,10 +27,18 @@ class Check:
     state: str
     subscription: dict[str, Any] | None
     message: str
+    problems: tuple[str, ...] = ()
+    """What else is wrong: several subscriptions for the URL, events the configuration needs."""
 
     @property
     def healthy(self) -> bool:
         return self.state in (OK, RETRYING)
+
+
+def required_events(settings) -> list[str]:
+    """The events this configuration needs: the invitee events, and routing-form
+    submissions with CALENDLY_ROUTING_FORMS."""
+    return list(DEFAULT_EVENTS) + (list(ROUTING_EVENTS) if settings.calendly_routing_forms else [])
 
 
 def same_url(a: str | None, b: str | None) -> bool:
@@ -39,7 +47,9 @@ def same_url(a: str | None, b: str | None) -> bool:
 
 def subscribe(client: CalendlyClient, url: str, scope: str, events: list[str], signing_key: str | None
               ) -> tuple[str, dict[str, Any] | None]:
-    """("created", subscription) or ("exists", the existing one) when Calendly says 409."""
+    """("created", subscription) or ("exists", the existing one) when Calendly says 409.
+    ``signing_key`` None sends none: with OAuth, Calendly signs with the app's key
+    (shared/calendly/credentials.py)."""
     if scope not in SCOPES:
         raise CalendlyError(f"scope must be one of {', '.join(SCOPES)}")
     if scope != "organization" and set(events) & set(ROUTING_EVENTS):
@@ -67,8 +77,8 @@ def list_subscriptions(client: CalendlyClient) -> list[dict[str, Any]]:
         try:
             for item in client.paginate("/webhook_subscriptions", organization=me["current_organization"], **params):
                 found[item["uri"]] = item
-        except CalendlyError as error:
-            if error.status != 403:  # a non-admin token cannot list organization scope
+        except Forbidden as error:
+            if error.reason != PERMISSION:  # a member who is not an admin cannot list organization scope
                 raise
     return list(found.values())
 
@@ -77,28 +87,44 @@ def delete(client: CalendlyClient, subscription: str) -> None:
     client.delete(f"/webhook_subscriptions/{uuid_of(subscription)}")
 
 
-def check(client: CalendlyClient, url: str) -> Check:
+def check(client: CalendlyClient, url: str, required: list[str] | tuple[str, ...] = DEFAULT_EVENTS) -> Check:
     matching = [s for s in list_subscriptions(client) if same_url(s.get("callback_url"), url)]
     if not matching:
         return Check(MISSING, None, f"no Calendly webhook subscription delivers to {url}")
     active = [s for s in matching if s.get("state") == "active"]
     if not active:
         return Check(DISABLED, matching[0], f"the subscription for {url} is disabled: Calendly stopped delivering")
-    subscription = active[0]
+    subscription, problems = active[0], _problems(matching, active, required, url)
     if subscription.get("retry_started_at"):
         return Check(RETRYING, subscription,
                      f"Calendly has been retrying failed deliveries since {subscription['retry_started_at']}; "
-                     "it disables the subscription after 24 hours of failures")
-    return Check(OK, subscription, f"the subscription for {url} is active")
+                     "it disables the subscription after 24 hours of failures", problems)
+    return Check(OK, subscription, f"the subscription for {url} is active", problems)
 
 
-def repair(client: CalendlyClient, url: str, signing_key: str | None) -> tuple[Check, dict[str, Any] | None]:
+def _problems(matching: list[dict[str, Any]], active: list[dict[str, Any]], required, url: str) -> tuple[str, ...]:
+    problems = []
+    if len(matching) > 1:
+        ids = ", ".join(uuid_of(s["uri"]) for s in matching)
+        problems.append(f"{len(matching)} subscriptions deliver to {url} ({ids}): each booking arrives once per "
+                        "subscription; keep one (relay webhooks delete ID)")
+    subscribed = {event for s in active for event in s.get("events") or []}
+    missing = [event for event in required if event not in subscribed]
+    if missing:
+        why = " (CALENDLY_ROUTING_FORMS=1)" if set(missing) & set(ROUTING_EVENTS) else ""
+        problems.append(f"the subscription lacks {', '.join(missing)}, which this configuration needs{why}; "
+                        "delete it and run relay webhooks subscribe")
+    return tuple(problems)
+
+
+def repair(client: CalendlyClient, url: str, signing_key: str | None,
+           required: list[str] | tuple[str, ...] = DEFAULT_EVENTS) -> tuple[Check, dict[str, Any] | None]:
     """Delete a disabled subscription and recreate it with the same events and scope (a
-    missing one is created with the defaults)."""
-    state = check(client, url)
+    missing one is created with the required events)."""
+    state = check(client, url, required)
     if state.healthy:
         return state, state.subscription
-    events, scope = list(DEFAULT_EVENTS), "organization"
+    events, scope = list(required), "organization"
     if state.subscription:
         events = state.subscription.get("events") or events
         scope = state.subscription.get("scope") or scope
