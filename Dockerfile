@@ -9,13 +9,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 RUN useradd --create-home --uid 10001 relay
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-      > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt
+# Dependencies first, in their own layer: it is rebuilt only when the lock changes. The
+# runtime lock pins every package (python3 tasks.py lock), so the image runs the versions
+# the tests ran on, not whatever the ranges in pyproject.toml resolve to today.
+COPY requirements.lock ./
+RUN pip install -r requirements.lock
 
-COPY README.md Procfile ./
+COPY pyproject.toml README.md Procfile ./
 COPY shared ./shared
 COPY web ./web
 COPY worker ./worker

@@ -54,8 +54,9 @@ def test_dockerfile_is_slim_non_root_and_caches_dependencies():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim", text, re.M)
     assert re.search(r"^USER relay", text, re.M)
-    dependencies = text.index("pip install -r /tmp/requirements.txt")
-    assert dependencies < text.index("COPY shared") and text.index("COPY pyproject.toml") < dependencies
+    dependencies = text.index("RUN pip install -r requirements.lock")
+    assert dependencies < text.index("COPY shared") and text.index("COPY requirements.lock") < dependencies
+    assert text.index("pip install --no-deps") > dependencies  # the project adds nothing unlocked
     assert "gunicorn" in text and "web.gunicorn_config" in text
 
 
