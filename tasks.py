@@ -92,11 +92,31 @@ def lock(extra: list[str]) -> int:
         env = dict(os.environ, CUSTOM_COMPILE_COMMAND="python3 tasks.py lock")
         # The runtime set first, then the dev set constrained by it: the image and the
         # test venv get the same version of every package they share.
-        subprocess.check_call(compile_ + ["--output-file", LOCK.name, "pyproject.toml"], cwd=ROOT, env=env)
+        subprocess.check_call(runtime_only(compile_) + ["--output-file", LOCK.name, "pyproject.toml"], cwd=ROOT,
+                              env=env)
         subprocess.check_call(compile_ + ["--extra", "test", "--constraint", LOCK.name,
                                           "--output-file", DEV_LOCK.name, "pyproject.toml"], cwd=ROOT, env=env)
     print(f"tasks: wrote {LOCK.name} and {DEV_LOCK.name}; the next dev/test run installs them", flush=True)
     return 0
+
+
+def runtime_only(arguments: list[str]) -> list[str]:
+    """pip-compile adds a package named by ``--upgrade-package`` to its output even when
+    nothing requires it: for the runtime lock, drop those naming a package it lacks (a
+    test tool), so that it is upgraded in the dev lock alone."""
+    runtime = locked(LOCK) if LOCK.exists() else {}
+    kept, rest = [], iter(arguments)
+    for argument in rest:
+        for flag in ("-P", "--upgrade-package"):
+            if argument == flag or argument.startswith(flag + "=") or (flag == "-P" and argument.startswith("-P")):
+                value = next(rest, "") if argument == flag else argument[len(flag):].lstrip("=")
+                name = normalize(re.split(r"[<>=!~\[; ]", value, maxsplit=1)[0])
+                if name in runtime:
+                    kept += [flag, value]
+                break
+        else:
+            kept.append(argument)
+    return kept
 
 
 def main() -> int:

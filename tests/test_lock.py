@@ -143,3 +143,13 @@ def test_tasks_py_reinstalls_when_a_pin_changes_and_reads_the_lock_as_the_tests_
     assert moved.read_text() != DEV_LOCK.read_text()
     monkeypatch.setattr(tasks, "DEV_LOCK", moved)
     assert tasks.install_stamp() != before
+
+
+def test_upgrading_a_test_tool_leaves_the_runtime_lock_alone():
+    """pip-compile puts a package named by --upgrade-package into its output even when
+    nothing requires it; tasks.py passes the runtime compile only those it already locks."""
+    tasks = load_tasks()
+    assert "trustme" in read_lock(DEV_LOCK) and "trustme" not in read_lock(LOCK)
+    assert tasks.runtime_only(["-P", "trustme", "--upgrade-package=babel", "-Pgevent", "--quiet"]) == \
+        ["--upgrade-package", "babel", "-P", "gevent", "--quiet"]
+    assert tasks.runtime_only(["--upgrade"]) == ["--upgrade"]
