@@ -60,6 +60,36 @@ DEDUPE_TTL_MARGIN = 24 * 3600
 """The dedupe record lives at least a week and always a day longer than the tolerance,
 so no delivery the signature check accepts can find its dedupe record expired."""
 
+# --- Web process (gunicorn, web/gunicorn_config.py) -------------------------------------
+
+DEFAULT_WEB_CONCURRENCY = 2
+"""gunicorn worker processes (``WEB_CONCURRENCY``)."""
+
+WEB_WORKER_CLASS = "gevent"
+"""gunicorn's gevent worker reads each connection in a greenlet of its own. With the sync
+worker a process read one request at a time, so a client sending its headers a byte at a
+time held a whole worker until the 30 s timeout, and two such clients kept Calendly out.
+redis-py (hiredis only parses), requests and Flask run unchanged under gevent's monkey
+patching, which the worker applies before it imports the app (tests/faults cover both)."""
+
+WEB_WORKER_CONNECTIONS = 1000
+"""Connections one worker serves at once (gunicorn's default); beyond it, new connections
+wait in the listen backlog. A slowloris needs this many open sockets per worker, each
+renewed every ``WEB_HEADER_TIMEOUT``, to delay anyone: past that scale it is a flood for
+a proxy or the platform's router to absorb, not something a worker setting can fix."""
+
+WEB_HEADER_TIMEOUT = 5
+"""Seconds a connection has to send a complete request head, and, kept alive, to start
+its next request. gunicorn's gevent worker reads each head under a timer of its
+``keepalive`` setting, so this bounds what a trickling client can hold; Calendly sends a
+request in one go. The body is read by the app afterwards (at most ``MAX_BODY_BYTES``)."""
+
+WEB_TIMEOUT = 30
+"""A worker whose event loop makes no progress for this long is restarted by gunicorn."""
+
+WEB_GRACEFUL_TIMEOUT = 30
+"""On SIGTERM, requests in flight get this long to finish."""
+
 WEB_REDIS_CONNECT_TIMEOUT = 0.5
 WEB_REDIS_SOCKET_TIMEOUT = 0.75
 """The receiver answers 503 within about a second when Redis is unreachable, so a

@@ -18,7 +18,7 @@ class FakeProvider:
     ``script`` maps a path to a list of (status, body, headers) answers used in turn;
     when a path's list runs out, ``respond`` answers (``default`` unless overridden)."""
 
-    def __init__(self, default=(200, {})):
+    def __init__(self, default=(200, {}), tls=None):
         self.requests: list[dict[str, Any]] = []
         self.script: dict[str, list[tuple[int, Any, dict]]] = {}
         self.default = default
@@ -46,11 +46,15 @@ class FakeProvider:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.tls = tls
+        """A server-side ``ssl.SSLContext``: the fake answers over HTTPS, as the real APIs."""
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.server.server_port}"
 
     def __enter__(self):
         self.thread.start()
@@ -282,8 +286,8 @@ class FakeCalendly(FakeProvider):
     ROLE_REFUSAL = {"title": "Permission Denied", "message": "You do not have permission to access this resource."}
     INVALID = {"title": "Invalid Argument", "message": "The supplied parameters are invalid."}
 
-    def __init__(self, max_page: int = 100):
-        super().__init__()
+    def __init__(self, max_page: int = 100, tls=None):
+        super().__init__(tls=tls)
         self.max_page = max_page
         self.tokens: dict[str, Grant] = {self.TOKEN: Grant()}
         self.oauth_grant = Grant(oauth=True)

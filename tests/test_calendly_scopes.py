@@ -108,7 +108,7 @@ def test_oauth_gets_the_same_lines(calendly, conn, redis_url):
     unconnected = config_check(redis_url, **env)
     assert remote_lines(unconnected)["OAuth connection"].startswith("FAIL not connected")
     assert remote_lines(unconnected)["user lookup"].startswith("FAIL not connected")
-    oauth.exchange_code(conn, Settings.from_env({**env, "REDIS_URL": redis_url}), "good-code")
+    oauth.exchange_code(conn, Settings.from_env({**env, "REDIS_URL": redis_url}), "good-code", "a-verifier")
     result = config_check(redis_url, **env)
     lines = remote_lines(result)
     assert lines["OAuth connection"] == "ok ok" and lines["user lookup"] == "ok ok"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from shared.cli import PROCESSES
@@ -43,20 +44,155 @@ def test_compose_redis_keeps_reminders():
     assert "redis-data" in compose()["volumes"]
 
 
+def seconds(duration: str) -> float:
+    """A compose duration such as ``30s``, ``1m30s``."""
+    parts = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", duration)
+    assert parts and duration, duration
+    return int(parts[1] or 0) * 60 + int(parts[2] or 0)
+
+
 def test_compose_web_is_checked_on_readyz_and_workers_shut_down_gracefully():
     services = compose()["services"]
-    assert "/readyz" in " ".join(services["web"]["healthcheck"]["test"])
+    health = services["web"]["healthcheck"]
+    assert "/readyz" in " ".join(health["test"])
+    # Failures while gunicorn boots do not count: a slow start is not "unhealthy".
+    assert seconds(health["start_period"]) >= 2 * seconds(health["interval"])
     assert services["web"]["environment"]["PORT"] == "8000"
-    assert int(services["worker"]["stop_grace_period"].rstrip("s")) >= 60  # a job's timeout
+    assert seconds(services["worker"]["stop_grace_period"]) >= 60  # a job's timeout
+
+
+# --- compose's variable interpolation, as `docker compose` applies it to the file ------
+
+INTERPOLATION = re.compile(r"\$(?:\$|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\})")
+
+
+class MissingVariable(Exception):
+    pass
+
+
+def interpolate(value: str, env: dict[str, str]) -> str:
+    """``${NAME}``, ``${NAME:-default}``, ``${NAME-default}``, ``${NAME:?error}``,
+    ``${NAME?error}`` and ``$$``, with compose's meanings (a ``:`` also treats an empty
+    value as missing)."""
+
+    def substitute(match):
+        if match.group(0) == "$$":
+            return "$"
+        name, op, arg = match["name"], match["op"], match["arg"]
+        present = name in env and (env[name] != "" or not (op or "").startswith(":"))
+        if present:
+            return env[name]
+        if op and op.endswith("?"):
+            raise MissingVariable(f"required variable {name} is missing a value: {arg}")
+        return arg if op else ""
+
+    return INTERPOLATION.sub(substitute, value)
+
+
+def compose_variables() -> set[str]:
+    return {m["name"] for m in INTERPOLATION.finditer((ROOT / "docker-compose.yml").read_text()) if m["name"]}
+
+
+def test_compose_publishes_the_receiver_on_loopback_unless_told_otherwise():
+    services = compose()["services"]
+    (published,) = services["web"]["ports"]
+    assert interpolate(published, {}) == "127.0.0.1:8000:8000"
+    assert interpolate(published, {"RELAY_BIND": "0.0.0.0", "PORT": "9000"}) == "0.0.0.0:9000:8000"
+    assert [name for name, service in services.items() if "ports" in service] == ["web"]
+
+
+def test_compose_refuses_to_start_without_the_signing_key():
+    environment = compose()["services"]["web"]["environment"]
+    template = environment["CALENDLY_WEBHOOK_SIGNING_KEY"]
+    for env in ({}, {"CALENDLY_WEBHOOK_SIGNING_KEY": ""}):  # unset, or left empty in .env
+        with pytest.raises(MissingVariable, match=r"CALENDLY_WEBHOOK_SIGNING_KEY.*\.env"):
+            interpolate(template, env)
+    assert interpolate(template, {"CALENDLY_WEBHOOK_SIGNING_KEY": "new-key,old-key"}) == "new-key,old-key"
+    # Every other value of the file interpolates with nothing set: the key alone is required.
+    text = (ROOT / "docker-compose.yml").read_text().replace(template, "")
+    interpolate(text, {})
+
+
+def test_compose_builds_one_image_for_the_three_processes():
+    """One name, one build: compose labels each service's build with the service, so a
+    build on all three made three images. web builds it, at every ``up``; it is never
+    pulled (no registry has it: a pull could only fail)."""
+    services = compose()["services"]
+    relay = {name: services[name] for name in PROCESSES}
+    assert {service["image"] for service in relay.values()} == {"calendly-relay:latest"}
+    assert [name for name, service in services.items() if "build" in service] == ["web"]
+    assert services["web"]["build"] == "." and services["web"]["pull_policy"] == "build"
+    assert services["worker"]["pull_policy"] == services["scheduler"]["pull_policy"] == "never"
+
+
+# --- the image ---------------------------------------------------------------------------
+
+
+def dockerfile_stages() -> list[str]:
+    """The Dockerfile's stages, each from its FROM line on (comments dropped)."""
+    lines = [line for line in (ROOT / "Dockerfile").read_text().splitlines() if not line.lstrip().startswith("#")]
+    stages: list[list[str]] = []
+    for line in lines:
+        if line.startswith("FROM "):
+            stages.append([])
+        if stages:
+            stages[-1].append(line)
+    return ["\n".join(stage) for stage in stages]
 
 
 def test_dockerfile_is_slim_non_root_and_caches_dependencies():
-    text = (ROOT / "Dockerfile").read_text()
-    assert re.search(r"^FROM python:3\.11-slim", text, re.M)
-    assert re.search(r"^USER relay", text, re.M)
-    dependencies = text.index("pip install -r /tmp/requirements.txt")
-    assert dependencies < text.index("COPY shared") and text.index("COPY pyproject.toml") < dependencies
-    assert "gunicorn" in text and "web.gunicorn_config" in text
+    *builders, final = dockerfile_stages()
+    assert all(re.match(r"FROM python:3\.11-slim\b", stage) for stage in [*builders, final])
+    assert re.search(r"^USER relay", final, re.M)
+    dependencies = final.index("pip install -r /tmp/requirements.lock")
+    assert final.index("COPY requirements.lock") < dependencies < final.index("COPY --from=")
+    assert "gunicorn" in final and "web.gunicorn_config" in final
+
+
+def test_image_installs_the_locked_set_and_the_project_without_building_in_it():
+    """setuptools leaves build/ and an .egg-info beside what it builds: the wheel is built
+    in a stage of its own and only the wheel reaches the image, installed without
+    dependencies (the lock has them all)."""
+    (builder,), final = dockerfile_stages()[:-1], dockerfile_stages()[-1]
+    stage_name = re.match(r"FROM \S+ AS (\S+)", builder)[1]
+    assert re.search(r"^RUN pip wheel --no-deps --wheel-dir /wheels \.$", builder, re.M)
+    assert f"COPY --from={stage_name} /wheels /tmp/wheels" in final
+    assert re.search(r"^RUN pip install --no-deps /tmp/wheels/\*\.whl && rm -rf /tmp/wheels$", final, re.M)
+    # Nothing of the source tree is copied into the final stage, so nothing is built there.
+    copied = re.findall(r"^COPY (?!--from)(.*)$", final, re.M)
+    assert copied == ["requirements.lock /tmp/requirements.lock"]
+    assert not re.search(r"pip install [^\n]*(?<![\w/])\.(\s|$)", final)
+
+
+def test_the_wheel_the_image_installs_holds_every_module(tmp_path):
+    """The image runs from the installed wheel alone (no sources beside it): built from
+    what the wheel stage copies, it must hold every module of web/, worker/ and shared/
+    and the ``relay`` command."""
+    import shutil
+    import subprocess
+    import sys
+    import zipfile
+
+    builder = dockerfile_stages()[0]
+    context = tmp_path / "src"
+    context.mkdir()
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", builder, re.M):
+        for source in sources.split():
+            path = ROOT / source
+            if path.is_dir():
+                shutil.copytree(path, context / source, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy(path, context / source)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "--wheel-dir", str(tmp_path / "wheels"), str(context)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "wheels").glob("calendly_relay-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    sources = {str(path.relative_to(ROOT)) for package in ("web", "worker", "shared")
+               for path in (ROOT / package).rglob("*.py")}
+    assert sources - names == set()
+    entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
+    assert "relay = shared.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 class Recorder(dict):
@@ -77,6 +213,7 @@ def test_every_variable_the_relay_reads_is_documented():
     asked = recorder.asked | {"WEB_CONCURRENCY"}  # read by web/gunicorn_config.py
     example = (ROOT / ".env.example").read_text()
     readme = (ROOT / "README.md").read_text()
+    asked |= compose_variables()  # what `docker compose` reads (RELAY_BIND, ...)
     for name in sorted(asked):
         assert re.search(rf"^# {name}=", example, re.M), f"{name} is missing from .env.example"
         assert f"`{name}`" in readme or name.startswith("TEMPLATE_ID_"), f"{name} is missing from the README"

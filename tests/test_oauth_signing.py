@@ -31,7 +31,7 @@ def oauth_env(calendly, conn, redis_url):
                CALENDLY_REDIRECT_URI="https://relay.example.com/oauth/calendly/callback",
                CALENDLY_AUTH_URL=calendly.url, CALENDLY_API_URL=calendly.url, RELAY_WEBHOOK_URL=HOOK,
                REDIS_URL=redis_url, CALENDLY_WEBHOOK_SIGNING_KEY=FakeCalendly.APP_SIGNING_KEY)
-    oauth.exchange_code(conn, Settings.from_env(env), "good-code")  # connected through /admin
+    oauth.exchange_code(conn, Settings.from_env(env), "good-code", "a-verifier")  # connected through /admin
     return env
 
 

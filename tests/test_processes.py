@@ -110,3 +110,15 @@ def test_gunicorn_ignores_forwarded_headers_unless_proxies_are_trusted(tmp_path,
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(timeout=30)
+
+
+def test_gunicorns_master_imports_nothing_gevent_must_patch_first():
+    """gevent's worker patches sockets and ssl before it imports the app; a network library
+    already imported by the master (through the config) would keep unpatched references in
+    every worker, and its calls would block the whole worker."""
+    code = ("import sys, gunicorn.app.wsgiapp, web.gunicorn_config; "
+            "print(sorted(m for m in ('requests', 'urllib3', 'redis', 'hiredis', 'rq') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

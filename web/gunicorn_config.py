@@ -3,14 +3,20 @@
 import os
 import sys
 
+from shared import settings as defaults
 from shared.settings import DEFAULT_PORT, ConfigError, Settings
 
 bind = f"0.0.0.0:{os.environ.get('PORT') or DEFAULT_PORT}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2)
-worker_class = "sync"
-timeout = 30
-graceful_timeout = 30
-keepalive = 5
+workers = int(os.environ.get("WEB_CONCURRENCY") or defaults.DEFAULT_WEB_CONCURRENCY)
+# Requests are read asynchronously, so a slow client cannot hold a worker (settings.py).
+# gevent's monkey patching happens in each worker before it imports the app; nothing
+# imported here may open sockets or import requests/redis (the master never needs them).
+worker_class = defaults.WEB_WORKER_CLASS
+worker_connections = defaults.WEB_WORKER_CONNECTIONS
+timeout = defaults.WEB_TIMEOUT
+graceful_timeout = defaults.WEB_GRACEFUL_TIMEOUT
+# Under the gevent worker, keepalive is also the deadline for a complete request head.
+keepalive = defaults.WEB_HEADER_TIMEOUT
 # Calendly's requests are small; refuse oversized lines and headers before Flask sees them.
 limit_request_line = 4094
 limit_request_fields = 100

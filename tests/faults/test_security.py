@@ -1,8 +1,11 @@
 """Hostile and broken requests against the real web process: all refused, nothing
-enqueued, and (as for every test of this suite) no secret or personal data in the logs."""
+enqueued, slow clients unable to hold it, and (as for every test of this suite) no secret
+or personal data in the logs."""
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import requests
@@ -60,3 +63,93 @@ def test_unsigned_forged_stale_replayed_oversized_and_tokenless_requests_are_ref
     refused = len(answers) + len(admin_surfaces) + 1
     harness.record("security: hostile requests", refused + 1, 1, queued, 0,
                    note=f"{refused} refused with a 4xx, the replay answered duplicate")
+
+
+SLOW_CLIENTS = 20
+TRICKLE_INTERVAL = 2.0
+"""A slowloris: each connection sends one more header byte every 2 s and never ends its
+headers, so a server that reads a request in its worker is held by each of them."""
+
+
+class Trickle:
+    """``count`` connections to the web process that trickle an unfinished request head,
+    until the server closes them or ``stop``; when each was closed is kept."""
+
+    def __init__(self, port: int, count: int, interval: float, limit: float = 60.0):
+        self.interval, self.limit = interval, limit
+        self.socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(count)]
+        for sock in self.socks:
+            sock.sendall(b"POST /webhooks/calendly HTTP/1.1\r\nHost: relay\r\nX-Slow: ")
+        self.opened = time.monotonic()
+        self.closed_after: dict[int, float] = {}
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval) and time.monotonic() - self.opened < self.limit:
+            for index, sock in enumerate(self.socks):
+                if index in self.closed_after:
+                    continue
+                try:
+                    sock.sendall(b"a")
+                    sock.setblocking(False)
+                    try:
+                        gone = sock.recv(1024) == b""  # the server's FIN (or an answer, then FIN)
+                    except BlockingIOError:
+                        gone = False
+                    finally:
+                        sock.setblocking(True)
+                except OSError:  # reset: the server closed it
+                    gone = True
+                if gone:
+                    self.closed_after[index] = time.monotonic() - self.opened
+            if len(self.closed_after) == len(self.socks):
+                return
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=10)
+        for sock in self.socks:
+            sock.close()
+
+
+def test_slow_clients_do_not_delay_a_signed_delivery(redis_server, make_stack):
+    """Issue: with gunicorn's sync workers two such sockets kept Calendly out."""
+    stack = make_stack(redis_server.url)
+    stack.start("web")
+    url = f"{stack.base_url}/webhooks/calendly"
+    trickle = Trickle(stack.port, SLOW_CLIENTS, TRICKLE_INTERVAL)
+    try:
+        time.sleep(TRICKLE_INTERVAL + 0.5)  # every slow connection accepted and sending
+        raw = samples.body(samples.envelope("invitee.created", samples.invitee_payload()))
+        started = time.monotonic()
+        try:
+            response = requests.post(url, data=raw, headers=signed_headers(raw), timeout=10)
+        except requests.Timeout:
+            raise AssertionError(f"no answer within 10 s while {SLOW_CLIENTS} slow clients were connected") from None
+        elapsed = time.monotonic() - started
+        still_open = SLOW_CLIENTS - len(trickle.closed_after)
+    finally:
+        trickle.stop()
+    assert response.status_code == 200 and response.json()["status"] == "accepted"
+    assert still_open == SLOW_CLIENTS  # they were all still there when the delivery came
+    assert elapsed < 1.0, f"the delivery took {elapsed:.2f} s behind {SLOW_CLIENTS} slow clients"
+    assert Queue(defaults.EVENTS_QUEUE, connection=redis_server.client()).count == 1
+    harness.record("security: slowloris", SLOW_CLIENTS, 1, 1, 0,
+                   note=f"delivery answered in {elapsed * 1000:.0f} ms beside {SLOW_CLIENTS} trickling connections")
+
+
+def test_a_request_head_that_never_ends_is_cut_off(redis_server, make_stack):
+    """Each slow connection costs the server a little memory for a bounded time: the
+    request head must arrive within WEB_HEADER_TIMEOUT, however steadily it trickles."""
+    stack = make_stack(redis_server.url)
+    stack.start("web")
+    trickle = Trickle(stack.port, 3, 0.5, limit=defaults.WEB_HEADER_TIMEOUT + 20)
+    try:
+        harness.wait_for(lambda: len(trickle.closed_after) == 3, timeout=defaults.WEB_HEADER_TIMEOUT + 15,
+                         what="the web process to close connections whose request head never ends")
+    finally:
+        trickle.stop()
+    assert all(after >= defaults.WEB_HEADER_TIMEOUT - 0.5 for after in trickle.closed_after.values()), \
+        trickle.closed_after  # not cut off early either
