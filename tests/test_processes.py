@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import requests
 
 from shared.cli import PROCESSES
@@ -82,6 +83,18 @@ def test_web_refuses_to_start_without_a_signing_key(tmp_path):
     )
     assert result.returncode != 0
     assert "CALENDLY_WEBHOOK_SIGNING_KEY" in result.stderr
+
+
+# (WEB_CONCURRENCY=abc never reaches the relay's config: gunicorn's own default reads it with int().)
+@pytest.mark.parametrize("name, value", [("WEB_CONCURRENCY", "0"), ("WEB_CONCURRENCY", "500"), ("PORT", "80a")])
+def test_web_refuses_a_malformed_number_naming_the_variable(tmp_path, name, value):
+    env = clean_env(PORT=str(free_port()), CALENDLY_WEBHOOK_SIGNING_KEY="k" * 20)
+    env[name] = value
+    result = subprocess.run([str(BIN / "gunicorn"), "-c", "python:web.gunicorn_config", "web.wsgi:app"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert f"configuration error: {name} must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_worker_refuses_to_start_without_provider_credentials(tmp_path):

@@ -6,8 +6,21 @@ import sys
 from shared import settings as defaults
 from shared.settings import DEFAULT_PORT, ConfigError, Settings
 
-bind = f"0.0.0.0:{os.environ.get('PORT') or DEFAULT_PORT}"
-workers = int(os.environ.get("WEB_CONCURRENCY") or defaults.DEFAULT_WEB_CONCURRENCY)
+
+
+def _whole_number(name: str, default: int, maximum: int) -> int:
+    """gunicorn reads these before on_starting could validate them: refuse a bad value here,
+    naming the variable, rather than with a bare traceback."""
+    raw = (os.environ.get(name) or "").strip() or str(default)
+    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+        print(f"calendly-relay web: configuration error: {name} must be a whole number between 1 and {maximum}, "
+              f"got {raw!r}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    return int(raw)
+
+
+bind = f"0.0.0.0:{_whole_number('PORT', DEFAULT_PORT, 65535)}"
+workers = _whole_number("WEB_CONCURRENCY", defaults.DEFAULT_WEB_CONCURRENCY, 64)
 # Requests are read asynchronously, so a slow client cannot hold a worker (settings.py).
 # gevent's monkey patching happens in each worker before it imports the app; nothing
 # imported here may open sockets or import requests/redis (the master never needs them).
