@@ -36,8 +36,9 @@ def test_oauth_over_tls_from_the_web_process_leaves_it_answering(redis_server, m
             CALENDLY_REDIRECT_URI="https://relay.example.com/oauth/calendly/callback",
             REQUESTS_CA_BUNDLE=str(ca_file))  # requests verifies the fake's certificate
         stack.start("web")
-        start = requests.get(f"{stack.base_url}/oauth/calendly/start", allow_redirects=False, timeout=10,
-                             headers={"Authorization": f"Bearer {harness.ADMIN_TOKEN}"})
+        browser = requests.Session()  # the callback must come from the browser that started the flow
+        start = browser.get(f"{stack.base_url}/oauth/calendly/start", allow_redirects=False, timeout=10,
+                            headers={"Authorization": f"Bearer {harness.ADMIN_TOKEN}"})
         assert start.status_code == 302, start.text
         state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
 
@@ -46,8 +47,8 @@ def test_oauth_over_tls_from_the_web_process_leaves_it_answering(redis_server, m
         answers: dict[str, requests.Response] = {}
 
         def connect():
-            answers["callback"] = requests.get(f"{stack.base_url}/oauth/calendly/callback", timeout=30,
-                                               params={"code": "good-code", "state": state})
+            answers["callback"] = browser.get(f"{stack.base_url}/oauth/calendly/callback", timeout=30,
+                                              params={"code": "good-code", "state": state})
             finished["callback"] = time.monotonic()
 
         thread = threading.Thread(target=connect)
