@@ -17,6 +17,10 @@ INPUTS = {
     "plus signs": "+1 " * (LENGTH // 3),
     "brackets": "(1" * (LENGTH // 2),
     "quotes": "'" * LENGTH,
+    "dotted host, one slash": "a." * (LENGTH // 2 - 1) + "a/",
+    "slashes": "a/" * (LENGTH // 2),
+    "encoded slashes": "%2F" * (LENGTH // 3),
+    "digits, dashes and no-break spaces": "1-\u00a0" * (LENGTH // 3),
     "a real log line x 200": ('{"msg": "sms confirm accepted for +14045551234", "email": "jane.doe@example.com", '
                               '"ts": "2026-11-23T16:02:59.562+00:00"} ') * 200,
 }

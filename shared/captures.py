@@ -68,7 +68,7 @@ def _masked(value: Any, secrets: tuple[str, ...], key: str = "") -> Any:
     if isinstance(value, str):
         if key in CAPABILITY_FIELDS:
             return value.rsplit("/", 1)[0] + "/***"
-        return scrub(value, secrets, urls=False)
+        return scrub(value, secrets)  # links too (Calendly's API URIs stay readable)
     if isinstance(value, dict):
         return {name: _masked(item, secrets, name) for name, item in value.items()}
     if isinstance(value, list):

@@ -181,6 +181,9 @@ def cmd_worker(args) -> int:
     worker = WORKER_CLASSES[settings.worker_class](queues, connection=conn)
     logging.getLogger("rq.worker").addFilter(QuietSuccess())
     log.info("worker starting", extra={"queues": list(defaults.WORKER_QUEUES), "worker_class": settings.worker_class})
+    if settings.sms_backend == "engagelab" and not settings.sms_countries:
+        log.warning("SMS_COUNTRIES is not set: invitees' mobiles in every country are texted, the dearest "
+                    "included; list the countries you serve (e.g. SMS_COUNTRIES=US,GB,DE)")
     worker.work(burst=args.burst, logging_level="INFO")
     return 0
 
@@ -353,7 +356,11 @@ def _delivery_problems(conn, state) -> list[str]:
 
     problems = list(state.problems)
     failing = watchdog.state(conn)
-    if failing:
+    if failing and state.subscription is not None and not state.subscription.get("retry_started_at"):
+        # Calendly sees its deliveries succeed: the refused requests were not Calendly's.
+        print(f"note: {watchdog.describe(failing)}; Calendly is not retrying any delivery, so the refused "
+              "requests did not come from this subscription (forged, or meant for another relay)")
+    elif failing:
         problems.append(watchdog.describe(failing))
     return problems
 

@@ -10,8 +10,9 @@ from typing import Iterator
 from shared.calendly import credentials
 from shared.settings import Settings
 
-SECRET_FIELDS = {"signing_key", "engagelab_dev_secret", "brevo_api_key", "calendly_access_token",
-                 "calendly_client_secret", "admin_token"}
+SECRET_FIELDS = {"signing_key", "previous_signing_keys", "engagelab_dev_secret", "brevo_api_key",
+                 "calendly_access_token", "calendly_client_secret", "admin_token"}
+"""Shown as set or not; so is any setting declared with ``repr=False``."""
 HIDDEN_FIELDS = {"secrets", "relay_config"}
 
 
@@ -21,7 +22,7 @@ def describe(settings: Settings) -> list[str]:
         if item.name in HIDDEN_FIELDS:
             continue
         value = getattr(settings, item.name)
-        if item.name in SECRET_FIELDS:
+        if item.name in SECRET_FIELDS or not item.repr:
             value = "set (hidden)" if value else "not set"
         elif item.name == "redis_url" and value:
             value = re.sub(r"//[^@/]*@", "//***@", value)  # a password in the URL stays hidden

@@ -12,19 +12,23 @@ import logging
 import re
 import sys
 import traceback
+from urllib.parse import unquote
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-EMAIL = re.compile(r"(?<![\w.%+\-])([\w.%+\-])[\w.%+\-]*@([\w.\-]+\.[A-Za-z]{2,})")
+EMAIL = re.compile(r"(?<![\w.%+\-])([\w.%+\-])[\w.%+\-]*?(?:@|%40)([\w.\-]+\.[A-Za-z]{2,})")
 """The lookbehind lets a match start only where a run of address characters starts, so a
 long run without an "@" is scanned once, not once per character (linear, not quadratic)."""
 PHONE = re.compile(r"\+\d[\d\s().\-]{6,}\d")
 """International numbers (a leading +), as Calendly sends them."""
+SEPARATORS = " \t.\\-\u00a0\u2007\u2009\u202f\u2010\u2011\u2012\u2013\u2014"
+"""What people (and word processors) put between the digits of a phone number: spaces of
+every width, dots, hyphens and dashes."""
 NUMBERISH = re.compile(
     r"(?P<date>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)"
     r"|(?P<ip>(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]))"
-    r"|(?P<run>(?<![\w+*])\(?\d[\d \t\-.()/]*)"
+    r"|(?P<run>(?<![+*\d])\(?\d[\d" + SEPARATORS + r"()/]*)"
 )
 """A run of digits and the separators people type in phone numbers, or an ISO date or an
 IPv4 address, which are left alone. Each run is matched whole, once: linear time."""
@@ -32,7 +36,13 @@ NATIONAL_DIGITS = (7, 15)
 """A run with this many digits is taken for a phone number in a national format
 (``(404) 555-9876``, ``020 7946 0958``, ``0151 23456789``): E.164 allows at most 15."""
 DECIMAL = re.compile(r"\d+\.\d+")
-URL = re.compile(r"\bhttps?://[^\s\"'<>]+", re.I)
+URL = re.compile(r"\bhttps?(?:://|%3A%2F%2F)[^\s\"'<>]+"
+                 r"|(?<![\w@./\-])(?:[a-z0-9\-]+\.)+[a-z]{2,24}/[^\s\"'<>]*", re.I)
+"""Links with a scheme (also percent-encoded, as inside another link's query) and without
+one (``zoom.us/j/851…?pwd=…``), which people paste into answers."""
+KEPT_HOSTS = frozenset({"api.calendly.com"})
+"""Calendly's API URIs name resources that only a token opens (an invitee, an event type):
+kept whole, because operators need them to follow a booking."""
 KEPT_PATH_SEGMENT = re.compile(r"[A-Za-z_]{1,32}")
 """The first path segment of a URL is kept when it is a plain word (``/cancellations/``,
 ``/j/``, ``/scheduled_events/``), which says what the link is without what opens it."""
@@ -82,9 +92,9 @@ def scrub(text: str, secrets: Iterable[str] = (), urls: bool = True) -> str:
     for secret in secrets:
         if len(secret) >= MIN_SCRUBBED_SECRET_LENGTH:
             text = text.replace(secret, "[secret]")
-    if urls and "://" in text:
+    if urls and ("/" in text or "%2F" in text or "%2f" in text):
         text = URL.sub(_mask_url, text)
-    if "@" in text:
+    if "@" in text or "%40" in text:
         text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     if "+" in text:
         text = PHONE.sub(lambda m: mask_phone(m.group(0)) or "", text)
@@ -93,29 +103,29 @@ def scrub(text: str, secrets: Iterable[str] = (), urls: bool = True) -> str:
 
 def _mask_url(match: re.Match) -> str:
     """``https://calendly.com/cancellations/3f2…?x=1`` → ``https://calendly.com/cancellations/…``."""
-    url = match.group(0)
-    scheme, _, rest = url.partition("://")
+    url = unquote(match.group(0)) if "%" in match.group(0) else match.group(0)
+    scheme, found, rest = url.partition("://")
+    if not found:
+        scheme, rest = "", url
     host, _, path = rest.partition("/")
     host = host.split("?", 1)[0].split("#", 1)[0]
-    if not path and "?" not in rest:
-        return url
+    prefix = f"{scheme}://" if scheme else ""
+    if (not path and "?" not in rest) or host.lower() in KEPT_HOSTS:
+        return prefix + rest
     first = path.split("/", 1)[0].split("?", 1)[0]
     kept = f"/{first}" if KEPT_PATH_SEGMENT.fullmatch(first) else ""
-    return f"{scheme}://{host}{kept}/…"
+    return f"{prefix}{host}{kept}/…"
 
 
 def _mask_national(match: re.Match) -> str:
     run = match.group("run")
     if run is None:
         return match.group(0)
-    body = run.rstrip(" \t-.(/")
+    body = run.rstrip(SEPARATORS + "(/")
     tail = run[len(body):]
-    text, start, end = match.string, match.start(), match.end()
-    # Part of an identifier (a UUID's group, ``abc-1234567``, ``1234567abc``), not a number.
-    glued = (end < len(text) and (text[end].isalnum() or text[end] == "_") and (not tail or tail[-1] in "-./")) or \
-        (start >= 2 and text[start - 1] in "-./_" and text[start - 2].isalnum())
     digits = sum(c.isdigit() for c in body)
-    if glued or not NATIONAL_DIGITS[0] <= digits <= NATIONAL_DIGITS[1] or DECIMAL.fullmatch(body):
+    if not NATIONAL_DIGITS[0] <= digits <= NATIONAL_DIGITS[1] or DECIMAL.fullmatch(body) or \
+            _in_identifier(match.string, match.start(), match.end(), tail, digits):
         return run
     seen = 0
     masked = []
@@ -128,7 +138,36 @@ def _mask_national(match: re.Match) -> str:
     return "".join(masked) + tail
 
 
-PHONE_SEPARATORS = r"[\s\-./()]*"
+HEX = frozenset("0123456789abcdefABCDEF_")
+SHORT_RUN = 9
+"""Digit runs shorter than this next to a word through a dash or dot are taken for a piece
+of an identifier (a UUID's 4- or 8-digit group); longer ones for a number (``Tel.07700…``)."""
+
+
+def _in_identifier(text: str, start: int, end: int, tail: str, digits: int) -> bool:
+    """Part of a hex digest, a UUID or a job id (``a1b2…1234567…``, ``-5738-4671-``), not a
+    phone number: glued straight to hex letters, or a short run between an id's dashes."""
+    left = _word(text, start - 1, -1)
+    right = "" if tail else _word(text, end, 1)
+    if (left and set(left) <= HEX) or (right and set(right) <= HEX):
+        return True
+    if digits >= SHORT_RUN:
+        return False
+    through_left = start >= 2 and text[start - 1] in "-./_" and text[start - 2].isalnum()
+    through_right = bool(tail) and tail[-1] in "-./" and end < len(text) and text[end].isalnum()
+    return through_left or through_right
+
+
+def _word(text: str, index: int, step: int) -> str:
+    """The letters, digits and underscores next to ``index`` going ``step`` (at most 64)."""
+    found = []
+    while 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_") and len(found) < 64:
+        found.append(text[index])
+        index += step
+    return "".join(found)
+
+
+PHONE_SEPARATORS = r"[\s\-./()\u2010-\u2014]*"
 
 
 def redact(text: str, values: Iterable[str | None]) -> str:

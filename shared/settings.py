@@ -82,7 +82,12 @@ WEB_HEADER_TIMEOUT = 5
 """Seconds a connection has to send a complete request head, and, kept alive, to start
 its next request. gunicorn's gevent worker reads each head under a timer of its
 ``keepalive`` setting, so this bounds what a trickling client can hold; Calendly sends a
-request in one go. The body is read by the app afterwards (at most ``MAX_BODY_BYTES``)."""
+request in one go. The body is read next, at most ``MAX_BODY_BYTES`` within ``WEB_BODY_TIMEOUT``."""
+
+WEB_BODY_TIMEOUT = 10
+"""Seconds a request has to deliver its body once its head is in (web/body.py): a client
+that sends a head and then nothing is answered 408 and closed instead of holding its
+connection for good."""
 
 WEB_TIMEOUT = 30
 """A worker whose event loop makes no progress for this long is restarted by gunicorn."""

@@ -9,7 +9,9 @@ WEBHOOK_VERIFICATION_WINDOW seconds with no delivery accepted in between, the re
 an error line per WEBHOOK_VERIFICATION_ALERT_INTERVAL naming the likely causes, the gauge
 relay_webhook_verification_failing, a banner on /admin, and ``relay webhooks check``.
 
-The bookkeeping costs the refused path one script call. The accepted path pays nothing
+The bookkeeping costs the refused path one script call and a fixed amount of Redis (the
+newest WEBHOOK_VERIFICATION_FAILURES refusals and one hash), however many arrive: anyone can
+post forged requests. The accepted path pays nothing
 extra: the intake script (web/intake.py) deletes both keys in the round trip it makes anyway.
 """
 
@@ -31,12 +33,16 @@ KEYS = (keys.WEBHOOK_REFUSALS, keys.WEBHOOK_VERIFICATION_FAILING)
 """What an accepted delivery deletes."""
 
 CAUSES = ("CALENDLY_WEBHOOK_SIGNING_KEY is not the subscription's key (with OAuth it must be the OAuth app's "
-          "webhook signing key), the key was changed in Calendly but not here, or a proxy alters the request body")
+          "webhook signing key), the key was changed in Calendly but not here, a proxy alters the request body, "
+          "or someone else is posting forged requests (then Calendly's own deliveries still verify, and "
+          "relay webhooks check, which asks Calendly, does not fail)")
 
 RECORD_REFUSAL = """
 local now = tonumber(ARGV[1])
 redis.call('ZADD', KEYS[1], now, ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
+-- Only the newest few matter (the threshold): a flood of forged requests must not grow it.
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(tonumber(ARGV[4]) + 1))
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 local recent = redis.call('ZCARD', KEYS[1])
 if recent < tonumber(ARGV[4]) and redis.call('EXISTS', KEYS[2]) == 0 then return {0, recent} end

@@ -107,9 +107,11 @@ def test_config_check_masks_secrets_and_checks_remotes(redis_url):
         engagelab.answer("/v1/template-configs/102", 200, {"template_id": "102", "status": 1})
         env = dict(SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="k", ENGAGELAB_DEV_SECRET="very-secret",
                    ENGAGELAB_API_URL=engagelab.url, TEMPLATE_ID_CONFIRM="101", TEMPLATE_ID_CANCEL="102",
-                   BREVO_API_KEY=FakeBrevo.API_KEY, BREVO_API_URL=brevo.url)
+                   BREVO_API_KEY=FakeBrevo.API_KEY, BREVO_API_URL=brevo.url,
+                   CALENDLY_WEBHOOK_SIGNING_KEY="new-signing-key-1234567,OldSigningKey-fedcba9876543210")
         local = cli(redis_url, "config", "check", **env)
         assert local.returncode == 0 and "very-secret" not in local.stdout and FakeBrevo.API_KEY not in local.stdout
+        assert "OldSigningKey" not in local.stdout and "new-signing-key" not in local.stdout  # a rotation's keys
         assert "set (hidden)" in local.stdout
         remote = cli(redis_url, "config", "check", "--remote", **env)
     assert remote.returncode == 1
@@ -352,3 +354,13 @@ def test_a_count_without_a_window_gets_one(web, conn):
     blocked = web.post("/admin/login", data={"token": ADMIN}, environ_base=ATTACKER)
     assert blocked.status_code == 429 and blocked.headers["Retry-After"] == str(defaults.ADMIN_SIGN_IN_WINDOW)
     assert 0 < conn.ttl(key) <= defaults.ADMIN_SIGN_IN_WINDOW
+
+
+def test_a_forwarded_request_without_trusted_proxies_is_warned_about_once(client, caplog):
+    from web.app import _warn_untrusted_proxy
+
+    _warn_untrusted_proxy.cache_clear()
+    for _ in range(3):
+        client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"})
+    warnings = [r for r in caplog.records if "TRUSTED_PROXIES is 0" in r.getMessage()]
+    assert len(warnings) == 1

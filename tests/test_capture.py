@@ -59,6 +59,15 @@ def test_numbers_in_any_national_format_are_masked(number):
     assert envelope["payload"]["uri"] in stored  # API URIs stay readable
 
 
+def test_links_typed_into_answers_are_masked_but_calendlys_uris_are_kept():
+    payload = samples.invitee_payload(questions=[("Where", "join me at zoom.us/j/851234?pwd=s3cret"),
+                                                 ("Site", "https://example.org/private/page?token=abc")])
+    payload["scheduled_event"]["location"] = {"type": "custom", "location": "https://zoom.us/j/851234?pwd=s3cret"}
+    stored = captures.snapshot("d1", samples.envelope("invitee.created", payload), {}, "2026-12-01")
+    assert "s3cret" not in stored and "token=abc" not in stored and "private/page" not in stored
+    assert payload["uri"] in stored and payload["scheduled_event"]["event_type"] in stored
+
+
 def test_the_meeting_link_is_masked_like_the_booking_links():
     payload = samples.invitee_payload()
     payload["scheduled_event"]["location"] = {"type": "zoom", "join_url": "https://zoom.us/j/851234?pwd=canary"}

@@ -197,6 +197,15 @@ def test_a_lone_surrogate_anywhere_is_refused_with_400(client, conn, where):
     assert queued_jobs(conn) == []
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_bodies_in_other_unicode_encodings_are_refused(client, conn, encoding):
+    # json.loads takes them, and their bytes would hide a lone surrogate from the check.
+    raw = '{"event":"invitee.created","payload":{"uri":"u","name":"J\\ud800"}}'.encode(encoding)
+    response = client.post(WEBHOOK, data=raw, headers=signed_headers(raw))
+    assert response.status_code == 400 and "UTF-8" in response.get_json()["message"]
+    assert queued_jobs(conn) == []
+
+
 def test_a_surrogate_pair_is_an_ordinary_character(client, conn):
     raw = b'{"event":"invitee.created","payload":{"uri":"https://api.calendly.com/x","name":"\\ud83d\\ude00"}}'
     assert client.post(WEBHOOK, data=raw, headers=signed_headers(raw)).status_code == 200

@@ -136,6 +136,12 @@ def test_check_reports_deliveries_failing_verification(env, calendly, conn):
     dog = Watchdog(conn)
     for _ in range(3):
         dog.refused()
+    # Calendly's own deliveries succeed (it retries nothing): the refusals were someone else's.
+    forged = relay(env, "check")
+    assert forged.returncode == 0 and "note: deliveries have been failing" in forged.stdout
+    assert "did not come from this subscription" in forged.stdout
+    [subscription] = calendly.subscriptions.values()
+    subscription["retry_started_at"] = "2026-12-01T10:00:00.000000Z"  # Calendly's deliveries fail too
     failing = relay(env, "check")
     assert failing.returncode == 1
     assert "problem: deliveries have been failing signature verification since" in failing.stdout

@@ -24,6 +24,7 @@ from worker import toll_fraud
     ("+44 56 1234 5678", "not_mobile"),     # GB VoIP range
     ("+49 151 23456789", None),             # a German mobile
     ("+1 404 555 1234", None),              # the US does not tell mobiles from landlines
+    ("+881 6 1234 5678", "country_not_allowed"),  # a satellite phone: no country at all
 ])
 def test_only_numbers_that_take_an_sms_are_texted(number, reason):
     import phonenumbers
@@ -90,3 +91,15 @@ def test_the_cap_holds_under_concurrent_workers(redis_url):
     for thread in threads:
         thread.join()
     assert sorted(results) == [False] * 15 + [True] * 5
+
+
+def test_booking_with_the_hosts_number_does_not_escape_the_cap(client, conn, caplog, monkeypatch):
+    # The exemption is the host notice's, not the number's.
+    monkeypatch.setenv("SMS_DAILY_CAP_PER_NUMBER", "2")
+    monkeypatch.setenv("HOST_PHONE", "+49 151 23456789")
+    for _ in range(3):
+        post_delivery(client, samples.envelope("invitee.created", samples.invitee_payload(phone="+49 151 23456789")))
+    run_jobs(conn)
+    kinds = [m["kind"] for m in console_messages(caplog)]
+    assert kinds.count("confirm") == 2 and kinds.count("host_notify") == 3
+    assert stats.read(conn, "sms")[("confirm", "skipped", "daily_cap")] == 1

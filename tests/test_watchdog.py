@@ -108,5 +108,18 @@ def test_admin_shows_a_banner_while_failing(conn):
         refuse(web, i)
     page = web.get("/admin", headers=headers).get_data(as_text=True)
     assert 'id="verification-failing"' in page and "3 refused" in page and "OAuth app" in page
+    assert 'style="' not in page  # the Content-Security-Policy allows the one stylesheet only
     assert post_delivery(web, booking(9)).status_code == 200
     assert 'id="verification-failing"' not in web.get("/admin", headers=headers).get_data(as_text=True)
+
+
+def test_a_flood_of_forged_refusals_keeps_a_fixed_size_in_redis(conn):
+    from shared import keys
+    from shared import settings as defaults
+    from shared.watchdog import Watchdog
+
+    dog = Watchdog(conn)
+    for _ in range(500):
+        dog.refused()
+    assert conn.zcard(keys.WEBHOOK_REFUSALS) == defaults.WEBHOOK_VERIFICATION_FAILURES
+    assert conn.memory_usage(keys.WEBHOOK_REFUSALS) < 1024

@@ -95,6 +95,7 @@ CSS = """
  .muted{color:#777} .bad{color:#a00} code{font-size:12px}
  .chart rect.b{fill:#3b7dd8} .chart rect.m{fill:#e89a2c} .chart text{font-size:10px;fill:#555}
  .key-b{color:#3b7dd8} .key-m{color:#e89a2c}
+ .alarm{border:2px solid #a00;padding:.5rem 1rem;margin:1rem 0}
 """
 """The pages' only style. The Content-Security-Policy (web/security.py) allows exactly this
 text by its hash, so it must stay one <style> block, and the pages carry no style=""

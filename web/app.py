@@ -6,6 +6,7 @@ web/oauth.py); this module only wires them to the settings and the Redis connect
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import uuid
@@ -20,6 +21,7 @@ from shared import settings as defaults
 from shared.redis_conn import connect, resolve_url
 from shared.settings import Settings
 from web import intake, security
+from web.body import BoundedBody
 from web.admin import blueprint as admin_blueprint
 from web.metrics import blueprint as metrics_blueprint
 from web.oauth import blueprint as oauth_blueprint
@@ -31,6 +33,15 @@ log = logging.getLogger("relay.web")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ADMIN_SURFACES = ("admin", "oauth", "metrics")
 """Blueprints whose answers are never cached (security.NO_STORE)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _warn_untrusted_proxy() -> None:
+    """Once per process: behind a proxy with TRUSTED_PROXIES=0, every client shares the
+    proxy's address (one sign-in throttle for all) and cookies lose their Secure flag."""
+    log.warning("requests carry X-Forwarded-For but TRUSTED_PROXIES is 0: every client is seen as the proxy's "
+                "address (one sign-in throttle for all, cookies without Secure); set TRUSTED_PROXIES to the "
+                "number of proxies in front (Heroku: 1)")
 
 
 def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
@@ -52,6 +63,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
         # client could then choose. With 0 proxies every X-Forwarded-* header is ignored.
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
+    app.wsgi_app = BoundedBody(app.wsgi_app)  # outermost: the body is in before anything else runs
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
                                "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client)}
@@ -63,6 +75,8 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
         given = request.headers.get("X-Request-Id", "")
         g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
         g.log_token = logs.request_id.set(g.request_id)
+        if not settings.trusted_proxies and "X-Forwarded-For" in request.headers:
+            _warn_untrusted_proxy()
 
     @app.after_request
     def echo_request_id(response):

@@ -21,7 +21,7 @@ def panel(conn) -> Markup:
 
 
 PANEL = """
-{% if failing %}<div id="verification-failing" class="bad" style="border:2px solid #a00;padding:.5rem 1rem;margin:1rem 0">
+{% if failing %}<div id="verification-failing" class="bad alarm">
  <strong>Calendly deliveries are failing signature verification</strong> since {{ since }}
  ({{ failing.refusals }} refused, none accepted since). Likely causes: {{ causes }}.
  Calendly disables the subscription after 24 hours of failures; <code>relay webhooks check</code> says more.

@@ -1,7 +1,10 @@
 """Connecting a Calendly organization through OAuth 2.0, on the web process.
 
 ``/oauth/calendly/start`` is an admin action (signed in at /admin, or the admin token as a
-bearer header): whoever connects chooses whose bookings the relay reads. The callback
+bearer header): whoever connects chooses whose bookings the relay reads. The flow must be
+finished by the client that started it, since it holds the flow's cookie: a start made
+with a bearer header from a script cannot be finished in a browser (open /admin and follow
+its link instead). The callback
 finishes only the flow that this browser started, for an admin who is still one:
 
 - The state is single-use and lives ten minutes (as Calendly's codes do); its record holds

@@ -80,9 +80,11 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     if not raw:
         return None, "body is empty; expected a JSON object"
     try:
-        data = json.loads(raw)
+        # UTF-8 as JSON requires on the wire: json.loads would also take UTF-16 and UTF-32,
+        # whose bytes hide a surrogate escape from the check below.
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
-        return None, "body is not valid JSON"
+        return None, "body is not valid JSON in UTF-8"
     # Both checks are cheap on a real delivery: a handful of brackets, no surrogate escapes.
     if raw.count(b"{") + raw.count(b"[") > defaults.MAX_JSON_DEPTH and _too_deep(data, defaults.MAX_JSON_DEPTH):
         return None, f"body nests objects and arrays deeper than {defaults.MAX_JSON_DEPTH} levels"

@@ -21,9 +21,8 @@ from shared import settings as defaults
 from shared.booking import ACTIVE, CANCELED, NO_SHOW as NO_SHOW_STATUS, BookingStore
 from shared.calendly.payloads import MAX_TEXT, PayloadError, parse_delivery
 from shared.errors import RelayError
-from shared.kinds import CANCEL, NO_SHOW, REMINDER
+from shared.kinds import CANCEL, HOST_NOTIFY, NO_SHOW, REMINDER
 from shared.logs import mask_phone, safe_message, safe_text
-from shared.phone import normalize
 from shared.settings import ConfigError
 from worker import context, idempotency, lifecycle, rebook, retry, scheduling, toll_fraud
 from worker.crm import ContactUpdate, ordering
@@ -272,7 +271,9 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
     ctx = context.current()
     job = get_current_job()
     conn = job.connection
-    to_host = sms.to == normalize(ctx.settings.host_phone)
+    # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
+    # number instead would let an invitee who books with the host's number escape the cap.
+    to_host = sms.kind == HOST_NOTIFY
     # Checked when the message was planned; again now, since a retry or a reminder may run
     # days later under a changed SMS_COUNTRIES.
     refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)

@@ -28,6 +28,10 @@ COUNTRY_NOT_ALLOWED = "country_not_allowed"
 DAILY_CAP = "daily_cap"
 REASONS = frozenset({PREMIUM_RATE, NOT_MOBILE, COUNTRY_NOT_ALLOWED, DAILY_CAP})
 
+NON_GEOGRAPHIC = "001"
+"""Satellite phones and international networks (+881, +882, +883 ...): no booking needs
+them and they are among the dearest destinations, so they are never texted."""
+
 TEXTABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 """What ``phonenumbers`` can tell is a mobile. Where a country's plan does not separate
 mobiles from fixed lines (the US, Canada), numbers are FIXED_LINE_OR_MOBILE and pass; where
@@ -40,7 +44,8 @@ def refusal(e164: str, settings: Settings) -> str | None:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return NOT_MOBILE
-    if settings.sms_countries and phonenumbers.region_code_for_number(number) not in settings.sms_countries:
+    region = phonenumbers.region_code_for_number(number)
+    if region == NON_GEOGRAPHIC or (settings.sms_countries and region not in settings.sms_countries):
         return COUNTRY_NOT_ALLOWED
     kind = phonenumbers.number_type(number)
     if kind == PhoneNumberType.PREMIUM_RATE:

@@ -153,3 +153,47 @@ def test_a_request_head_that_never_ends_is_cut_off(redis_server, make_stack):
         trickle.stop()
     assert all(after >= defaults.WEB_HEADER_TIMEOUT - 0.5 for after in trickle.closed_after.values()), \
         trickle.closed_after  # not cut off early either
+
+
+def test_a_body_that_never_comes_is_answered_408_and_closed(redis_server, make_stack):
+    """A complete head, then silence: without a deadline the connection was held for good
+    (2 workers x 1000 such sockets kept Calendly out)."""
+    stack = make_stack(redis_server.url)
+    stack.start("web")
+    silent = [socket.create_connection(("127.0.0.1", stack.port), timeout=defaults.WEB_BODY_TIMEOUT + 15)
+              for _ in range(5)]
+    started = time.monotonic()
+    for sock in silent:
+        sock.sendall(b"POST /webhooks/calendly HTTP/1.1\r\nHost: relay\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 2000\r\n\r\n{")
+    raw = samples.body(samples.envelope("invitee.created", samples.invitee_payload()))
+    assert requests.post(f"{stack.base_url}/webhooks/calendly", data=raw, headers=signed_headers(raw),
+                         timeout=10).status_code == 200
+    answers = []
+    for sock in silent:
+        with sock:
+            answers.append(_read_all(sock))
+    waited = time.monotonic() - started
+    assert all(answer.startswith(b"HTTP/1.1 408") and b'"error": "request_timeout"' in answer for answer in answers)
+    assert defaults.WEB_BODY_TIMEOUT - 1 <= waited < defaults.WEB_BODY_TIMEOUT + 10, waited
+
+
+def test_a_chunked_body_over_the_limit_is_413_not_cut_and_refused_as_forged(redis_server, make_stack):
+    stack = make_stack(redis_server.url)
+    stack.start("web")
+
+    def chunks():
+        for _ in range(defaults.MAX_BODY_BYTES // 65536 + 2):
+            yield b" " * 65536
+
+    response = requests.post(f"{stack.base_url}/webhooks/calendly", data=chunks(), timeout=30,
+                             headers={"Content-Type": "application/json", HEADER: "t=1,v1=00"})
+    assert response.status_code == 413 and response.json()["error"] == "request_entity_too_large"
+    assert redis_server.client().hgetall("relay:stats:signature_rejections") == {}
+
+
+def _read_all(sock) -> bytes:
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
