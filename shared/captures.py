@@ -5,10 +5,11 @@ headers, for CAPTURE_TTL, the newest CAPTURE_SIZE of them, in one Redis list wri
 same atomic step as the job (so what is listed is exactly what was enqueued, and the cap
 is exact). ``relay deliveries list|show|replay`` read it.
 
-What is kept is masked: phone numbers (international or local format) and e-mail
-addresses, configured secrets, the booking's cancel and reschedule links (whoever holds
-them can change the booking), and every header but a harmless few (the signature only
-by its timestamp).
+What is kept is masked: phone numbers in any format and e-mail addresses, configured
+secrets, the booking's cancel and reschedule links (whoever holds them can change the
+booking) and the meeting's join link (it may carry the meeting's password), and every
+header but a harmless few (the signature only by its timestamp). Calendly's API URIs stay
+readable: they name resources, and only a token opens them.
 
 Replay does not use the masked copy: it re-enqueues the original delivery that RQ keeps
 with the delivery's job (EVENT_JOB_RESULT_TTL, as long as the capture).
@@ -17,7 +18,6 @@ with the delivery's job (EVENT_JOB_RESULT_TTL, as long as the capture).
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import datetime
 from typing import Any, Iterable, Mapping
@@ -32,8 +32,7 @@ CAPTURE_TTL = 24 * 3600
 always be replayed."""
 KEPT_HEADERS = frozenset({"content-type", "content-length", "user-agent", "x-request-id"})
 SIGNATURE_HEADER = "calendly-webhook-signature"
-CAPABILITY_FIELDS = frozenset({"cancel_url", "reschedule_url"})
-LOCAL_PHONE = re.compile(r"(?<![\d*])\(?\d{3}\)?[\s.-]?\d{3}[\s.-]?\d{4}(?!\d)")
+CAPABILITY_FIELDS = frozenset({"cancel_url", "reschedule_url", "join_url"})
 
 
 def snapshot(ident: str, envelope: dict[str, Any], headers: Mapping[str, str], received_at: str,
@@ -65,19 +64,11 @@ def show(conn, ident: str) -> dict[str, Any] | None:
     return next((item for item in listing(conn) if item["id"] == ident), None)
 
 
-def _mask_local(match: re.Match) -> str:
-    digits = re.sub(r"\D", "", match.group(0))
-    return "*" * (len(digits) - 2) + digits[-2:]
-
-
 def _masked(value: Any, secrets: tuple[str, ...], key: str = "") -> Any:
     if isinstance(value, str):
         if key in CAPABILITY_FIELDS:
             return value.rsplit("/", 1)[0] + "/***"
-        text = scrub(value, secrets)
-        if value.startswith(("http://", "https://")):
-            return text
-        return LOCAL_PHONE.sub(_mask_local, text)
+        return scrub(value, secrets, urls=False)
     if isinstance(value, dict):
         return {name: _masked(item, secrets, name) for name, item in value.items()}
     if isinstance(value, list):

@@ -336,7 +336,9 @@ def cmd_backfill(args) -> int:
                       progress=lambda line: print(f"  {line}", flush=True))
     for skipped in report.skipped:
         print(f"  skipped {skipped}")
-    return 0
+    for unusable in report.unusable:
+        print(f"  unusable {unusable}")
+    return 1 if report.unusable else 0
 
 
 @_calendly_errors

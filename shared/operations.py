@@ -14,7 +14,7 @@ from rq_scheduler import Scheduler
 from shared import settings as defaults
 from shared.booking import BookingStore
 from shared.durations import in_words
-from shared.logs import scrub
+from shared.logs import safe_text, scrub
 
 
 @dataclass(frozen=True)
@@ -70,11 +70,11 @@ def failure_reason(job: Job) -> str:
     failure = job.meta.get("failure")
     if failure:
         code = f" {failure.get('code')}" if failure.get("code") is not None else ""
-        return scrub(f"{failure.get('provider')}{code}: {failure.get('message')}")
+        return safe_text(f"{failure.get('provider')}{code}: {failure.get('message')}")
     result = job.latest_result()
     text = (result.exc_string if result is not None else None) or ""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return scrub(lines[-1][:300]) if lines else "unknown"
+    return scrub(lines[-1][:300]) if lines else "unknown"  # the worker stored a safe traceback
 
 
 def retry_failed(conn, job_id: str) -> Job:

@@ -38,6 +38,11 @@ the subscription disabled. Replays inside the window are harmless because of ded
 
 MAX_WEBHOOK_TOLERANCE = 30 * 24 * 3600
 
+MAX_JSON_DEPTH = 32
+"""Deepest nesting of objects and arrays the receiver accepts. Calendly's deliveries are
+five or six levels deep; a much deeper body (a hostile one) would only fail later, when
+the job is pickled into Redis, after 200 had been answered."""
+
 FUTURE_SKEW = 5 * 60
 """A timestamp further than this in the future is rejected (clock skew allowance)."""
 
@@ -137,6 +142,11 @@ DEFAULT_BREVO_API_URL = "https://api.brevo.com/v3"
 DEFAULT_CALENDLY_API_URL = "https://api.calendly.com"
 DEFAULT_CALENDLY_AUTH_URL = "https://auth.calendly.com"
 
+DEFAULT_SMS_DAILY_CAP_PER_NUMBER = 10
+"""Messages one invitee number may receive in any 24 hours (worker/toll_fraud.py): a
+booking costs four or five, so two bookings a day pass and a pumping run does not."""
+SMS_CAP_WINDOW = 24 * 3600
+
 # --- Calendly API housekeeping --------------------------------------------------------
 
 WEBHOOK_CHECK_INTERVAL = 3600
@@ -164,6 +174,36 @@ requeueing a job that crashes every worker that takes it would stop all messages
 
 MIN_ADMIN_TOKEN_LENGTH = 16
 """A shorter ADMIN_TOKEN is refused at start: it is the only guard of /admin and /metrics."""
+
+# --- Admin surfaces (/admin, /metrics, the OAuth start) -------------------------------
+
+DEFAULT_TRUSTED_PROXIES = 0
+MAX_TRUSTED_PROXIES = 10
+"""TRUSTED_PROXIES: how many reverse proxies stand in front of the web process (Heroku's
+router is one). With 0, X-Forwarded-* headers are ignored: anyone can send them. More than
+a handful is a typo, not a deployment."""
+
+ADMIN_SESSION_SECONDS = 12 * 3600
+"""A signed-in session lasts this long (absolute, not sliding); signing out, or a change of
+ADMIN_TOKEN, ends it sooner."""
+
+ADMIN_SIGN_IN_FAILURES = 10
+ADMIN_SIGN_IN_WINDOW = 15 * 60
+"""At most this many wrong admin tokens per client address per window (seconds), on the
+sign-in form and as a bearer header alike. The window starts at the first failure; once
+it is full, every attempt from that address gets 429 with Retry-After until the window
+ends, without its token being looked at. Others keep signing in: the count is per address."""
+
+ADMIN_THROTTLE_IPV6_PREFIX = 64
+"""IPv6 clients are counted per /64 network: one host usually holds a whole /64, and
+counting single addresses would give it 2**64 windows."""
+
+ADMIN_SESSION_KDF_SALT = b"calendly-relay admin session v1"
+ADMIN_SESSION_KDF = {"n": 2**14, "r": 8, "p": 1}
+"""scrypt parameters for the key that binds sessions to ADMIN_TOKEN. The session record in
+Redis holds HMAC(scrypt(ADMIN_TOKEN), session); scrypt makes every guess at the token from
+a copy of Redis cost ~16 MiB and tens of milliseconds, while the web process derives the key
+once and then pays one HMAC per request."""
 
 WORKER_HEARTBEAT_MIN_INTERVAL = 10
 """Seconds between a worker's own heartbeats outside a job. RQ refreshes the worker key
@@ -246,9 +286,15 @@ class Settings:
     """The public URL of this relay's /webhooks/calendly (RELAY_WEBHOOK_URL)."""
     reconcile_interval: timedelta | None = timedelta(minutes=15)
     admin_token: str | None = None
+    trusted_proxies: int = DEFAULT_TRUSTED_PROXIES
+    """Proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (Werkzeug's ProxyFix)."""
     metrics_public: bool = False
     debug_capture: bool = False
     host_phone: str | None = None
+    sms_countries: frozenset[str] = frozenset()
+    """ISO regions whose numbers may be texted (SMS_COUNTRIES); empty: every region."""
+    sms_daily_cap: int | None = DEFAULT_SMS_DAILY_CAP_PER_NUMBER
+    """Messages per invitee number in any 24 hours; None: no cap (``off``)."""
     default_timezone: str = DEFAULT_TIMEZONE
     locale: str = DEFAULT_LOCALE
     scheduler_interval: float = DEFAULT_SCHEDULER_INTERVAL
@@ -316,9 +362,13 @@ class Settings:
             webhook_url=_optional(env, "RELAY_WEBHOOK_URL"),
             reconcile_interval=_optional_duration(env, "RECONCILE_INTERVAL", DEFAULT_RECONCILE_INTERVAL),
             admin_token=_token(env, "ADMIN_TOKEN"),
+            trusted_proxies=_integer(env, "TRUSTED_PROXIES", DEFAULT_TRUSTED_PROXIES, minimum=0,
+                                     maximum=MAX_TRUSTED_PROXIES),
             metrics_public=_boolean(env, "METRICS_PUBLIC", False),
             debug_capture=_boolean(env, "RELAY_DEBUG_CAPTURE", False),
             host_phone=_optional(env, "HOST_PHONE"),
+            sms_countries=_regions(env, "SMS_COUNTRIES"),
+            sms_daily_cap=_optional_count(env, "SMS_DAILY_CAP_PER_NUMBER", DEFAULT_SMS_DAILY_CAP_PER_NUMBER),
             default_timezone=_timezone(env, "DEFAULT_TIMEZONE", DEFAULT_TIMEZONE),
             locale=_locale(env, "LOCALE", DEFAULT_LOCALE),
             scheduler_interval=_number(
@@ -405,6 +455,29 @@ def _integer(env, name: str, default: int, minimum: int, maximum: int | None = N
         bounds = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
         raise ConfigError(f"{name} must be {bounds}, got {raw!r}")
     return value
+
+
+def _optional_count(env, name: str, default: int) -> int | None:
+    """A whole number of at least 1, or ``off``."""
+    raw = _optional(env, name)
+    if raw is not None and raw.lower() == "off":
+        return None
+    return _integer(env, name, default, minimum=1)
+
+
+def _regions(env, name: str) -> frozenset[str]:
+    """Comma-separated ISO 3166 regions, e.g. ``US,GB,DE``; unset: every region."""
+    import phonenumbers
+
+    raw = _optional(env, name)
+    if raw is None:
+        return frozenset()
+    regions = [part.strip().upper() for part in raw.split(",") if part.strip()]
+    unknown = [region for region in regions if region not in phonenumbers.SUPPORTED_REGIONS]
+    if unknown or not regions:
+        raise ConfigError(f"{name} must be comma-separated ISO country codes such as US,GB,DE; "
+                          f"not known: {', '.join(unknown) or raw!r}")
+    return frozenset(regions)
 
 
 def _choice(env, name: str, choices: tuple[str, ...], default: str) -> str:

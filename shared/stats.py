@@ -16,6 +16,7 @@ SEPARATOR = "|"
 
 FAMILIES = {
     "deliveries": ("outcome",),
+    "deliveries_unusable": ("reason",),
     "signature_rejections": ("reason",),
     "sms": ("kind", "outcome", "reason"),
     "crm": ("kind", "outcome", "reason"),
@@ -23,6 +24,7 @@ FAMILIES = {
     "recovered": ("what",),
     "rebook_links": ("outcome", "reason"),
     "webhook_checks": ("state",),
+    "admin_auth_failures": ("via", "outcome"),
 }
 """Family → its label names, for the metrics endpoint."""
 

@@ -98,20 +98,22 @@ class FakeProvider:
                 status, reply, headers = answers.pop(0)
             else:
                 query = dict(parse_qsl(handler.path.split("?", 1)[1])) if "?" in handler.path else {}
-                status, reply = self.respond(handler.command, path, body, dict(handler.headers), query=query)
-                headers = {}
+                status, reply, *more = self.respond(handler.command, path, body, dict(handler.headers), query=query)
+                headers = more[0] if more else {}
             self.requests.append({"method": handler.command, "path": handler.path, "headers": dict(handler.headers),
                                   "body": body, "status": status, "at": time.time()})
         payload = b"" if reply is None else json.dumps(reply).encode() if not isinstance(reply, bytes) else reply
         handler.send_response(status)
         for name, value in headers.items():
             handler.send_header(name, value)
-        handler.send_header("Content-Type", "application/json")
+        if "Content-Type" not in headers:
+            handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
         handler.end_headers()
         handler.wfile.write(payload)
 
-    def respond(self, method: str, path: str, body: Any, headers: dict, query: dict) -> tuple[int, Any]:
+    def respond(self, method: str, path: str, body: Any, headers: dict, query: dict) -> tuple:
+        """(status, body) or (status, body, headers)."""
         return self.default
 
     def received(self, path: str | None = None, status: int | None = None) -> list[dict[str, Any]]:
@@ -257,6 +259,11 @@ class FakeCalendly(FakeProvider):
         self.refreshes = 0
         self.event_types: list[dict[str, Any]] = []
         self.links: list[dict[str, Any]] = []
+        self.codes: dict[str, dict[str, str]] = {}
+        """Authorization codes issued by /oauth/authorize, with their PKCE challenge."""
+        self.consent_page = False
+        """Show an Allow button, as Calendly does, instead of approving at once: the way
+        back to the relay is then a navigation started on this (other) site."""
 
     def __enter__(self):
         super().__enter__()
@@ -298,6 +305,8 @@ class FakeCalendly(FakeProvider):
     def respond(self, method, path, body, headers, query):
         if path == "/oauth/token":
             return self.oauth_token(body, headers)
+        if path == "/oauth/authorize":
+            return self.oauth_authorize(method, query)
         if headers.get("Authorization", "")[7:] not in self.tokens:
             return 401, {"title": "Unauthenticated", "message": "The access token is invalid"}
         parts = path.strip("/").split("/")
@@ -378,14 +387,42 @@ class FakeCalendly(FakeProvider):
         self.links.append(link)
         return 201, {"resource": link}
 
+    def oauth_authorize(self, method, query):
+        """The operator approves (at once, or with the consent page's button): back to the
+        redirect URI with a fresh code, which remembers its PKCE challenge (as Calendly's does)."""
+        from urllib.parse import urlencode
+
+        if query.get("client_id") != self.CLIENT[0] or query.get("response_type") != "code":
+            return 400, {"error": "invalid_request"}
+        if self.consent_page and method == "GET":
+            page = (f'<title>Authorize</title><form method="post" action="/oauth/authorize?{urlencode(query)}">'
+                    '<button id="allow">Allow</button></form>')
+            return 200, page.encode(), {"Content-Type": "text/html; charset=utf-8"}
+        if "code_challenge" in query and query.get("code_challenge_method") != "S256":
+            return 400, {"error": "invalid_request", "error_description": "code_challenge_method must be S256"}
+        code = f"code-{uuid.uuid4().hex}"
+        self.codes[code] = {"challenge": query.get("code_challenge", ""), "redirect_uri": query["redirect_uri"]}
+        location = f"{query['redirect_uri']}?{urlencode({'code': code, 'state': query.get('state', '')})}"
+        return 302, None, {"Location": location}
+
     def oauth_token(self, body, headers):
         import base64
+        import hashlib
 
         form = dict(parse_qsl(body)) if isinstance(body, str) else {}
         expected = "Basic " + base64.b64encode(":".join(self.CLIENT).encode()).decode()
         if headers.get("Authorization") != expected:
             return 401, {"error": "invalid_client"}
-        if form.get("grant_type") == "refresh_token":
+        issued = self.codes.pop(form.get("code", ""), None) if form.get("grant_type") == "authorization_code" else None
+        if issued is not None:
+            verifier = form.get("code_verifier", "")
+            answer = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            if issued["challenge"] and answer != issued["challenge"]:
+                return 400, {"error": "invalid_grant",
+                             "error_description": "code_verifier does not match the challenge"}
+            if form.get("redirect_uri") != issued["redirect_uri"]:
+                return 400, {"error": "invalid_grant", "error_description": "redirect_uri mismatch"}
+        elif form.get("grant_type") == "refresh_token":
             token = form.get("refresh_token")
             if token in self.used_refresh_tokens or token not in self.refresh_tokens:
                 return 400, {"error": "invalid_grant", "error_description": "The refresh token is invalid"}

@@ -40,7 +40,7 @@ def run_jobs(conn) -> None:
 def console_messages(caplog) -> list[dict[str, Any]]:
     """What the console SMS backend "sent", in order."""
     return [
-        {"kind": r.sms_kind, "to": r.to, "params": r.params}
+        {"kind": r._sms.kind, "to": r.to, "params": r._sms.params}
         for r in caplog.records
         if r.name == "relay.sms.console"
     ]

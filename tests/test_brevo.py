@@ -91,6 +91,29 @@ def test_sms_owned_by_another_contact_is_dropped_and_the_upsert_repeated(backend
 
 
 @responses.activate
+def test_sms_number_brevo_calls_invalid_is_dropped_and_the_upsert_repeated(backend, caplog):
+    # Brevo refuses some numbers that phonenumbers accepts; the contact still gets synced.
+    attributes_listed()
+    responses.post(f"{API}/contacts", status=400, json={"code": "invalid_parameter", "message": "Invalid phone number"})
+    responses.post(f"{API}/contacts", status=204)
+    backend.upsert(UPDATE)
+    first, second = [json.loads(c.request.body) for c in responses.calls if c.request.method == "POST"]
+    assert "SMS" in first["attributes"] and "SMS" not in second["attributes"]
+    assert second["attributes"]["BOOKING_STATUS"] == first["attributes"]["BOOKING_STATUS"]
+    [warning] = [r for r in caplog.records if r.name == "relay.crm.brevo"]
+    assert warning.sms_refusal == "invalid" and "refused the SMS number as invalid" in warning.getMessage()
+
+
+@responses.activate
+def test_other_invalid_parameters_still_fail(backend):
+    attributes_listed()
+    responses.post(f"{API}/contacts", status=400, json={"code": "invalid_parameter", "message": "Invalid email"})
+    with pytest.raises(PermanentError, match="Invalid email"):
+        backend.upsert(UPDATE)
+    assert len([c for c in responses.calls if c.request.method == "POST"]) == 1
+
+
+@responses.activate
 def test_rate_limit_waits_for_the_reset_header(backend):
     responses.post(f"{API}/events", status=429, json={"code": "too_many_requests", "message": "slow down"},
                    headers={"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0",

@@ -49,6 +49,23 @@ def test_accepted_deliveries_are_kept_masked_for_a_day(capturing, conn):
     assert 0 < conn.ttl(captures.CAPTURE_LIST) <= 24 * 3600
 
 
+@pytest.mark.parametrize("number", ["07700 900123", "0151 23456789", "0044 20 7946 0958", "06 12 34 56 78",
+                                    "030/12345678", "098765 43210"])
+def test_numbers_in_any_national_format_are_masked(number):
+    envelope = samples.envelope("invitee.created", samples.invitee_payload(questions=[("Phone", number)]))
+    stored = captures.snapshot("d1", envelope, {}, "2026-12-01T10:00:00+00:00")
+    digits = "".join(c for c in number if c.isdigit())
+    assert digits[:-2] not in "".join(c for c in stored if c.isdigit())
+    assert envelope["payload"]["uri"] in stored  # API URIs stay readable
+
+
+def test_the_meeting_link_is_masked_like_the_booking_links():
+    payload = samples.invitee_payload()
+    payload["scheduled_event"]["location"] = {"type": "zoom", "join_url": "https://zoom.us/j/851234?pwd=canary"}
+    stored = json.loads(captures.snapshot("d1", samples.envelope("invitee.created", payload), {}, "2026-12-01"))
+    assert stored["body"]["payload"]["scheduled_event"]["location"]["join_url"] == "https://zoom.us/j/***"
+
+
 def test_only_the_newest_200_are_kept(capturing, conn):
     for _ in range(captures.CAPTURE_SIZE + 3):
         post_delivery(capturing, samples.envelope("invitee.created", samples.invitee_payload()))

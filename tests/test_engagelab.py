@@ -99,10 +99,16 @@ def test_connection_error_is_transient(backend):
         backend.send(MESSAGE)
 
 
+@pytest.mark.parametrize("answer, reason", [
+    ({"plan_id": "1972", "total_count": 1, "accepted_count": 0, "message_id": "1973"}, "accepted_count 0"),
+    ({"plan_id": "1972", "total_count": 1, "accepted_count": 0}, "accepted_count 0"),
+    ({"plan_id": "1972", "total_count": 1, "accepted_count": 1}, "without a message id"),
+    ({}, "without a message id"),
+])
 @responses.activate
-def test_success_without_message_id_is_not_taken_for_sent(backend):
-    responses.post(URL, json={"total_count": 1, "accepted_count": 0})
-    with pytest.raises(TransientError):
+def test_a_200_that_sent_nothing_is_a_permanent_failure_not_a_send(backend, answer, reason):
+    responses.post(URL, json=answer)
+    with pytest.raises(PermanentError, match=reason):
         backend.send(MESSAGE)
 
 
@@ -123,3 +129,25 @@ def test_every_request_has_connect_and_read_timeouts(backend, monkeypatch):
 def test_a_message_without_template_fails_permanently(backend):
     with pytest.raises(PermanentError, match="template"):
         backend.send(OutboundSms(key="k", kind="confirm", to="+14045551234", params={}))
+
+
+def test_a_send_engagelab_did_not_take_fails_its_job_and_is_not_marked_sent(client, conn, monkeypatch):
+    from shared import keys
+    from shared.calendly import samples
+    from shared.operations import failures
+    from tests.fakes import FakeEngageLab
+    from tests.helpers import post_delivery, run_jobs
+
+    with FakeEngageLab() as fake:
+        for name, value in {"SMS_BACKEND": "engagelab", "ENGAGELAB_DEV_KEY": "k", "ENGAGELAB_DEV_SECRET": "s",
+                            "ENGAGELAB_API_URL": fake.url, "TEMPLATE_ID_CONFIRM": "101",
+                            "REMINDER_OFFSETS": "off", "FOLLOWUP_DELAY": "off"}.items():
+            monkeypatch.setenv(name, value)
+        fake.answer("/v1/messages", 200, {"plan_id": "1972", "total_count": 1, "accepted_count": 0})
+        payload = samples.invitee_payload()
+        post_delivery(client, samples.envelope("invitee.created", payload))
+        run_jobs(conn)
+    [failure] = failures(conn)
+    assert failure.func == "send_sms" and "accepted_count 0" in failure.reason
+    # Not recorded as sent, and the claim released: a replay can send it.
+    assert not conn.exists(keys.sent(f"sms|confirm|invitee|{payload['uri']}"))

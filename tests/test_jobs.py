@@ -1,5 +1,7 @@
 """The worker's jobs in-process (rq SimpleWorker) against a real Redis."""
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from rq import Queue
 from rq.job import Job
@@ -67,15 +69,36 @@ def test_a_side_effect_job_run_twice_sends_once(conn, caplog):
     assert Job.fetch(sms_id, connection=conn).return_value() == {"status": "duplicate"}
 
 
-def test_unusable_payload_is_skipped_with_the_reason(conn, caplog):
+def test_an_unusable_delivery_fails_its_job_visibly_and_can_be_replayed(conn, caplog):
+    from shared import stats
+    from shared.operations import failures, retry_failed
+
     envelope = samples.envelope("invitee.created", samples.invitee_payload())
     envelope["payload"]["email"] = None
     job = enqueue_event(conn, envelope)
     run_jobs(conn)
-    assert job.get_status(refresh=True) == "finished"
-    assert job.return_value()["status"] == "skipped"
-    assert "payload.email" in job.return_value()["reason"]
+    assert job.get_status(refresh=True) == "failed"
+    [failure] = failures(conn)
+    assert failure.job_id == job.id and "UnusableDelivery: payload.email: Field may not be null." in failure.reason
+    assert stats.read(conn, "deliveries_unusable") == {("payload.email",): 1}
     assert any("payload.email" in r.getMessage() for r in caplog.records if r.name == "relay.worker")
+    retry_failed(conn, job.id)  # after a fix; here it is still unusable, and fails again
+    run_jobs(conn)
+    assert job.get_status(refresh=True) == "failed" and stats.read(conn, "deliveries_unusable")[("payload.email",)] == 2
+
+
+def test_free_text_over_the_limit_is_cut_and_the_cancellation_still_applies(conn, caplog):
+    booking = samples.invitee_payload(start=datetime.now(timezone.utc) + timedelta(days=2))
+    enqueue_event(conn, samples.envelope("invitee.created", booking))
+    run_jobs(conn)
+    assert conn.zcard("rq:scheduler:scheduled_jobs") > 0
+    canceled = samples.canceled(booking, reason="x" * 10_001)
+    job = enqueue_event(conn, samples.envelope("invitee.canceled", canceled))
+    run_jobs(conn)
+    assert job.return_value()["records"] == {keys.digest(booking["uri"]): "canceled"}
+    assert conn.zcard("rq:scheduler:scheduled_jobs") == 0  # reminders and follow-up removed
+    assert [m["kind"] for m in console_messages(caplog)][-1] == "cancel"
+    assert any(getattr(r, "truncated", None) == ["reason"] for r in caplog.records)
 
 
 def test_missing_phone_is_a_logged_skip_not_an_error(conn, caplog):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.calendly.payloads import PayloadError, RoutingFormSubmission, parse_delivery, validate_envelope
+from shared.calendly.payloads import MAX_TEXT, PayloadError, RoutingFormSubmission, parse_delivery, validate_envelope
 
 FIXTURES = Path(__file__).parent / "fixtures" / "calendly"
 
@@ -59,7 +59,7 @@ def test_routing_form_submission():
         (("payload", "scheduled_event", "start_time"), "tomorrow", "payload.scheduled_event.start_time"),
         (("payload", "scheduled_event", "start_time"), "2023-12-26T16:00:00", "payload.scheduled_event.start_time"),
         (("payload", "questions_and_answers"), "nope", "payload.questions_and_answers"),
-        (("payload", "name"), "x" * 20_000, "payload.name"),
+        (("payload", "timezone"), "x" * 20_000, "payload.timezone"),  # an identifier: not cut
         (("created_at",), "yesterday", "created_at"),
         (("created_at",), "9999-12-31T23:59:59-01:00", "created_at"),
         (("payload", "scheduled_event", "start_time"), "0001-01-01T00:00:00+01:00", "payload.scheduled_event"),
@@ -74,6 +74,18 @@ def test_unusable_payloads_name_the_field(path, value, field):
     with pytest.raises(PayloadError) as caught:
         parse_delivery(data)
     assert str(caught.value).startswith(field)
+    assert caught.value.field == field
+
+
+def test_free_text_over_the_limit_is_cut_and_reported_not_refused():
+    data = fixture("invitee_created.json")
+    data["payload"]["name"] = "x" * 20_000
+    data["payload"]["questions_and_answers"][0]["answer"] = "y" * 10_001
+    delivery = parse_delivery(data)
+    assert delivery.invitee.name == "x" * MAX_TEXT
+    assert delivery.invitee.questions_and_answers[0][1] == "y" * MAX_TEXT
+    assert delivery.truncated == ("name", "answer")
+    assert parse_delivery(fixture("invitee_created.json")).truncated == ()
 
 
 def test_nullable_fields_may_all_be_null():

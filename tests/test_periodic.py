@@ -77,6 +77,29 @@ def test_reconciliation_job_runs(conn, calendly, calendly_env):
     assert run_periodic(conn, "worker.jobs.reconcile_bookings") == {"status": "done", "applied": 1, "skipped": []}
 
 
+def test_reconciliation_fails_visibly_on_a_booking_it_cannot_use_after_applying_the_rest(conn, calendly,
+                                                                                        calendly_env):
+    from rq.job import Job
+
+    from shared import stats
+    from shared.operations import failures
+
+    soon = datetime.now(timezone.utc) + timedelta(hours=5)
+    good = calendly.add_booking(samples.invitee_payload(start=soon))
+    bad = calendly.add_booking(samples.invitee_payload(start=soon + timedelta(minutes=30)))
+    bad["timezone"] = "x" * 10_001  # an identifier, not free text: not cut, unusable
+    job = Queue(defaults.MAINTENANCE_QUEUE, connection=conn).enqueue("worker.jobs.reconcile_bookings")
+    run_jobs(conn)
+    assert Job.fetch(job.id, connection=conn).get_status() == "failed"
+    [failure] = failures(conn)
+    assert "UnusableBookings: 1 booking(s)" in failure.reason and "payload.timezone" in failure.reason
+    assert stats.read(conn, "deliveries_unusable") == {("payload.timezone",): 1}
+    from shared.booking import BookingStore
+
+    assert BookingStore(conn).load(good["uri"]).status == "active"  # the rest was applied
+    assert BookingStore(conn).load(bad["uri"]) is None
+
+
 def test_relay_backfill_shows_progress(calendly, redis_url):
     for i in range(26):
         calendly.add_booking(samples.invitee_payload(start=datetime.now(timezone.utc) + timedelta(days=2, minutes=i)))

@@ -103,3 +103,22 @@ def test_gunicorns_master_imports_nothing_gevent_must_patch_first():
                             timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_gunicorn_ignores_forwarded_headers_unless_proxies_are_trusted(tmp_path, redis_url):
+    """gunicorn believes X-Forwarded-Proto from 127.0.0.1 by default; the relay's config turns
+    that off so TRUSTED_PROXIES alone decides (here 0: the session cookie is not Secure)."""
+    port = free_port()
+    env = clean_env(PORT=str(port), REDIS_URL=redis_url, RELAY_ALLOW_UNSIGNED="1",
+                    ADMIN_TOKEN="gunicorn-admin-token", WEB_CONCURRENCY="1")
+    web = subprocess.Popen([str(BIN / "gunicorn"), "-c", "python:web.gunicorn_config", "web.wsgi:app"],
+                           cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: _ready(port), timeout=60, what="gunicorn to serve /readyz")
+        response = requests.post(f"http://127.0.0.1:{port}/admin/login", data={"token": "gunicorn-admin-token"},
+                                 headers={"X-Forwarded-Proto": "https"}, allow_redirects=False, timeout=10)
+        assert response.status_code == 303
+        assert "secure" not in response.headers["Set-Cookie"].lower()
+    finally:
+        web.send_signal(signal.SIGTERM)
+        web.wait(timeout=30)

@@ -186,7 +186,33 @@ def test_a_signing_key_is_enforced_even_when_unsigned_is_allowed(conn):
     assert response.status_code == 401
 
 
-def test_a_lone_surrogate_in_a_signed_body_is_accepted_not_a_500(client, conn):
-    raw = b'{"event":"invitee.created","created_at":"\\ud800","payload":{"uri":"https://api.calendly.com/x"}}'
+@pytest.mark.parametrize("where", ['"created_at":"\\ud800"', '"payload":{"uri":"u","name":"J\\udc00ane"}',
+                                   '"payload":{"uri":"u","q":[{"\\ud83d":1}]}'])
+def test_a_lone_surrogate_anywhere_is_refused_with_400(client, conn, where):
+    # Accepted once, it failed the worker with UnicodeEncodeError on every replay.
+    raw = ('{"event":"invitee.created",%s%s}' % (where, "" if "payload" in where else ',"payload":{"uri":"u"}')).encode()
     response = client.post(WEBHOOK, data=raw, headers=signed_headers(raw))
-    assert response.status_code == 200
+    assert response.status_code == 400, response.get_json()
+    assert "surrogate" in response.get_json()["message"]
+    assert queued_jobs(conn) == []
+
+
+def test_a_surrogate_pair_is_an_ordinary_character(client, conn):
+    raw = b'{"event":"invitee.created","payload":{"uri":"https://api.calendly.com/x","name":"\\ud83d\\ude00"}}'
+    assert client.post(WEBHOOK, data=raw, headers=signed_headers(raw)).status_code == 200
+
+
+@pytest.mark.parametrize("depth", [defaults.MAX_JSON_DEPTH + 1, 900])
+def test_nesting_beyond_the_documented_depth_is_400(client, conn, depth):
+    # 900 levels parse, but used to fail with a 500 when the job was pickled.
+    raw = b'{"event":"invitee.created","payload":{"uri":"u","x":' + b"[" * (depth - 2) + b"]" * (depth - 2) + b"}}"
+    response = client.post(WEBHOOK, data=raw, headers=signed_headers(raw))
+    assert response.status_code == 400
+    assert f"deeper than {defaults.MAX_JSON_DEPTH} levels" in response.get_json()["message"]
+    assert queued_jobs(conn) == []
+
+
+def test_nesting_at_the_documented_depth_is_accepted(client, conn):
+    depth = defaults.MAX_JSON_DEPTH
+    raw = b'{"event":"invitee.created","payload":{"uri":"u","x":' + b"[" * (depth - 2) + b"]" * (depth - 2) + b"}}"
+    assert client.post(WEBHOOK, data=raw, headers=signed_headers(raw)).status_code == 200

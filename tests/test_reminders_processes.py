@@ -98,7 +98,7 @@ def test_procfile_processes_send_confirmation_reminder_follow_up_and_nothing_aft
         wait_until(lambda: "101" in kinds(engagelab), timeout=10, what="the confirmation")
         assert time.time() - booked_at < 5
         # A second booking, cancelled at once: confirmation and cancellation, no reminder.
-        subprocess.run(simulate + ["invitee.created", "--start-in", "8s", "--phone", "+44 20 7946 0958"],
+        subprocess.run(simulate + ["invitee.created", "--start-in", "8s", "--phone", "+44 7911 123456"],
                        env=env, cwd=tmp_path, check=True, capture_output=True, timeout=60)
         subprocess.run(simulate + ["invitee.canceled"], env=env, cwd=tmp_path, check=True, capture_output=True,
                        timeout=60)
@@ -108,7 +108,7 @@ def test_procfile_processes_send_confirmation_reminder_follow_up_and_nothing_aft
     [reminder] = [m for m in engagelab.messages() if m["template"] == "104"]
     assert reminder["params"]["advance"] == "4 seconds"
     assert set(reminder["params"]) == {"name", "time", "advance"}
-    assert kinds(engagelab, "+442079460958") == ["101", "102"]
+    assert kinds(engagelab, "+447911123456") == ["101", "102"]
     reminder_request = next(r for r in engagelab.received("/v1/messages") if r["body"]["template"]["id"] == "104")
     assert reminder_request["at"] >= booked_at + 8 - 4 - 1.5  # not early (the due time is whole seconds)
 

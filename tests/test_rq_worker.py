@@ -36,3 +36,42 @@ def test_the_worker_key_outlives_the_heartbeat_interval_many_times(conn):
     # RQ's worker key expires worker_ttl + 60 s after a heartbeat; throttling must not let it lapse.
     worker = RelaySimpleWorker([Queue("events", connection=conn)], connection=conn)
     assert worker.worker_ttl + 60 > 10 * defaults.WORKER_HEARTBEAT_MIN_INTERVAL
+
+
+PAYLOAD = {"name": "Zebulon Quixote-Marsh", "phone": "(404) 555-9876", "email": "zebulon@example.org",
+           "cancel_url": "https://calendly.com/cancellations/7d1c5e0a-canary"}
+
+
+def explode(data):
+    """A job that fails the way real code does: Python's message quotes the value."""
+    return int(data["name"])
+
+
+def test_a_failing_job_logs_and_stores_no_part_of_its_arguments(conn):
+    import io
+    import logging
+
+    from shared import logs
+    from shared.operations import failures
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    logs.configure(stream=stream)
+    try:
+        queue = Queue("events", connection=conn)
+        job = queue.enqueue("tests.test_rq_worker.explode", PAYLOAD, description="explode")
+        RelaySimpleWorker([queue], connection=conn).work(burst=True)
+    finally:
+        root.handlers[:], _ = saved
+        root.setLevel(saved[1])
+    text = stream.getvalue()
+    stored = job.latest_result().exc_string
+    for canary in ("Zebulon", "Quixote", "555-9876", "zebulon@", "7d1c5e0a"):
+        assert canary not in text, f"{canary} in the log"
+        assert canary not in stored, f"{canary} kept with the failed job"
+    # What an operator needs is still there: where it failed and what was raised.
+    assert "ValueError: invalid literal for int() with base 10: '…'" in stored
+    assert 'in explode' in stored and 'in explode' in text
+    assert '"job": "%s"' % job.id in text
+    assert failures(conn)[0].reason == "builtins.ValueError: invalid literal for int() with base 10: '…'"

@@ -14,6 +14,12 @@ def test_defaults():
     assert settings.webhook_tolerance == DEFAULT_WEBHOOK_TOLERANCE > 24 * 3600
     assert settings.dedupe_ttl > settings.webhook_tolerance
     assert settings.scheduler_interval == 1
+    assert settings.trusted_proxies == 0
+
+
+def test_trusted_proxies():
+    assert Settings.from_env({"TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    assert Settings.from_env({"TRUSTED_PROXIES": "0"}).trusted_proxies == 0
 
 
 def test_credentials_pick_the_real_backends():
@@ -45,6 +51,9 @@ def test_credentials_pick_the_real_backends():
         ({"WEBHOOK_TOLERANCE": "9" * 5000}, "WEBHOOK_TOLERANCE"),
         ({"WEBHOOK_TOLERANCE": str(365 * 86400)}, "WEBHOOK_TOLERANCE"),
         ({"ADMIN_TOKEN": "admin"}, "ADMIN_TOKEN"),
+        ({"TRUSTED_PROXIES": "-1"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "one"}, "TRUSTED_PROXIES"),
+        ({"TRUSTED_PROXIES": "11"}, "TRUSTED_PROXIES"),
     ],
 )
 def test_misconfiguration_names_the_variable(env, variable):

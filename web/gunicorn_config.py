@@ -35,6 +35,11 @@ logconfig_dict = {
 
 
 
+# Forwarded headers are trusted in one place only, the app's ProxyFix (TRUSTED_PROXIES).
+# gunicorn would otherwise believe X-Forwarded-Proto from 127.0.0.1 by default (a local
+# proxy, or anything else on the host), whatever TRUSTED_PROXIES says.
+forwarded_allow_ips = ""
+
 # gunicorn's control socket lives in ~/.gunicorn and is shared by every instance on the
 # host; the relay doesn't use it and several instances (tests, scaled dynos) would clash.
 control_socket_disable = True

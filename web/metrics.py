@@ -62,6 +62,8 @@ class RelayCollector:
 
 HELP = {
     "deliveries": "Calendly deliveries received, by outcome",
+    "deliveries_unusable": "Accepted deliveries (or bookings read from Calendly) the worker could not use, by field; "
+                           "each one's job failed and can be replayed",
     "signature_rejections": "Deliveries refused for their signature, by reason",
     "sms": "SMS by kind and outcome (sent, failed, retry, skipped) with the reason",
     "crm": "CRM writes by kind and outcome with the reason",
@@ -69,6 +71,8 @@ HELP = {
     "recovered": "Jobs put back on their queue after their worker died mid-job",
     "rebook_links": "Single-use re-booking links created or skipped (with the reason)",
     "webhook_checks": "Hourly webhook subscription checks, by result",
+    "admin_auth_failures": "Wrong admin tokens (via the sign-in form or a bearer header) and attempts refused "
+                           "while the address was throttled",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -67,6 +68,9 @@ def calendly_webhook():
     return jsonify(status=status, delivery=ident), 200
 
 
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
 def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """(envelope, None) or (None, what is wrong)."""
     if not raw:
@@ -75,10 +79,41 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         data = json.loads(raw)
     except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         return None, "body is not valid JSON"
+    # Both checks are cheap on a real delivery: a handful of brackets, no surrogate escapes.
+    if raw.count(b"{") + raw.count(b"[") > defaults.MAX_JSON_DEPTH and _too_deep(data, defaults.MAX_JSON_DEPTH):
+        return None, f"body nests objects and arrays deeper than {defaults.MAX_JSON_DEPTH} levels"
+    if SURROGATE_ESCAPE.search(raw) and _has_lone_surrogate(data):
+        # JSON allows "\ud800" alone, but no UTF-8 text can hold it: every later step
+        # (Redis, the providers, the log) would fail on it, on every replay.
+        return None, "body has a lone UTF-16 surrogate escape (\\ud800-\\udfff); expected valid Unicode text"
     try:
         return validate_envelope(data), None
     except PayloadError as error:
         return None, str(error)
+
+
+def _too_deep(value: Any, allowed: int) -> bool:
+    if isinstance(value, dict):
+        value = list(value.values())
+    if not isinstance(value, list):
+        return False
+    if allowed == 0:
+        return True
+    return any(_too_deep(item, allowed - 1) for item in value)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
 
 
 def _count(conn, family: str, label: str) -> None:

@@ -24,6 +24,8 @@ from shared.booking import BookingStore
 from shared.calendly.client import CalendlyClient, CalendlyError, uuid_of
 from shared.calendly.payloads import BACKFILL, WEBHOOK, PayloadError, parse_delivery
 from shared.calendly.samples import calendly_time
+from shared.errors import RelayError
+from shared.logs import safe_message
 from shared.settings import Settings
 from worker import lifecycle
 from worker.jobs import apply_delivery
@@ -34,6 +36,12 @@ RECONCILE_WINDOW = timedelta(hours=48)
 MISSED_WEBHOOK_AGE = timedelta(hours=24)
 
 
+class UnusableBookings(RelayError):
+    """Calendly returned bookings the relay cannot use. The run applies every other booking
+    first, then fails with this, so the failure shows (``relay failed list``, /admin) and a
+    replay after the fix applies them."""
+
+
 @dataclass
 class Report:
     events: int = 0
@@ -41,10 +49,25 @@ class Report:
     applied: int = 0
     unchanged: int = 0
     skipped: list[str] = field(default_factory=list)
+    """Bookings left for a later run (Calendly could not be asked about them just now)."""
+    unusable: list[str] = field(default_factory=list)
+    """Bookings Calendly returned that the relay cannot use: "<invitee uuid>: <field: why>"."""
 
     def line(self) -> str:
         return (f"{self.events} events, {self.invitees} invitees: {self.applied} applied, "
-                f"{self.unchanged} already known, {len(self.skipped)} skipped")
+                f"{self.unchanged} already known, {len(self.skipped)} skipped, {len(self.unusable)} unusable")
+
+    def raise_for_unusable(self) -> None:
+        if self.unusable:
+            raise UnusableBookings(f"{len(self.unusable)} booking(s) from Calendly could not be used: "
+                                   + "; ".join(self.unusable[:10]))
+
+
+def note_unusable(conn, report: Report, invitee_uri: str, error: PayloadError, dry_run: bool = False) -> None:
+    if not dry_run:
+        stats.count(conn, "deliveries_unusable", error.field)
+    report.unusable.append(f"{uuid_of(invitee_uri)}: {error}")
+    log.error("booking from Calendly unusable: %s", error, extra={"invitee": uuid_of(invitee_uri), "field": error.field})
 
 
 def active_bookings(client: CalendlyClient, start: datetime, end: datetime,
@@ -95,7 +118,7 @@ def apply_bookings(conn, settings: Settings, bookings, dry_run: bool = False,
         try:
             delivery = as_delivery("invitee.created", event, invitee, source_for(invitee))
         except PayloadError as error:
-            report.skipped.append(f"{uuid_of(str(invitee.get('uri', '?')))}: {error}")
+            note_unusable(conn, report, str(invitee.get("uri", "?")), error, dry_run)
             continue
         now = datetime.now(timezone.utc)
         if dry_run:
@@ -147,8 +170,11 @@ def reconcile(conn, client: CalendlyClient, settings: Settings, now: datetime | 
                 continue
             event = client.get(invitee["event"])["resource"]
             delivery = as_delivery("invitee.canceled", event, invitee, WEBHOOK)
-        except (CalendlyError, PayloadError, KeyError, TypeError) as error:
-            report.skipped.append(f"{uuid_of(uri)}: {error}")
+        except PayloadError as error:
+            note_unusable(conn, report, uri, error)
+            continue
+        except (CalendlyError, KeyError, TypeError) as error:
+            report.skipped.append(f"{uuid_of(uri)}: {safe_message(error)}")
             continue
         apply_delivery(conn, delivery, settings, now)
         report.applied += 1

@@ -23,6 +23,7 @@ from shared.phone import normalize
 from shared.relay_config import match_event_type
 from shared.settings import Settings
 from shared.timefmt import format_meeting_time, zone_or_default
+from worker import toll_fraud
 from worker.lifecycle import (
     HOST,
     CancelScheduled,
@@ -68,6 +69,8 @@ class ScheduledSpec:
 class Skipped:
     what: str
     reason: str
+    phone: str | None = field(default=None, compare=False)
+    """The number refused, for the log (masked there), when a number was the reason."""
 
 
 @dataclass
@@ -120,7 +123,7 @@ def sms_job(action: SendSms, record: BookingRecord, settings: Settings) -> JobSp
         return Skipped(what, "template_disabled")
     to = recipient_phone(action.recipient, record, settings)
     if isinstance(to, Skipped):
-        return Skipped(what, to.reason)
+        return Skipped(what, to.reason, to.phone)
     params = message_params(kind, record, settings)
     if isinstance(params, Skipped):
         return Skipped(what, params.reason)
@@ -138,6 +141,9 @@ def recipient_phone(recipient: str, record: BookingRecord, settings: Settings) -
         return to
     if record.phone is None:
         return Skipped(recipient, record.phone_issue or "no_phone")
+    refused = toll_fraud.refusal(record.phone, settings)
+    if refused:
+        return Skipped(recipient, refused, phone=record.phone)
     return record.phone
 
 
@@ -165,8 +171,9 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
     skipped: list[Skipped] = []
     if record.start is None:
         return specs, [Skipped("sms:reminder", "no_start_time")]
-    if record.phone is None:  # nothing to remind through: keep Redis free of dead jobs
-        return specs, [Skipped("sms:reminder", record.phone_issue or "no_phone")]
+    to = recipient_phone("invitee", record, settings)
+    if isinstance(to, Skipped):  # nothing to remind through: keep Redis free of dead jobs
+        return specs, [Skipped("sms:reminder", to.reason, to.phone)]
     policy = settings.policy(record.event_type_uri, record.event_type_name)
     wanted: list[tuple[str, datetime, int | None]] = [
         (REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets

@@ -19,11 +19,13 @@ from rq import Queue, get_current_job
 from shared import keys, stats
 from shared import settings as defaults
 from shared.booking import ACTIVE, CANCELED, NO_SHOW as NO_SHOW_STATUS, BookingStore
-from shared.calendly.payloads import PayloadError, parse_delivery
+from shared.calendly.payloads import MAX_TEXT, PayloadError, parse_delivery
+from shared.errors import RelayError
 from shared.kinds import CANCEL, NO_SHOW, REMINDER
-from shared.logs import mask_phone
+from shared.logs import mask_phone, safe_message, safe_text
+from shared.phone import normalize
 from shared.settings import ConfigError
-from worker import context, idempotency, lifecycle, rebook, retry, scheduling
+from worker import context, idempotency, lifecycle, rebook, retry, scheduling, toll_fraud
 from worker.crm import ContactUpdate, ordering
 from worker.dispatch import (
     SEND_REMINDER_FUNC,
@@ -47,13 +49,23 @@ MAX_TRANSACTION_ATTEMPTS = 20
 retry re-reads the records, so a handful of attempts always suffices in practice."""
 
 
+class UnusableDelivery(RelayError):
+    """The delivery was accepted but the worker cannot use it. Its job fails, so it shows in
+    /admin and ``relay failed list`` and can be replayed once the relay can read it; a
+    delivery is never dropped quietly."""
+
+
 def process_event(envelope: dict[str, Any], received_at: str | None = None) -> dict[str, Any]:
+    conn = get_current_job().connection
     try:
         delivery = parse_delivery(envelope)
     except PayloadError as error:
-        log.warning("delivery skipped: %s", error, extra={"event": _event_name(envelope), "reason": str(error)})
-        return {"status": "skipped", "reason": str(error)}
-    conn = get_current_job().connection
+        stats.count(conn, "deliveries_unusable", error.field)
+        log.error("delivery unusable: %s", error, extra={"event": _event_name(envelope), "field": error.field})
+        raise UnusableDelivery(str(error)) from None
+    if delivery.truncated:
+        log.warning("delivery has free text over %d characters, cut: %s", MAX_TEXT, ", ".join(delivery.truncated),
+                    extra={"event": delivery.event, "truncated": list(delivery.truncated)})
     return apply_delivery(conn, delivery, context.current().settings, datetime.now(timezone.utc))
 
 
@@ -105,7 +117,16 @@ def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
         "notes": list(decision.notes),
     }
     log.info("delivery applied: %s", delivery.event, extra={k: v for k, v in summary.items() if k != "status"})
+    refusals = {(skip.phone, skip.reason): skip.what for skip in plan.skipped if skip.reason in toll_fraud.REASONS}
+    for (phone, reason), what in refusals.items():  # one line per number, not per message
+        _log_refusal(what, reason, phone)
     return summary
+
+
+def _log_refusal(what: str, reason: str, phone: str | None) -> None:
+    """A number the relay will not text (toll fraud guard): worth a warning, masked."""
+    log.warning("sms to %s refused: %s", mask_phone(phone), reason,
+                extra={"what": what, "reason": reason, "to": mask_phone(phone)})
 
 
 _queues: dict[tuple[int, str], Queue] = {}
@@ -242,27 +263,64 @@ def _why_not_send(record, data: dict[str, Any], now: datetime) -> str | None:
     return None
 
 
+class DailyCapReached(Exception):
+    """The number had SMS_DAILY_CAP_PER_NUMBER messages in the last 24 hours."""
+
+
 def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> dict[str, Any]:
     """Send once; a transient failure schedules a retry, a permanent one fails the job."""
     ctx = context.current()
     job = get_current_job()
     conn = job.connection
+    to_host = sms.to == normalize(ctx.settings.host_phone)
+    # Checked when the message was planned; again now, since a retry or a reminder may run
+    # days later under a changed SMS_COUNTRIES.
+    refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
+    if refused:
+        stats.count(conn, "sms", sms.kind, "skipped", refused)
+        _log_refusal(f"sms:{sms.kind}", refused, sms.to)
+        return {"status": "skipped", "reason": refused}
+    capped = ctx.settings.sms_daily_cap is not None and not to_host
+
+    def send() -> str:
+        # Inside the send-once claim: a message already sent takes no slot, and one refused
+        # here releases its claim (a later replay, a day on, can still send it).
+        if capped and not toll_fraud.take_slot(conn, sms.to, sms.key, ctx.settings.sms_daily_cap):
+            raise DailyCapReached()
+        return ctx.sms.send(sms)
+
     try:
-        provider_id = idempotency.run_once(conn, sms.key, lambda: ctx.sms.send(sms),
-                                           also=lambda pipe: _count_sent(pipe, sms.kind))
+        provider_id = idempotency.run_once(conn, sms.key, send, also=lambda pipe: _count_sent(pipe, sms.kind))
+    except DailyCapReached:
+        stats.count(conn, "sms", sms.kind, "skipped", toll_fraud.DAILY_CAP)
+        _log_refusal(f"sms:{sms.kind}", toll_fraud.DAILY_CAP, sms.to)
+        return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
     except TransientError as error:
         stats.count(conn, "sms", sms.kind, "retry", "")
-        return retry.schedule_retry(conn, func, data, job.id, queue, error)
+        return retry.schedule_retry(conn, func, data, job.id, queue, error.redacted(_sent_values(sms)))
     except PermanentError as error:
+        if capped:
+            toll_fraud.give_back(conn, sms.to, sms.key)
+        error = error.redacted(_sent_values(sms))
         stats.count(conn, "sms", sms.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
-        log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), error,
+        log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
                   extra={"sms_kind": sms.kind, "code": error.code})
-        raise
+        raise error from None
     if provider_id is None:
         log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})
         return {"status": "duplicate"}
     return {"status": "sent", "backend": ctx.sms.name, "provider_id": provider_id}
+
+
+def _sent_values(sms: OutboundSms) -> list[str | None]:
+    """What the provider was sent that is personal, to redact from its answer."""
+    return [sms.to, *(str(value) for value in sms.params.values())]
+
+
+def _contact_values(contact: dict[str, Any]) -> list[str | None]:
+    answers = [str(answer) for _, answer in contact.get("answers") or ()]
+    return [contact.get(name) for name in ("email", "name", "phone", "join_url", "rebook_url")] + answers
 
 
 def _count_sent(pipe, kind: str) -> None:
@@ -310,12 +368,14 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
             recorded = idempotency.run_once(conn, change.key + "|event", lambda: step(crm.record_event))
     except TransientError as error:
         stats.count(conn, "crm", change.kind, "retry", "")
-        return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE, error)
+        return retry.schedule_retry(conn, SYNC_CRM_FUNC, update, job.id, defaults.CRM_QUEUE,
+                                    error.redacted(_contact_values(change.contact)))
     except PermanentError as error:
+        error = error.redacted(_contact_values(change.contact))
         stats.count(conn, "crm", change.kind, "failed", str(error.code or error.status or ""))
         _record_failure(job, error)
-        log.error("crm %s failed for good: %s", change.kind, error, extra={"code": error.code})
-        raise
+        log.error("crm %s failed for good: %s", change.kind, safe_message(error), extra={"code": error.code})
+        raise error from None
     if upserted is None and recorded is None:
         return {"status": "duplicate"}
     stats.count(conn, "crm", change.kind, "synced", "")
@@ -324,7 +384,9 @@ def sync_crm(update: dict[str, Any]) -> dict[str, Any]:
 
 def _record_failure(job, error: PermanentError) -> None:
     """The reason, visible on the failed job (``meta["failure"]``) as well as in the log."""
-    job.meta["failure"] = {"provider": error.provider, "code": error.code, "message": error.message}
+    # Kept with the job for weeks and shown by /admin: the provider's text, values masked.
+    job.meta["failure"] = {"provider": error.provider, "code": error.code,
+                           "message": safe_text(error.message)}
     job.save_meta()
 
 
@@ -348,7 +410,7 @@ def check_webhooks() -> dict[str, Any]:
     try:
         state = subscriptions.check(api_client(conn, ctx.settings), ctx.settings.webhook_url)
     except (CalendlyError, ConfigError) as error:
-        log.error("webhook subscription check failed: %s", error)
+        log.error("webhook subscription check failed: %s", safe_message(error))
         conn.hset(keys.WEBHOOK_STATE, mapping={"state": "unknown", "checked_at": datetime.now(timezone.utc).isoformat()})
         return {"status": "error", "reason": str(error)}
     conn.hset(keys.WEBHOOK_STATE, mapping={"state": state.state, "checked_at": datetime.now(timezone.utc).isoformat()})
@@ -371,7 +433,8 @@ def reconcile_bookings() -> dict[str, Any]:
     try:
         report = reconcile(conn, api_client(conn, ctx.settings), ctx.settings)
     except (CalendlyError, ConfigError) as error:
-        log.error("reconciliation failed: %s", error)
+        log.error("reconciliation failed: %s", safe_message(error))
         return {"status": "error", "reason": str(error)}
     log.info("reconciliation: %s", report.line(), extra={"applied": report.applied})
+    report.raise_for_unusable()  # after the others were applied: the job fails, visibly
     return {"status": "done", "applied": report.applied, "skipped": report.skipped}

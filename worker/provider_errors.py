@@ -8,19 +8,39 @@ with the provider's code and message and lands in the failed-job registry for re
 
 from __future__ import annotations
 
+from shared.logs import redact
+
 
 class ProviderError(Exception):
+    """Not a RelayError: the message is the provider's own text, which may quote what it
+    was sent (a number, a name). The jobs redact what they sent from it (``redacted``), and
+    logs mask its quoted values like any foreign text."""
+
     def __init__(self, provider: str, message: str, code: int | str | None = None, status: int | None = None):
         self.provider = provider
         self.code = code
         self.status = status
         self.message = message
-        detail = f"{provider}"
-        if status is not None:
-            detail += f" HTTP {status}"
-        if code is not None:
-            detail += f" code {code}"
-        super().__init__(f"{detail}: {message}")
+        super().__init__(f"{self._detail()}: {message}")
+
+    def redacted(self, values) -> "ProviderError":
+        """The same error, with the given personal values masked in the provider's text:
+        what is logged, kept with a failed job, and carried into a retry."""
+        message = redact(self.message, values)
+        if message == self.message:
+            return self
+        twin = type(self).__new__(type(self))
+        twin.__dict__.update(self.__dict__, message=message)
+        Exception.__init__(twin, f"{self._detail()}: {message}")
+        return twin
+
+    def _detail(self) -> str:
+        detail = f"{self.provider}"
+        if self.status is not None:
+            detail += f" HTTP {self.status}"
+        if self.code is not None:
+            detail += f" code {self.code}"
+        return detail
 
 
 class TransientError(ProviderError):

@@ -22,6 +22,7 @@ from shared.calendly.client import CalendlyError
 from shared.calendly.links import NoBookingUrl, create_single_use_link
 from shared.calendly.oauth import api_client
 from shared.errors import ConfigError
+from shared.logs import safe_text
 from shared.kinds import CANCEL, NO_SHOW
 from worker import idempotency
 from worker.provider_errors import TransientError
@@ -107,5 +108,5 @@ def _wait_for_other_job(conn, key: str) -> str:
 
 def _skip(conn, reason: str, detail: str = "") -> None:
     stats.count(conn, "rebook_links", "skipped", reason)
-    log.info("single-use booking link skipped: %s", detail or reason, extra={"reason": reason})
+    log.info("single-use booking link skipped: %s", safe_text(detail) if detail else reason, extra={"reason": reason})
     return None

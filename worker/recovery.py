@@ -36,6 +36,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared import keys, stats
 from shared import settings as defaults
+from shared.logs import safe_message
 
 log = logging.getLogger("relay.recovery")
 
@@ -88,7 +89,7 @@ def _isolated(recover, conn, queue, registry, entry) -> list[str]:
     except (RedisConnectionError, RedisTimeoutError):
         raise
     except Exception as error:  # noqa: BLE001 (logged, and the next pass tries again)
-        log.error("recovery skipped %s: %s", entry, error, extra={"error": type(error).__name__})
+        log.error("recovery skipped %s: %s", entry, safe_message(error), extra={"error": type(error).__name__})
         return []
 
 

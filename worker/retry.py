@@ -13,6 +13,7 @@ import math
 from datetime import datetime, timedelta, timezone
 
 from shared import settings as defaults
+from shared.logs import safe_message
 from worker import scheduling
 from worker.provider_errors import TransientError
 
@@ -62,6 +63,6 @@ def schedule_retry(conn, func: str, data: dict, job_id: str, queue: str, error: 
     with conn.pipeline() as pipe:
         scheduling.schedule(pipe, conn, at, func, {**data, "attempt": attempt}, retry_id, queue=queue)
         pipe.execute()
-    log.warning("%s failed, retry %d in %ds: %s", data.get("kind"), attempt, delay, error,
+    log.warning("%s failed, retry %d in %ds: %s", data.get("kind"), attempt, delay, safe_message(error),
                 extra={"attempt": attempt, "delay": delay, "code": error.code, "retry_job": retry_id})
     return {"status": "retry_scheduled", "attempt": attempt, "delay": delay, "reason": str(error)}

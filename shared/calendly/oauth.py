@@ -1,5 +1,12 @@
 """Calendly OAuth 2.0 for one organization, tokens kept in Redis, and the API client.
 
+The authorization uses PKCE with S256 (RFC 7636), which Calendly recommends for every app,
+web ones included (https://developer.calendly.com/creating-an-oauth-app and
+https://developer.calendly.com/api-docs/calendly-o-auth/o-auth/get-oauth-authorize): the
+code_verifier stays in Redis with the state, only its S256 challenge travels in the
+authorize URL, and the token request must prove it. A code caught on its way back (a
+leaked URL, a log) is useless without it.
+
 Access tokens live two hours. Refresh tokens are single-use and rotate: each refresh
 revokes the one it used and returns a new one, which must be stored before anyone else
 refreshes. So refreshes are serialised across every process by a Redis lock, and a
@@ -8,12 +15,15 @@ process that waited re-reads the token instead of refreshing again.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import secrets
 import time
-from typing import Any
+from typing import Any, Mapping
 from urllib.parse import urlencode
 
 import requests
+from redis.exceptions import ResponseError
 
 from shared import keys, locks
 from shared import settings as defaults
@@ -43,25 +53,52 @@ def check_oauth_settings(settings: Settings) -> None:
             raise ConfigError(f"{name} is required for the Calendly OAuth connection")
 
 
-def start(conn, settings: Settings) -> str:
-    """The authorization URL to send the operator to, with a fresh single-use state."""
+MAX_STATE_LENGTH = 64
+"""Our states are 43 characters; a longer one is not ours (and makes no Redis key)."""
+
+
+def code_challenge(verifier: str) -> str:
+    """PKCE S256: BASE64URL(SHA256(verifier)) without padding (RFC 7636, 4.2)."""
+    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode("ascii")).digest()).rstrip(b"=").decode()
+
+
+def start(conn, settings: Settings, binding: Mapping[str, str]) -> str:
+    """The authorization URL to send the operator to, with a fresh single-use state whose
+    record (kept ten minutes) holds the PKCE verifier and ``binding``: what the callback
+    must show to finish the flow (the web process's business)."""
     check_oauth_settings(settings)
-    state = secrets.token_urlsafe(24)
-    conn.set(STATE_PREFIX + state, "1", ex=STATE_TTL)
+    state = secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)  # 86 characters of [A-Za-z0-9_-]: within RFC 7636's 43-128
+    with conn.pipeline(transaction=True) as pipe:
+        pipe.hset(STATE_PREFIX + state, mapping={**binding, "verifier": verifier})
+        pipe.expire(STATE_PREFIX + state, STATE_TTL)
+        pipe.execute()
     query = urlencode({"client_id": settings.calendly_client_id, "response_type": "code",
-                       "redirect_uri": settings.calendly_redirect_uri, "state": state})
+                       "redirect_uri": settings.calendly_redirect_uri, "state": state,
+                       "code_challenge": code_challenge(verifier), "code_challenge_method": "S256"})
     return f"{settings.calendly_auth_url}/oauth/authorize?{query}"
 
 
-def take_state(conn, state: str | None) -> bool:
-    """True once for a state this relay issued in the last ten minutes."""
-    return bool(state) and conn.getdel(STATE_PREFIX + state) is not None
+def pending(conn, state: str | None) -> dict[str, str] | None:
+    """The record of a state this relay issued in the last ten minutes and nobody took yet."""
+    if not state or len(state) > MAX_STATE_LENGTH:
+        return None
+    try:
+        record = conn.hgetall(STATE_PREFIX + state)
+    except ResponseError:  # a state from before PKCE (a plain string, WRONGTYPE): unusable now
+        return None
+    return {k.decode(): v.decode() for k, v in record.items()} or None
 
 
-def exchange_code(conn, settings: Settings, code: str) -> dict[str, Any]:
+def take_state(conn, state: str) -> bool:
+    """True for exactly one caller: the state is single-use, also under a race."""
+    return conn.delete(STATE_PREFIX + state) == 1
+
+
+def exchange_code(conn, settings: Settings, code: str, verifier: str) -> dict[str, Any]:
     check_oauth_settings(settings)
     tokens = _token_request(settings, {"grant_type": "authorization_code", "code": code,
-                                       "redirect_uri": settings.calendly_redirect_uri})
+                                       "redirect_uri": settings.calendly_redirect_uri, "code_verifier": verifier})
     store_tokens(conn, tokens)
     return tokens
 

@@ -8,12 +8,15 @@ looks like ``+1 404-555-1234``, and location ``type`` is an open string.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
+from shared.errors import RelayError
 from shared.validation import first_error
 
 INVITEE_CREATED = "invitee.created"
@@ -29,11 +32,35 @@ WEBHOOK = "webhook"
 BACKFILL = "backfill"
 
 MAX_TEXT = 10_000
-"""Longest text field kept; longer values are a malformed payload."""
+"""Longest text kept. Longer free text (a name, an answer, a cancellation reason) is cut to
+this length; a longer identifier (a URI, a time zone, a phone field) is a malformed payload."""
 
 
-class PayloadError(Exception):
-    """The delivery cannot be used; ``str(error)`` says which field and why."""
+class PayloadError(RelayError):
+    """The delivery cannot be used; ``str(error)`` says which field and why, ``field`` names
+    the field alone (list positions left out), for the unusable-deliveries metric."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field or re.sub(r"\.\d+(?=\.|$)", "", message.split(":", 1)[0].strip())
+
+
+_truncated: ContextVar[list[str] | None] = ContextVar("truncated", default=None)
+
+
+class FreeText(fields.String):
+    """Optional free text a person typed: cut at MAX_TEXT, never a reason to drop a delivery
+    (a cancellation whose reason ran long must still cancel). ``parse_delivery`` reports
+    which fields were cut."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if len(text) > MAX_TEXT:
+            noted = _truncated.get()
+            if noted is not None:
+                noted.append(attr or self.name or "?")
+            text = text[:MAX_TEXT]
+        return text
 
 
 def _text(validate_length: validate.Length | None = None, **kwargs) -> fields.String:
@@ -42,6 +69,10 @@ def _text(validate_length: validate.Length | None = None, **kwargs) -> fields.St
 
 def _nullable_text() -> fields.String:
     return _text(load_default=None, allow_none=True)
+
+
+def _free_text() -> fields.String:
+    return FreeText(load_default=None, allow_none=True)
 
 
 class EnvelopeSchema(Schema):
@@ -66,8 +97,8 @@ class QuestionAnswerSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    question = _nullable_text()
-    answer = _nullable_text()
+    question = _free_text()
+    answer = _free_text()
 
 
 class LocationSchema(Schema):
@@ -75,7 +106,7 @@ class LocationSchema(Schema):
         unknown = EXCLUDE
 
     type = _nullable_text()
-    location = _nullable_text()
+    location = _free_text()
     join_url = _nullable_text()
 
 
@@ -85,7 +116,7 @@ class EventMembershipSchema(Schema):
 
     user = _nullable_text()
     user_email = _nullable_text()
-    user_name = _nullable_text()
+    user_name = _free_text()
 
 
 class ScheduledEventSchema(Schema):
@@ -93,7 +124,7 @@ class ScheduledEventSchema(Schema):
         unknown = EXCLUDE
 
     uri = _nullable_text()
-    name = _nullable_text()
+    name = _free_text()
     start_time = fields.AwareDateTime(load_default=None, allow_none=True)
     end_time = fields.AwareDateTime(load_default=None, allow_none=True)
     event_type = _nullable_text()
@@ -114,8 +145,8 @@ class CancellationSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    canceled_by = _nullable_text()
-    reason = _nullable_text()
+    canceled_by = _free_text()
+    reason = _free_text()
     canceler_type = _nullable_text()
 
 
@@ -125,9 +156,9 @@ class InviteeSchema(Schema):
 
     uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
     email = _text(required=True, validate_length=validate.Length(min=1, max=320))
-    name = _nullable_text()
-    first_name = _nullable_text()
-    last_name = _nullable_text()
+    name = _free_text()
+    first_name = _free_text()
+    last_name = _free_text()
     status = _nullable_text()
     timezone = _nullable_text()
     text_reminder_number = _nullable_text()
@@ -202,6 +233,8 @@ class Delivery:
     raw: dict[str, Any] = field(repr=False, compare=False)
     source: str = WEBHOOK
     """``webhook``, or ``backfill`` for bookings read from the API (no notices sent)."""
+    truncated: tuple[str, ...] = ()
+    """Free-text fields cut at MAX_TEXT, for the log."""
 
     @property
     def invitee(self) -> Invitee:
@@ -219,7 +252,7 @@ ROUTING_FORM = RoutingFormSubmissionSchema()
 def validate_envelope(data: Any) -> dict[str, Any]:
     """The receiver's check: raise PayloadError naming the first missing or bad field."""
     if not isinstance(data, dict):
-        raise PayloadError("body must be a JSON object")
+        raise PayloadError("body must be a JSON object", field="body")
     envelope = _load(ENVELOPE, data, "")
     _load(ENVELOPE_PAYLOAD, envelope["payload"], "payload.")
     return envelope
@@ -227,10 +260,20 @@ def validate_envelope(data: Any) -> dict[str, Any]:
 
 def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:
     """Normalize an enqueued envelope; raise PayloadError when the lifecycle cannot use it."""
+    token = _truncated.set([])
+    try:
+        delivery = _parse_delivery(envelope, source)
+        cut = tuple(_truncated.get() or ())
+    finally:
+        _truncated.reset(token)
+    return replace(delivery, truncated=cut) if cut else delivery
+
+
+def _parse_delivery(envelope: Any, source: str) -> Delivery:
     validate_envelope(envelope)
     event = envelope["event"]
     if event not in SUPPORTED_EVENTS:
-        raise PayloadError(f"event: unsupported event type {event!r}")
+        raise PayloadError(f"event: unsupported event type {event[:60]!r}", field="event")
     created_at = _parse_time(envelope.get("created_at"), "created_at")
     if event == ROUTING_FORM_SUBMISSION:
         data = _load(ROUTING_FORM, envelope["payload"], "payload.")
@@ -244,7 +287,8 @@ def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:
         try:
             payload = _invitee(_load(INVITEE, envelope["payload"], "payload."))
         except OverflowError:
-            raise PayloadError("payload.scheduled_event: start or end time out of range") from None
+            raise PayloadError("payload.scheduled_event: start or end time out of range",
+                               field="payload.scheduled_event") from None
     return Delivery(event=event, created_at=created_at, payload=payload, raw=envelope, source=source)
 
 
@@ -304,13 +348,15 @@ def _load(schema: Schema, data: Any, prefix: str) -> dict[str, Any]:
 def _parse_time(value: str | None, name: str) -> datetime | None:
     if value is None:
         return None
+    # The value is not quoted back: a malformed field may hold anything, and this message
+    # reaches the log and the 400 answer.
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise PayloadError(f"{name}: not an ISO-8601 time: {value[:40]!r}") from None
+        raise PayloadError(f"{name}: not an ISO-8601 time", field=name) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:
         return parsed.astimezone(timezone.utc)
     except OverflowError:
-        raise PayloadError(f"{name}: out of range: {value[:40]!r}") from None
+        raise PayloadError(f"{name}: out of range", field=name) from None

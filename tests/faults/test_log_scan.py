@@ -9,6 +9,11 @@ from tests.helpers import SIGNING_KEY
 @pytest.mark.parametrize("line", [
     '{"msg": "sms confirm accepted for +14045551234"}',
     '{"msg": "calling 404-555-1234"}',
+    '{"msg": "office (404) 555-9876"}',
+    '{"msg": "London 020 7946 0958"}',
+    '{"msg": "Handy 0151 23456789"}',
+    '{"msg": "Paris 06 12 34 56 78"}',
+    '{"msg": "Berlin 030/12345678"}',
     '{"email": "jane.doe@example.com"}',
     f'{{"msg": "key {SIGNING_KEY}"}}',
 ])

@@ -4,7 +4,9 @@ Facts (shared/research/providers.md §B): header ``api-key``; ``POST /contacts``
 ``updateEnabled: true`` creates (201) or updates (204); ``POST /events`` with
 ``identifiers.email_id``; errors are ``{"code", "message"}``; 429 carries
 ``x-sib-ratelimit-reset`` (seconds to wait); an SMS number that belongs to another contact
-is a 400 ``duplicate_parameter`` even on upsert.
+is a 400 ``duplicate_parameter`` even on upsert; and Brevo refuses some numbers that
+``phonenumbers`` accepts with a 400 ``invalid_parameter`` "Invalid phone number"
+(shared/research/real-world.md). Either way the contact is saved without SMS.
 """
 
 from __future__ import annotations
@@ -97,12 +99,22 @@ def _reset(response: requests.Response) -> float | None:
         return None
 
 
-def is_sms_conflict(error: PermanentError) -> bool:
-    """The number in SMS already belongs to another Brevo contact."""
-    if error.code != "duplicate_parameter":
-        return False
-    duplicates = (getattr(error, "metadata", None) or {}).get("duplicate_identifiers") or []
-    return SMS_ATTRIBUTE.lower() in [str(d).lower() for d in duplicates] or "sms" in error.message.lower()
+def sms_refusal(error: PermanentError) -> str | None:
+    """Why Brevo would not take the number in SMS, or None when the refusal is about
+    something else: ``conflict`` (it belongs to another contact) or ``invalid``."""
+    if error.code == "duplicate_parameter":
+        duplicates = (getattr(error, "metadata", None) or {}).get("duplicate_identifiers") or []
+        if SMS_ATTRIBUTE.lower() in [str(d).lower() for d in duplicates] or "sms" in error.message.lower():
+            return "conflict"
+    if error.code == "invalid_parameter" and "phone" in error.message.lower():
+        return "invalid"
+    return None
+
+
+SMS_REFUSALS = {
+    "conflict": "SMS number belongs to another Brevo contact; contact saved without it",
+    "invalid": "Brevo refused the SMS number as invalid; contact saved without it",
+}
 
 
 class BrevoCrmBackend(CrmBackend):
@@ -123,10 +135,11 @@ class BrevoCrmBackend(CrmBackend):
         try:
             self.client.upsert_contact(contact["email"], attributes, lists)
         except PermanentError as error:
-            if SMS_ATTRIBUTE not in attributes or not is_sms_conflict(error):
+            refusal = sms_refusal(error) if SMS_ATTRIBUTE in attributes else None
+            if refusal is None:
                 raise
-            log.warning("SMS number belongs to another Brevo contact; contact saved without it",
-                        extra={"email": mask_email(contact["email"]), "code": error.code})
+            log.warning(SMS_REFUSALS[refusal], extra={"email": mask_email(contact["email"]), "code": error.code,
+                                                      "sms_refusal": refusal})
             attributes.pop(SMS_ATTRIBUTE)
             self.client.upsert_contact(contact["email"], attributes, lists)
 

@@ -1,13 +1,16 @@
 """The development SMS backend: one structured log line per message, nothing sent.
 
-Like Django's console e-mail backend, it shows what would go out."""
+Like Django's console e-mail backend, it shows what would go out: the kind, the template
+and its params, with the number and the name masked as in every log line. The message
+itself rides along on the record as ``_sms`` (underscore fields never reach the JSON line),
+for tests in the same process."""
 
 from __future__ import annotations
 
 import logging
 
 from shared.keys import digest
-from shared.logs import mask_phone
+from shared.logs import mask_name, mask_phone
 from worker.sms.base import OutboundSms, SmsBackend
 
 log = logging.getLogger("relay.sms.console")
@@ -25,9 +28,11 @@ class ConsoleSmsBackend(SmsBackend):
             extra={
                 "sms_kind": message.kind,
                 "to": mask_phone(message.to),
-                "params": message.params,
+                "params": {**message.params, **({"name": mask_name(message.params["name"])}
+                                                 if message.params.get("name") else {})},
                 "template": message.template_id,
                 "message_id": message_id,
+                "_sms": message,
             },
         )
         return message_id

@@ -80,10 +80,7 @@ def parse_response(response: requests.Response) -> str:
     code = data.get("code")
     text = str(data.get("message") or "no message")
     if status < 400 and code in (None, 0, "0"):
-        message_id = data.get("message_id") or data.get("plan_id")
-        if not message_id:
-            raise TransientError(PROVIDER, "accepted without a message id", status=status)
-        return str(message_id)
+        return _accepted_message_id(data, status)
     code = _as_int(code)
     if code == FREQUENCY_LIMIT:
         raise TransientError(PROVIDER, text, code=code, status=status, retry_after=defaults.FREQUENCY_LIMIT_DELAY)
@@ -92,6 +89,22 @@ def parse_response(response: requests.Response) -> str:
         raise TransientError(PROVIDER, text, code=code, status=status, retry_after=_retry_after(response))
     # Known permanent codes, and any other refusal: retrying blindly could spam a number.
     raise PermanentError(PROVIDER, text, code=code, status=status)
+
+
+def _accepted_message_id(data: dict, status: int) -> str:
+    """A 200 without an error code is a send only if EngageLab took the one recipient and
+    named the message (``{"plan_id", "total_count": 1, "accepted_count": 1, "message_id"}``,
+    providers.md §A.3). ``accepted_count: 0`` means the recipient was refused; a 200 with
+    no ``message_id`` cannot be told apart from a send that went nowhere, and a message
+    that cannot be traced is not recorded as sent. Both are permanent: retrying blindly
+    could text the person twice, so the job fails where an operator sees it."""
+    accepted = _as_int(data.get("accepted_count"))
+    if accepted == 0:
+        raise PermanentError(PROVIDER, "accepted no recipient (accepted_count 0)", status=status)
+    message_id = data.get("message_id")
+    if not message_id:
+        raise PermanentError(PROVIDER, "answered without a message id; not taken for sent", status=status)
+    return str(message_id)
 
 
 def _as_int(code) -> int | None:

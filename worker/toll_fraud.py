@@ -1,0 +1,80 @@
+"""What keeps a booking form from becoming a way to spend the operator's SMS budget.
+
+An invitee chooses the number the relay texts, and every booking costs several paid
+messages: SMS pumping (numbers at premium or expensive rates, many bookings) is the usual
+abuse of free SMS features (shared/research/real-world.md). So the relay texts only numbers
+that can receive an SMS, in the countries the operator allows, and no number more than
+SMS_DAILY_CAP_PER_NUMBER times in any 24 hours. HOST_PHONE, set by the operator, is exempt.
+
+Every refusal is a skip with its reason (``premium_rate``, ``not_mobile``,
+``country_not_allowed``, ``daily_cap``), counted in ``relay_sms_total`` and logged with the
+number masked.
+"""
+
+from __future__ import annotations
+
+import time
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from shared import keys
+from shared import settings as defaults
+from shared.settings import Settings
+
+PREMIUM_RATE = "premium_rate"
+NOT_MOBILE = "not_mobile"
+COUNTRY_NOT_ALLOWED = "country_not_allowed"
+DAILY_CAP = "daily_cap"
+REASONS = frozenset({PREMIUM_RATE, NOT_MOBILE, COUNTRY_NOT_ALLOWED, DAILY_CAP})
+
+TEXTABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+"""What ``phonenumbers`` can tell is a mobile. Where a country's plan does not separate
+mobiles from fixed lines (the US, Canada), numbers are FIXED_LINE_OR_MOBILE and pass; where
+it separates VoIP, personal, pager or shared-cost ranges, those are refused."""
+
+
+def refusal(e164: str, settings: Settings) -> str | None:
+    """Why the number must not be texted, or None. For invitee numbers (already E.164)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return NOT_MOBILE
+    if settings.sms_countries and phonenumbers.region_code_for_number(number) not in settings.sms_countries:
+        return COUNTRY_NOT_ALLOWED
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.PREMIUM_RATE:
+        return PREMIUM_RATE
+    if kind not in TEXTABLE:
+        return NOT_MOBILE
+    return None
+
+
+TAKE_SLOT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
+if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 1 end
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+"""One sorted set per number: the messages sent to it in the last window, by time. Forget
+what is older, then take a slot if fewer than the cap remain; a message that already holds
+one (a retry of the same message) keeps it. One script: two workers cannot both take the
+last slot."""
+
+
+def take_slot(conn, number: str, message_key: str, cap: int, now: float | None = None) -> bool:
+    """Count this message against the number's rolling 24 hours; False when the cap is reached."""
+    taken = conn.eval(TAKE_SLOT, 1, _key(number), now if now is not None else time.time(),
+                      defaults.SMS_CAP_WINDOW, cap, keys.digest(message_key))
+    return bool(taken)
+
+
+def give_back(conn, number: str, message_key: str) -> None:
+    """The provider refused the message for good: it never went out, so it does not count."""
+    conn.zrem(_key(number), keys.digest(message_key))
+
+
+def _key(number: str) -> str:
+    return f"{keys.PREFIX}sms:cap:{keys.digest(number)}"
