@@ -219,3 +219,15 @@ def test_every_variable_the_relay_reads_is_documented():
         assert f"`{name}`" in readme or name.startswith("TEMPLATE_ID_"), f"{name} is missing from the README"
     assert {f"TEMPLATE_ID_{k.upper()}" for k in ("confirm", "cancel", "reschedule", "reminder", "followup",
                                                  "host_notify", "no_show")} <= asked
+
+
+def test_no_file_holds_a_merge_conflict_marker():
+    """A merge once committed README.md with both sides and the markers between them."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    marker = re.compile(r"^(<{7} |={7}$|>{7} )", re.M)
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in {".py", ".md", ".yml", ".yaml", ".toml", ".json", ".lock", ".example", ""} and path.is_file():
+            assert not marker.search(path.read_text(errors="replace")), f"{name} holds a merge conflict marker"
