@@ -56,6 +56,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"calendly-relay: configuration error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        # Any command's first Redis call can meet a certificate it cannot verify: that is
+        # REDIS_SSL_CERT_REQS to set, said as such rather than as a traceback.
+        from shared.redis_conn import certificate_refusal
+
+        refusal = certificate_refusal(error)
+        if refusal is None:
+            raise
+        print(f"calendly-relay: configuration error: {refusal}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,14 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_worker(args) -> int:
     from rq import Queue
 
-    from shared.redis_conn import connect, resolve_url, wait_until_reachable
+    from shared.redis_conn import connect_for, wait_until_reachable
     from worker import context, jobs  # noqa: F401  (imported once here, not in every job)
     from worker.rq_worker import WORKER_CLASSES, QuietSuccess
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
     context.current()  # builds the backends now: bad credentials stop the process here
-    conn = connect(resolve_url(settings))
+    conn = connect_for(settings)
     wait_until_reachable(conn, "worker")
     queues = [Queue(name, connection=conn) for name in defaults.WORKER_QUEUES]
     worker = WORKER_CLASSES[settings.worker_class](queues, connection=conn)
@@ -186,12 +196,12 @@ def cmd_worker(args) -> int:
 
 
 def cmd_scheduler(args) -> int:
-    from shared.redis_conn import connect, resolve_url, wait_until_reachable
+    from shared.redis_conn import connect_for, wait_until_reachable
     from worker.scheduling import BatchScheduler
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
-    conn = connect(resolve_url(settings))
+    conn = connect_for(settings)
     wait_until_reachable(conn, "scheduler")
     scheduler = BatchScheduler(connection=conn, interval=settings.scheduler_interval)
     register_periodic_jobs(scheduler, settings)
@@ -427,9 +437,9 @@ def _date_arg(text: str, flag: str) -> datetime:
 
 
 def _redis(settings: Settings):
-    from shared.redis_conn import connect, resolve_url
+    from shared.redis_conn import connect_for
 
-    return connect(resolve_url(settings))
+    return connect_for(settings)
 
 
 def cmd_reminders_list(args) -> int:
