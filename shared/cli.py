@@ -3,6 +3,7 @@
     relay dev         web + worker + scheduler in one terminal (embedded Redis if no REDIS_URL)
     relay worker      the RQ worker (Procfile ``worker``)
     relay scheduler   rq-scheduler's loop (Procfile ``scheduler``)
+    relay release     checks and Brevo setup before a release goes live (Procfile ``release``)
     relay simulate    send a realistic, correctly signed delivery to a running receiver
 
 and the operator's tools: webhooks, backfill, event-types, links, reminders, failed,
@@ -32,7 +33,9 @@ PROCESSES = {
     "worker": "relay worker",
     "scheduler": "relay scheduler",
 }
-"""The Procfile's process types; ``relay dev`` runs exactly these commands."""
+"""The Procfile's long-running process types; ``relay dev`` runs exactly these commands.
+The Procfile's fourth line, ``release:`` (``shared.release.COMMAND``), runs once per deploy
+and exits: it is not one of them."""
 
 SIMULATED_EVENTS = (
     "invitee.created",
@@ -81,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     scheduler = sub.add_parser("scheduler", help="run the rq-scheduler loop")
     scheduler.set_defaults(func=cmd_scheduler)
+
+    release = sub.add_parser("release", help="before a release goes live (Procfile release:): check the "
+                                             "configuration and Redis, create missing Brevo attributes")
+    release.set_defaults(func=cmd_release)
 
     hooks = sub.add_parser("webhooks", help="Calendly webhook subscriptions")
     hooks_sub = hooks.add_subparsers(metavar="ACTION")
@@ -207,6 +214,17 @@ def cmd_scheduler(args) -> int:
     register_periodic_jobs(scheduler, settings)
     log.info("scheduler starting", extra={"interval": settings.scheduler_interval})
     scheduler.run()
+    return 0
+
+
+def cmd_release(args) -> int:
+    from shared.release import ReleaseFailed, run
+
+    try:
+        run(Settings.from_env())
+    except ReleaseFailed as error:
+        print(f"relay release: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

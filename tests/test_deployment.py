@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared import release
 from shared.cli import PROCESSES
 from shared.settings import Settings
 
@@ -25,14 +26,18 @@ def procfile():
 
 
 def test_compose_runs_the_procfile_processes_plus_redis():
+    """The three long-running processes; the Procfile's release line runs once per deploy
+    on a platform and is no service of compose's (it would exit, and restart for ever)."""
     services = compose()["services"]
     assert set(services) == {"redis", "web", "worker", "scheduler"}
-    for name, command in procfile().items():
+    long_running = {name: command for name, command in procfile().items() if name != "release"}
+    for name, command in long_running.items():
         assert services[name]["command"] == command
         assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert "container_name" not in services[name]  # --scale worker=N must work
-    assert procfile() == PROCESSES
+    assert long_running == PROCESSES
+    assert procfile()["release"] == release.COMMAND
 
 
 def test_compose_redis_keeps_reminders():

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from shared import release
 from shared.cli import PROCESSES
 from tests.helpers import free_port, wait_until
 
@@ -25,10 +26,11 @@ def clean_env(**extra):
     return env
 
 
-def test_procfile_declares_the_three_processes_relay_dev_runs():
+def test_procfile_declares_the_three_processes_relay_dev_runs_and_the_release_step():
     lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
-    declared = dict(line.split(":", 1) for line in lines)
-    assert {name: command.strip() for name, command in declared.items()} == PROCESSES
+    declared = {name: command.strip() for name, command in (line.split(":", 1) for line in lines)}
+    assert declared == {**PROCESSES, "release": release.COMMAND}
+    assert "release" not in PROCESSES  # relay dev never runs it: it exits, and honcho would stop the rest
 
 
 def test_relay_dev_runs_everything_on_the_embedded_redis(tmp_path):

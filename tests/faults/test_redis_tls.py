@@ -37,6 +37,7 @@ REFUSED_COMMANDS = {
     "worker": [str(BIN / "relay"), "worker"],
     "scheduler": [str(BIN / "relay"), "scheduler"],
     "cli": [str(BIN / "relay"), "failed", "list"],
+    "release": [str(BIN / "relay"), "release"],  # before the new release's processes start
 }
 
 
@@ -75,6 +76,10 @@ def test_with_none_a_booking_goes_through_web_worker_and_scheduler(tls_redis, en
     for process in ("web", "worker", "scheduler"):
         stack.start(process)
     assert requests.get(f"{stack.base_url}/readyz", timeout=5).status_code == 200
+    release = subprocess.run([str(BIN / "relay"), "release"], env=stack.env, cwd=stack.log_dir, capture_output=True,
+                             text=True, timeout=60)
+    assert release.returncode == 0 and "release: redis answers (TLS, certificate check none)" in release.stdout
+    assert tls_redis.PASSWORD not in release.stdout + release.stderr
     start = datetime.now(timezone.utc) + timedelta(seconds=7)
     booking = samples.invitee_payload(phone=harness.phone(1), start=start)
     assert harness.post(stack, samples.envelope("invitee.created", booking)) == 200
