@@ -79,8 +79,17 @@ request in one go. The body is read by the app afterwards (at most ``MAX_BODY_BY
 WEB_TIMEOUT = 30
 """A worker whose event loop makes no progress for this long is restarted by gunicorn."""
 
-WEB_GRACEFUL_TIMEOUT = 30
-"""On SIGTERM, requests in flight get this long to finish."""
+PLATFORM_STOP_TIMEOUT = 30
+"""Seconds between a platform's SIGTERM and its SIGKILL (Heroku: 30, to every process of
+the dyno). Documentation and tests measure against it; no process waits this long."""
+
+SHUTDOWN_GRACE = 25
+"""Seconds the work in flight gets after SIGTERM: requests (web), the job (worker). Five
+short of PLATFORM_STOP_TIMEOUT, so each process ends it itself, cleanly and logged,
+before the platform's SIGKILL would."""
+
+WEB_GRACEFUL_TIMEOUT = SHUTDOWN_GRACE
+"""On SIGTERM, requests in flight get this long to finish (gunicorn's graceful_timeout)."""
 
 WEB_REDIS_CONNECT_TIMEOUT = 0.5
 WEB_REDIS_SOCKET_TIMEOUT = 0.75
@@ -185,6 +194,8 @@ ABANDONED_CHECK_INTERVAL = 15
 out of memory, a lost host). RQ declares such a job abandoned JOB_TIMEOUT + 60 s after it
 started; the pass then puts it back on its queue (RQ alone would only fail it, and only
 in a worker's ten-minute maintenance)."""
+WORKER_LEFT_JOB_EXIT = 3
+"""Exit status of a worker that stopped with a job unfinished, left to the recovery."""
 MAX_ABANDONED_REQUEUES = 3
 """A job that kills its worker this many times stays failed (``relay failed list``):
 requeueing a job that crashes every worker that takes it would stop all messages."""

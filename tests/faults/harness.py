@@ -169,12 +169,13 @@ class Stack:
         return Worker.count(connection=conn)
 
     def _answers(self) -> bool:
-        import socket
+        """A gunicorn worker answers (the master's port alone takes connections into its
+        backlog before any worker has booted)."""
+        import requests
 
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
+            return requests.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
             return False
 
     @property
@@ -198,6 +199,23 @@ class Stack:
 
     def logs(self) -> str:
         return "\n".join(path.read_text(errors="replace") for path in sorted(self.log_dir.glob("*.log")))
+
+
+def sigterm_dyno(proc: subprocess.Popen) -> None:
+    """SIGTERM to a process and every process under it, as Heroku signals every process of
+    a dyno at once (gunicorn's workers, an RQ work horse), not only the one it started."""
+    import psutil
+
+    try:
+        parent = psutil.Process(proc.pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for member in family:
+        try:
+            member.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
 
 
 def relay_env(redis_url: str, port: int, **extra: str) -> dict[str, str]:
@@ -231,6 +249,19 @@ class Figures:
 
 
 REPORT: list[Figures] = []
+TIMINGS: list[tuple[str, float, str]] = []
+"""(what, seconds, note): measured durations, printed with the report."""
+
+
+def timing(what: str, seconds: float, note: str = "") -> None:
+    TIMINGS.append((what, seconds, note))
+
+
+def timing_lines() -> list[str]:
+    if not TIMINGS:
+        return []
+    width = max(len(what) for what, _, _ in TIMINGS)
+    return [f"{what.ljust(width)}  {seconds:6.2f} s  {note}" for what, seconds, note in TIMINGS]
 
 
 def record(scenario: str, faults: int, expected: int, delivered: int, duplicated: int, note: str = "") -> None:
