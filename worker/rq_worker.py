@@ -27,9 +27,9 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
-from rq.worker import WorkerStatus
 from rq.job_lifecycle import call_exception_handlers
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from shared import settings as defaults
 from shared.logs import safe_message, safe_traceback
