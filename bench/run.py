@@ -22,14 +22,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="calendly-relay benchmarks")
     parser.add_argument("--redis-url", help="an empty Redis database (default: a temporary embedded one)")
     parser.add_argument("--quick", action="store_true", help="shorter runs and smaller sizes (a smoke run)")
-    parser.add_argument("--only", choices=("intake", "slow", "e2e", "reminders", "scrub"), action="append")
+    parser.add_argument("--only", choices=("intake", "slow", "e2e", "reminders", "scrub", "memory"), action="append")
     parser.add_argument("--output", default=str(ROOT / "bench" / "latest.md"))
     args = parser.parse_args()
-    chosen = set(args.only or ("intake", "slow", "e2e", "reminders", "scrub"))
+    chosen = set(args.only or ("intake", "slow", "e2e", "reminders", "scrub", "memory"))
     seconds = 3.0 if args.quick else 8.0
     sections = [f"## calendly-relay benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({machine()})"]
 
-    from bench import end_to_end, intake, reminders, scrub
+    from bench import end_to_end, intake, memory, reminders, scrub
 
     if "intake" in chosen:
         sections.append(intake.intake(args.redis_url, seconds, rounds=1 if args.quick else 2))
@@ -46,6 +46,9 @@ def main() -> int:
         print(sections[-1] + "\n", flush=True)
     if "scrub" in chosen:
         sections.append(scrub.report())
+        print(sections[-1] + "\n", flush=True)
+    if "memory" in chosen:
+        sections.append(memory.report(args.redis_url, quick=args.quick))
         print(sections[-1] + "\n", flush=True)
     Path(args.output).write_text("\n\n".join(sections) + "\n")
     print(f"written to {args.output}")

@@ -3,6 +3,7 @@
     relay dev         web + worker + scheduler in one terminal (embedded Redis if no REDIS_URL)
     relay worker      the RQ worker (Procfile ``worker``)
     relay scheduler   rq-scheduler's loop (Procfile ``scheduler``)
+    relay release     checks and Brevo setup before a release goes live (Procfile ``release``)
     relay simulate    send a realistic, correctly signed delivery to a running receiver
 
 and the operator's tools: webhooks, backfill, event-types, links, reminders, failed,
@@ -32,7 +33,9 @@ PROCESSES = {
     "worker": "relay worker",
     "scheduler": "relay scheduler",
 }
-"""The Procfile's process types; ``relay dev`` runs exactly these commands."""
+"""The Procfile's long-running process types; ``relay dev`` runs exactly these commands.
+The Procfile's fourth line, ``release:`` (``shared.release.COMMAND``), runs once per deploy
+and exits: it is not one of them."""
 
 SIMULATED_EVENTS = (
     "invitee.created",
@@ -56,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as error:
         print(f"calendly-relay: configuration error: {error}", file=sys.stderr)
         return 2
+    except Exception as error:
+        # Any command's first Redis call can meet a certificate it cannot verify: that is
+        # REDIS_SSL_CERT_REQS to set, said as such rather than as a traceback.
+        from shared.redis_conn import certificate_refusal
+
+        refusal = certificate_refusal(error)
+        if refusal is None:
+            raise
+        print(f"calendly-relay: configuration error: {refusal}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     scheduler = sub.add_parser("scheduler", help="run the rq-scheduler loop")
     scheduler.set_defaults(func=cmd_scheduler)
+
+    release = sub.add_parser("release", help="before a release goes live (Procfile release:): check the "
+                                             "configuration and Redis, create missing Brevo attributes")
+    release.set_defaults(func=cmd_release)
 
     hooks = sub.add_parser("webhooks", help="Calendly webhook subscriptions")
     hooks_sub = hooks.add_subparsers(metavar="ACTION")
@@ -168,14 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_worker(args) -> int:
     from rq import Queue
 
-    from shared.redis_conn import connect, resolve_url, wait_until_reachable
+    from shared.redis_conn import connect_for, wait_until_reachable
     from worker import context, jobs  # noqa: F401  (imported once here, not in every job)
     from worker.rq_worker import WORKER_CLASSES, QuietSuccess
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
     context.current()  # builds the backends now: bad credentials stop the process here
-    conn = connect(resolve_url(settings))
+    conn = connect_for(settings)
     wait_until_reachable(conn, "worker")
     queues = [Queue(name, connection=conn) for name in defaults.WORKER_QUEUES]
     worker = WORKER_CLASSES[settings.worker_class](queues, connection=conn)
@@ -189,17 +206,28 @@ def cmd_worker(args) -> int:
 
 
 def cmd_scheduler(args) -> int:
-    from shared.redis_conn import connect, resolve_url, wait_until_reachable
+    from shared.redis_conn import connect_for, wait_until_reachable
     from worker.scheduling import BatchScheduler
 
     settings = Settings.from_env()
     logs.configure(secrets=settings.secrets)
-    conn = connect(resolve_url(settings))
+    conn = connect_for(settings)
     wait_until_reachable(conn, "scheduler")
     scheduler = BatchScheduler(connection=conn, interval=settings.scheduler_interval)
     register_periodic_jobs(scheduler, settings)
     log.info("scheduler starting", extra={"interval": settings.scheduler_interval})
     scheduler.run()
+    return 0
+
+
+def cmd_release(args) -> int:
+    from shared.release import ReleaseFailed, run
+
+    try:
+        run(Settings.from_env())
+    except ReleaseFailed as error:
+        print(f"relay release: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -474,9 +502,9 @@ def _date_arg(text: str, flag: str) -> datetime:
 
 
 def _redis(settings: Settings):
-    from shared.redis_conn import connect, resolve_url
+    from shared.redis_conn import connect_for
 
-    return connect(resolve_url(settings))
+    return connect_for(settings)
 
 
 def cmd_reminders_list(args) -> int:

@@ -1,9 +1,16 @@
-"""One way to reach Redis: ``REDIS_URL`` when set, otherwise the embedded server."""
+"""One way to reach Redis: ``REDIS_URL`` when set, otherwise the embedded server.
+
+Every connection the relay makes (web, worker, scheduler, RQ's, the CLI's) comes from
+``connect_for(settings)``, so REDIS_SSL_CERT_REQS applies to all of them: RQ's workers,
+their forked work horses and rq-scheduler use the client they are given.
+"""
 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
+from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
@@ -27,20 +34,61 @@ def resolve_url(settings: Settings) -> str:
     return embedded_redis.ensure_running()
 
 
-def connect(url: str, *, fail_fast: bool = False) -> redis.Redis:
+def connect_for(settings: Settings, *, fail_fast: bool = False) -> redis.Redis:
+    """The client a relay process uses: REDIS_URL (or the embedded server) with the
+    certificate check of REDIS_SSL_CERT_REQS."""
+    return connect(resolve_url(settings), fail_fast=fail_fast, ssl_cert_reqs=settings.redis_ssl_cert_reqs)
+
+
+def connect(url: str, *, fail_fast: bool = False,
+            ssl_cert_reqs: str = defaults.DEFAULT_REDIS_SSL_CERT_REQS) -> redis.Redis:
     """A client for ``url``.
 
     ``fail_fast`` is for the receiver: short timeouts and no client-side retries, so an
     unreachable Redis turns into a 503 within about a second instead of a hung request.
+    ``ssl_cert_reqs`` applies to ``rediss://`` URLs only (redis-py's plain connections
+    refuse the argument).
     """
+    tls = {"ssl_cert_reqs": ssl_cert_reqs} if urlsplit(url).scheme == "rediss" else {}
     if fail_fast:
         return redis.Redis.from_url(
             url,
             socket_connect_timeout=defaults.WEB_REDIS_CONNECT_TIMEOUT,
             socket_timeout=defaults.WEB_REDIS_SOCKET_TIMEOUT,
             retry=Retry(NoBackoff(), 0),
+            **tls,
         )
-    return redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    return redis.Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30, **tls)
+
+
+def certificate_refusal(error: BaseException) -> ConfigError | None:
+    """A ConfigError naming REDIS_SSL_CERT_REQS when ``error`` is a TLS certificate that
+    this process could not verify, else None. That is a setting to change, not an outage
+    to wait out: retrying gives the same answer for ever."""
+    seen = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            reason = getattr(cause, "verify_message", None) or "certificate verify failed"
+            return ConfigError(
+                f"REDIS_SSL_CERT_REQS: Redis's TLS certificate could not be verified ({reason}). "
+                "Heroku's Redis add-on signs its certificates with its own CA: set REDIS_SSL_CERT_REQS=none "
+                "there (the connection stays encrypted; the server is not authenticated)")
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def check_certificate(conn: redis.Redis) -> None:
+    """One ping at the receiver's start: a certificate Redis cannot be trusted with stops
+    the process, naming the variable. Redis merely down does not: the receiver starts and
+    answers 503 until it is back, so Calendly retries."""
+    try:
+        conn.ping()
+    except redis.RedisError as error:
+        refusal = certificate_refusal(error)
+        if refusal is not None:
+            raise refusal from None
 
 
 def wait_until_reachable(conn: redis.Redis, process: str) -> None:
@@ -56,6 +104,9 @@ def wait_until_reachable(conn: redis.Redis, process: str) -> None:
         except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as error:
             raise ConfigError(f"REDIS_URL: Redis refused the credentials ({error})") from None
         except (redis.ConnectionError, redis.TimeoutError) as error:
+            refusal = certificate_refusal(error)
+            if refusal is not None:
+                raise refusal from None
             log.warning("redis unreachable; the %s waits for it (next try in %.0fs)", process, wait,
                         extra={"error": type(error).__name__})
         time.sleep(wait)

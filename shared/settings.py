@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Mapping
+from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, UnknownLocaleError
@@ -92,13 +93,38 @@ connection for good."""
 WEB_TIMEOUT = 30
 """A worker whose event loop makes no progress for this long is restarted by gunicorn."""
 
-WEB_GRACEFUL_TIMEOUT = 30
-"""On SIGTERM, requests in flight get this long to finish."""
+PLATFORM_STOP_TIMEOUT = 30
+"""Seconds between a platform's SIGTERM and its SIGKILL (Heroku: 30, to every process of
+the dyno). Documentation and tests measure against it; no process waits this long."""
+
+SHUTDOWN_GRACE = 25
+"""Seconds the work in flight gets after SIGTERM: requests (web), the job (worker). Five
+short of PLATFORM_STOP_TIMEOUT, so each process ends it itself, cleanly and logged,
+before the platform's SIGKILL would."""
+
+WEB_GRACEFUL_TIMEOUT = SHUTDOWN_GRACE
+"""On SIGTERM, requests in flight get this long to finish (gunicorn's graceful_timeout)."""
 
 WEB_REDIS_CONNECT_TIMEOUT = 0.5
 WEB_REDIS_SOCKET_TIMEOUT = 0.75
 """The receiver answers 503 within about a second when Redis is unreachable, so a
 request never hangs and Calendly retries later."""
+
+WEB_APP_LOAD_ERROR_EXIT = 4
+"""Exit status of a gunicorn worker that refuses to load the app (gunicorn's
+``Arbiter.APP_LOAD_ERROR``): the master then stops with it. With any other status the
+master boots the worker again, for ever, and the refusal scrolls by in a crash loop."""
+
+# --- Redis connection -----------------------------------------------------------------
+
+REDIS_SSL_CERT_REQS_CHOICES = ("required", "optional", "none")
+DEFAULT_REDIS_SSL_CERT_REQS = "required"
+"""Certificate check of a ``rediss://`` REDIS_URL (REDIS_SSL_CERT_REQS), redis-py's
+``ssl_cert_reqs``. Heroku's Redis add-on accepts only TLS and signs its certificates with
+a CA of its own, which no client trusts: there ``none`` (encrypted, but the server is not
+authenticated) is the documented setting. ``optional`` is accepted for completeness; for a
+client it checks exactly as ``required`` does (Python's ssl module). Ignored for
+``redis://`` and ``unix://`` URLs."""
 
 # --- Queues and jobs ------------------------------------------------------------------
 
@@ -185,6 +211,8 @@ ABANDONED_CHECK_INTERVAL = 15
 out of memory, a lost host). RQ declares such a job abandoned JOB_TIMEOUT + 60 s after it
 started; the pass then puts it back on its queue (RQ alone would only fail it, and only
 in a worker's ten-minute maintenance)."""
+WORKER_LEFT_JOB_EXIT = 3
+"""Exit status of a worker that stopped with a job unfinished, left to the recovery."""
 MAX_ABANDONED_REQUEUES = 3
 """A job that kills its worker this many times stays failed (``relay failed list``):
 requeueing a job that crashes every worker that takes it would stop all messages."""
@@ -272,6 +300,8 @@ class MessagePolicy:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str | None = None
+    redis_ssl_cert_reqs: str = DEFAULT_REDIS_SSL_CERT_REQS
+    """How a rediss:// REDIS_URL's certificate is checked (REDIS_SSL_CERT_REQS)."""
     port: int = DEFAULT_PORT
     signing_key: str | None = None
     """The key Calendly signs with; the first of CALENDLY_WEBHOOK_SIGNING_KEY's keys."""
@@ -348,8 +378,10 @@ class Settings:
         dev_key = _optional(env, "ENGAGELAB_DEV_KEY")
         dev_secret = _optional(env, "ENGAGELAB_DEV_SECRET")
         brevo_key = _optional(env, "BREVO_API_KEY")
+        redis_url = _optional(env, "REDIS_URL")
         settings = cls(
-            redis_url=_optional(env, "REDIS_URL"),
+            redis_url=redis_url,
+            redis_ssl_cert_reqs=_redis_cert_reqs(env, redis_url),
             port=_integer(env, "PORT", DEFAULT_PORT, minimum=1, maximum=65535),
             signing_key=signing_key,
             previous_signing_keys=tuple(signing_keys[1:]),
@@ -397,7 +429,8 @@ class Settings:
             ),
             worker_class=_choice(env, "WORKER_CLASS", WORKER_CLASSES, DEFAULT_WORKER_CLASS),
             secrets=tuple(s for s in (*signing_keys, dev_secret, brevo_key, _optional(env, "CALENDLY_ACCESS_TOKEN"),
-                                      _optional(env, "CALENDLY_CLIENT_SECRET"), _optional(env, "ADMIN_TOKEN")) if s),
+                                      _optional(env, "CALENDLY_CLIENT_SECRET"), _optional(env, "ADMIN_TOKEN"),
+                                      _url_password(redis_url)) if s),
         )
         settings._check_backend_credentials()
         return settings
@@ -516,6 +549,26 @@ def _url(env, name: str, default: str) -> str:
     if not re.match(r"https?://[^/\s]+", value):
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
     return value
+
+
+def _redis_cert_reqs(env, redis_url: str | None) -> str:
+    """REDIS_SSL_CERT_REQS; redis-py lets an ``ssl_cert_reqs`` in the URL's query override
+    it silently, so a URL that says otherwise is refused rather than obeyed behind the
+    operator's back (the variable is the one place that says how Redis is checked)."""
+    value = _choice(env, "REDIS_SSL_CERT_REQS", REDIS_SSL_CERT_REQS_CHOICES, DEFAULT_REDIS_SSL_CERT_REQS)
+    in_url = parse_qs(urlsplit(redis_url or "").query).get("ssl_cert_reqs")
+    if in_url and in_url[-1].lower() != value:
+        raise ConfigError(f"REDIS_URL asks for ssl_cert_reqs={in_url[-1]} but REDIS_SSL_CERT_REQS is {value}: "
+                          f"remove the parameter from REDIS_URL and set REDIS_SSL_CERT_REQS={in_url[-1].lower()}")
+    return value
+
+
+def _url_password(url: str | None) -> str | None:
+    """The password in REDIS_URL (Heroku's has one): a secret the logs must never show."""
+    try:
+        return urlsplit(url or "").password or None
+    except ValueError:
+        return None
 
 
 def _templates(env) -> dict[str, str]:

