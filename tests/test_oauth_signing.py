@@ -98,6 +98,7 @@ def test_relay_key_that_is_not_the_apps_trips_the_watchdog_until_fixed(calendly,
         raw, headers = calendly.signed_delivery(subscription, samples.envelope(
             "invitee.created", samples.invitee_payload(email=f"p{i}@example.com")))
         assert web.post("/webhooks/calendly", data=raw, headers=headers).status_code == 401
+    subscription["retry_started_at"] = "2026-12-01T10:00:00.000000Z"  # Calendly saw its deliveries refused
     assert watchdog.state(conn) is not None
     check = relay(wrong, "webhooks", "check")
     assert check.returncode == 1 and "OAuth app's webhook signing key" in check.stdout

@@ -32,9 +32,13 @@ class BoundedBody:
             return self.app(environ, start_response)
         if length.strip().isdigit() and int(length) > self.max_bytes:
             return _refuse(start_response, 413, "request_entity_too_large", self._too_large())
+        # With a length, read exactly that much: a server that hands over the raw socket
+        # (Werkzeug's) would otherwise wait for bytes the client never sends on a kept-alive
+        # connection. A chunked body ends where its last chunk says.
+        wanted = int(length) if length.strip().isdigit() and not chunked else self.max_bytes + 1
         try:
             with _deadline(self.timeout):
-                body = environ["wsgi.input"].read(self.max_bytes + 1)
+                body = environ["wsgi.input"].read(wanted)
         except _Timeout:
             return _refuse(start_response, 408, "request_timeout",
                            f"the request body did not arrive within {self.timeout:g} seconds")
