@@ -29,7 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import RedisDatabase, percentile, table  # noqa: E402
 from shared import settings as defaults  # noqa: E402
-from shared.booking import ACTIVE, BookingRecord, BookingStore  # noqa: E402
+from shared.booking import BookingRecord, BookingStore  # noqa: E402
+from shared.vocabulary import BookingStatus  # noqa: E402
 from shared.calendly import samples  # noqa: E402
 from shared.calendly.payloads import parse_delivery  # noqa: E402
 from shared.settings import Settings  # noqa: E402
@@ -124,7 +125,7 @@ def measure_memory(conn, count: int) -> tuple[float, float]:
     records = [
         BookingRecord(
             invitee_uri=f"https://api.calendly.com/scheduled_events/{samples.new_uuid()}/invitees/{samples.new_uuid()}",
-            status=ACTIVE, created_seen=True, email=f"invitee{i}@example.com", name="Jane Doe",
+            status=BookingStatus.ACTIVE, created_seen=True, email=f"invitee{i}@example.com", name="Jane Doe",
             phone="+14045551234", timezone="America/New_York", start=start, end=start + timedelta(minutes=30),
             scheduled_event_uri=f"https://api.calendly.com/scheduled_events/{samples.new_uuid()}",
             event_type_uri="https://api.calendly.com/event_types/a1b2c3d4-0000-4000-8000-00000000e7e1",

@@ -20,7 +20,7 @@ from babel import Locale, UnknownLocaleError
 
 from shared.durations import parse_optional_duration, parse_optional_offsets
 from shared.errors import ConfigError
-from shared.kinds import SMS_KINDS
+from shared.vocabulary import SmsKind
 from shared.relay_config import RelayConfig, load_relay_config
 
 # --- Receiver -------------------------------------------------------------------------
@@ -572,8 +572,7 @@ def _url_password(url: str | None) -> str | None:
 
 
 def _templates(env) -> dict[str, str]:
-    names = {kind: f"TEMPLATE_ID_{kind.upper()}" for kind in SMS_KINDS}
-    return {kind: value for kind, name in names.items() if (value := _optional(env, name))}
+    return {kind: value for kind in SmsKind if (value := _optional(env, kind.template_variable))}
 
 
 def _offsets(env, name: str, default: str) -> tuple[timedelta, ...]:

@@ -88,7 +88,7 @@ class Intake:
         pipe = self.queue.connection.pipeline(transaction=False)
         self.queue.enqueue_call(
             defaults.PROCESS_EVENT_FUNC,
-            args=(envelope, received_at),
+            args=(envelope,),
             job_id=keys.event_job(ident),
             # RQ's default description is the repr of the arguments: the whole payload,
             # stored with the job and printed in the worker's log lines.

@@ -18,14 +18,13 @@ from shared.booking import BookingRecord
 from shared.calendly.payloads import Delivery, Invitee
 from shared.durations import in_words
 from shared.keys import digest
-from shared.kinds import CANCEL, CONFIRM, FOLLOWUP, NO_SHOW, REMINDER, RESCHEDULE
 from shared.phone import normalize
 from shared.relay_config import match_event_type
 from shared.settings import Settings
 from shared.timefmt import format_meeting_time, zone_or_default
+from shared.vocabulary import ContactStatus, Recipient, SmsKind
 from worker import toll_fraud
 from worker.lifecycle import (
-    HOST,
     CancelScheduled,
     ScheduleReminders,
     SendSms,
@@ -38,13 +37,6 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 SEND_SMS_FUNC = "worker.jobs.send_sms"
 SEND_REMINDER_FUNC = "worker.jobs.send_reminder"
 SYNC_CRM_FUNC = "worker.jobs.sync_crm"
-
-CRM_EVENT_NAMES = {
-    "booked": "calendly_booked",
-    "cancelled": "calendly_cancelled",
-    "rescheduled": "calendly_rescheduled",
-    "no_show": "calendly_no_show",
-}
 
 
 @dataclass(frozen=True)
@@ -116,8 +108,8 @@ def sms_job(action: SendSms, record: BookingRecord, settings: Settings) -> JobSp
     what = f"sms:{action.kind}:{action.recipient}"
     kind = action.kind
     enabled, template_id = template_for(kind, record, settings)
-    if not enabled and kind == RESCHEDULE:  # no reschedule template: confirm the new time instead
-        kind = CONFIRM
+    if not enabled and kind == SmsKind.RESCHEDULE:  # no reschedule template: confirm the new time instead
+        kind = SmsKind.CONFIRM
         enabled, template_id = template_for(kind, record, settings)
     if not enabled:
         return Skipped(what, "template_disabled")
@@ -128,13 +120,13 @@ def sms_job(action: SendSms, record: BookingRecord, settings: Settings) -> JobSp
     if isinstance(params, Skipped):
         return Skipped(what, params.reason)
     key = f"sms|{action.kind}|{action.recipient}|{action.invitee_uri}"
-    data = {"key": key, "kind": kind, "to": to, "params": params, "template": template_id,
+    data = {"key": key, "kind": kind.value, "to": to, "params": params, "template": template_id,
             "invitee": action.invitee_uri}
     return JobSpec(defaults.SMS_QUEUE, SEND_SMS_FUNC, data, f"sms-{digest(key)}")
 
 
 def recipient_phone(recipient: str, record: BookingRecord, settings: Settings) -> str | Skipped:
-    if recipient == HOST:
+    if recipient == Recipient.HOST:
         to = normalize(settings.host_phone)
         if to is None:
             return Skipped(recipient, "no_host_phone" if not settings.host_phone else "invalid_host_phone")
@@ -154,7 +146,7 @@ def message_params(kind: str, record: BookingRecord, settings: Settings,
     ``advance`` (the offset in words) for reminders. ``link`` (cancel, no-show) is added
     when the message is sent (worker/rebook.py)."""
     params = {"name": record.name or ""}
-    if kind not in (CANCEL, FOLLOWUP, NO_SHOW):
+    if kind not in (SmsKind.CANCEL, SmsKind.FOLLOWUP, SmsKind.NO_SHOW):
         if record.start is None:
             return Skipped(kind, "no_start_time")
         zone = zone_or_default(record.timezone, settings.default_timezone)
@@ -176,10 +168,10 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
         return specs, [Skipped("sms:reminder", to.reason, to.phone)]
     policy = settings.policy(record.event_type_uri, record.event_type_name)
     wanted: list[tuple[str, datetime, int | None]] = [
-        (REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets
+        (SmsKind.REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets
     ]
     if policy.followup_delay is not None:
-        wanted.append((FOLLOWUP, (record.end or record.start) + policy.followup_delay, None))
+        wanted.append((SmsKind.FOLLOWUP, (record.end or record.start) + policy.followup_delay, None))
     for kind, at, offset in wanted:
         what = f"sms:{kind}" + (f":{offset}s" if offset is not None else "")
         if not policy.template(kind, settings.sms_backend)[0]:
@@ -197,7 +189,7 @@ def scheduled_message(record: BookingRecord, kind: str, at: datetime, offset: in
     the booking by digest, times as unix seconds; the message key is derived when it fires."""
     data = {
         "booking": digest(record.invitee_uri),
-        "kind": kind,
+        "kind": kind.value,
         "offset": offset,
         "start": int(record.start.timestamp()),
         "due": int(at.timestamp()),
@@ -227,7 +219,7 @@ def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, 
         "email": record.email,
         "name": record.name,
         "phone": record.phone,
-        "status": action.status,
+        "status": action.status.value,
         "event_type_uri": record.event_type_uri,
         "event_type_name": record.event_type_name,
         "scheduled_at": record.start.isoformat() if record.start else None,
@@ -242,7 +234,7 @@ def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, 
         "key": key,
         "kind": "contact",
         "contact": contact,
-        "event": CRM_EVENT_NAMES[action.status],
+        "event": action.status.crm_event,
         "invitee": action.invitee_uri,
     }
     return JobSpec(defaults.CRM_QUEUE, SYNC_CRM_FUNC, data, f"crm-{digest(key)}")
@@ -250,7 +242,7 @@ def contact_job(action: SyncContact, record: BookingRecord, delivery: Delivery, 
 
 def list_ids(record: BookingRecord, status: str, settings: Settings) -> list[int]:
     """``event_mapping``: the event type's Brevo list, joined when the booking is made."""
-    if status not in ("booked", "rescheduled"):
+    if status not in (ContactStatus.BOOKED, ContactStatus.RESCHEDULED):
         return []
     list_id = match_event_type(settings.relay_config.event_mapping, record.event_type_uri, record.event_type_name)
     return [list_id] if list_id else []

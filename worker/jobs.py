@@ -18,12 +18,12 @@ from rq import Queue, get_current_job
 
 from shared import keys, stats
 from shared import settings as defaults
-from shared.booking import ACTIVE, CANCELED, NO_SHOW as NO_SHOW_STATUS, BookingStore
+from shared.booking import BookingStore
 from shared.calendly.payloads import MAX_TEXT, PayloadError, parse_delivery
 from shared.errors import RelayError
-from shared.kinds import CANCEL, HOST_NOTIFY, NO_SHOW, REMINDER
 from shared.logs import mask_phone, safe_message, safe_text
 from shared.settings import ConfigError
+from shared.vocabulary import BookingStatus, SmsKind
 from worker import context, idempotency, lifecycle, rebook, retry, scheduling, toll_fraud
 from worker.crm import ContactUpdate, ordering
 from worker.dispatch import (
@@ -54,7 +54,9 @@ class UnusableDelivery(RelayError):
     delivery is never dropped quietly."""
 
 
-def process_event(envelope: dict[str, Any], received_at: str | None = None) -> dict[str, Any]:
+def process_event(envelope: dict[str, Any], *_unused: Any) -> dict[str, Any]:
+    """Apply one delivery. Jobs the receiver queued before this version also carry the time
+    it received the delivery, which nothing reads: they still run (``_unused``)."""
     conn = get_current_job().connection
     try:
         delivery = parse_delivery(envelope)
@@ -84,7 +86,7 @@ def apply_delivery(conn, delivery, settings, now: datetime) -> dict[str, Any]:
                 records = {**{u: r for u, r in stored.items() if r}, **decision.records}
                 plan = plan_jobs(decision.actions, records, delivery, settings, now)
                 changed = dict(decision.records)
-                for uri, job_ids in plan.unscheduled.items():
+                for uri in plan.unscheduled:
                     changed[uri] = records[uri].evolve(reminder_jobs=())
                 for uri, specs in plan.scheduled.items():
                     changed[uri] = records[uri].evolve(reminder_jobs=tuple(spec.job_id for spec in specs))
@@ -191,7 +193,7 @@ def send_sms(message: dict[str, Any]) -> dict[str, Any]:
         # Calendly took a moment: the booking may have changed meanwhile (a no-show removed).
         record = BookingStore(conn).load(message["invitee"])
         reason = _stale_notice(message["kind"], record, datetime.now(timezone.utc))
-        if reason is None and not link and message["kind"] == NO_SHOW:
+        if reason is None and not link and message["kind"] == SmsKind.NO_SHOW:
             reason = "no_rebook_link"  # the no-show message is the link; without one it says nothing
     if reason is not None:
         stats.count(conn, "sms", message["kind"], "skipped", reason)
@@ -209,11 +211,11 @@ def _link_last_try(data: dict[str, Any]) -> bool:
 def _stale_notice(kind: str, record, now: datetime) -> str | None:
     if record is None:
         return None
-    if kind == CANCEL:
-        return None if record.status == CANCELED else f"booking_{record.status}"
-    if kind == NO_SHOW:  # the no-show may have been removed since
-        return None if record.status == NO_SHOW_STATUS else f"booking_{record.status}"
-    if record.status != ACTIVE:
+    if kind == SmsKind.CANCEL:
+        return None if record.status == BookingStatus.CANCELED else f"booking_{record.status}"
+    if kind == SmsKind.NO_SHOW:  # the no-show may have been removed since
+        return None if record.status == BookingStatus.NO_SHOW else f"booking_{record.status}"
+    if record.status != BookingStatus.ACTIVE:
         return f"booking_{record.status}"
     if record.start is not None and record.start <= now:
         return "too_late"
@@ -253,11 +255,11 @@ def send_reminder(data: dict[str, Any]) -> dict[str, Any]:
 def _why_not_send(record, data: dict[str, Any], now: datetime) -> str | None:
     if record is None:
         return "booking_unknown"
-    if record.status != ACTIVE:
+    if record.status != BookingStatus.ACTIVE:
         return f"booking_{record.status}"
     if record.start is None or int(record.start.timestamp()) != data["start"]:
         return "start_moved"
-    if data["kind"] == REMINDER and now >= record.start:
+    if data["kind"] == SmsKind.REMINDER and now >= record.start:
         return "too_late"
     return None
 
@@ -273,7 +275,7 @@ def _deliver(sms: OutboundSms, data: dict[str, Any], func: str, queue: str) -> d
     conn = job.connection
     # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
     # number instead would let an invitee who books with the host's number escape the cap.
-    to_host = sms.kind == HOST_NOTIFY
+    to_host = sms.kind == SmsKind.HOST_NOTIFY
     # Checked when the message was planned; again now, since a retry or a reminder may run
     # days later under a changed SMS_COUNTRIES.
     refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)

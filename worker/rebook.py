@@ -27,15 +27,15 @@ from shared.calendly.links import NoBookingUrl, create_single_use_link
 from shared.calendly.oauth import api_client
 from shared.errors import ConfigError
 from shared.logs import safe_text
-from shared.kinds import CANCEL, NO_SHOW
+from shared.vocabulary import ContactStatus, SmsKind
 from worker import idempotency
 from worker.provider_errors import TransientError
 
 log = logging.getLogger("relay.rebook")
 
-LINK_KINDS = (CANCEL, NO_SHOW)
+LINK_KINDS = (SmsKind.CANCEL, SmsKind.NO_SHOW)
 """SMS kinds whose ``link`` param is the booking's re-booking link."""
-LINK_STATUSES = ("cancelled", "no_show")
+LINK_STATUSES = (ContactStatus.CANCELLED, ContactStatus.NO_SHOW)
 """Contact statuses that carry REBOOK_URL to Brevo."""
 
 LINK_ATTEMPTS = 3

@@ -93,36 +93,32 @@ class EnvelopePayloadSchema(Schema):
     uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
 
 
-class QuestionAnswerSchema(Schema):
+class CalendlySchema(Schema):
+    """A part of Calendly's payload: fields the relay does not use are left out, so a field
+    Calendly adds tomorrow changes nothing."""
+
     class Meta:
         unknown = EXCLUDE
 
+
+class QuestionAnswerSchema(CalendlySchema):
     question = _free_text()
     answer = _free_text()
 
 
-class LocationSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class LocationSchema(CalendlySchema):
     type = _nullable_text()
     location = _free_text()
     join_url = _nullable_text()
 
 
-class EventMembershipSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class EventMembershipSchema(CalendlySchema):
     user = _nullable_text()
     user_email = _nullable_text()
     user_name = _free_text()
 
 
-class ScheduledEventSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class ScheduledEventSchema(CalendlySchema):
     uri = _nullable_text()
     name = _free_text()
     start_time = fields.AwareDateTime(load_default=None, allow_none=True)
@@ -134,26 +130,17 @@ class ScheduledEventSchema(Schema):
     )
 
 
-class NoShowSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class NoShowSchema(CalendlySchema):
     uri = _nullable_text()
 
 
-class CancellationSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class CancellationSchema(CalendlySchema):
     canceled_by = _free_text()
     reason = _free_text()
     canceler_type = _nullable_text()
 
 
-class InviteeSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class InviteeSchema(CalendlySchema):
     uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
     email = _text(required=True, validate_length=validate.Length(min=1, max=320))
     name = _free_text()
@@ -176,10 +163,7 @@ class InviteeSchema(Schema):
     no_show = fields.Nested(NoShowSchema, load_default=None, allow_none=True)
 
 
-class RoutingFormSubmissionSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
+class RoutingFormSubmissionSchema(CalendlySchema):
     uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
     routing_form = _nullable_text()
     questions_and_answers = fields.List(
@@ -193,7 +177,6 @@ class Invitee:
     uri: str
     email: str
     name: str | None
-    status: str | None
     timezone: str | None
     text_reminder_number: str | None
     questions_and_answers: tuple[tuple[str, str], ...]
@@ -208,11 +191,8 @@ class Invitee:
     location_type: str | None
     location: str | None
     join_url: str | None
-    cancel_url: str | None
-    reschedule_url: str | None
     cancellation_reason: str | None
     canceler_type: str | None
-    no_show_uri: str | None
 
 
 @dataclass(frozen=True)
@@ -296,7 +276,6 @@ def _invitee(data: dict[str, Any]) -> Invitee:
     scheduled = data["scheduled_event"] or {}
     location = scheduled.get("location") or {}
     cancellation = data["cancellation"] or {}
-    no_show = data["no_show"] or {}
     name = data["name"] or " ".join(
         part for part in (data["first_name"], data["last_name"]) if part
     )
@@ -305,7 +284,6 @@ def _invitee(data: dict[str, Any]) -> Invitee:
         uri=data["uri"],
         email=data["email"],
         name=name or None,
-        status=data["status"],
         timezone=data["timezone"],
         text_reminder_number=data["text_reminder_number"],
         questions_and_answers=_answers(data["questions_and_answers"]),
@@ -320,11 +298,8 @@ def _invitee(data: dict[str, Any]) -> Invitee:
         location_type=location.get("type"),
         location=location.get("location"),
         join_url=location.get("join_url"),
-        cancel_url=data["cancel_url"],
-        reschedule_url=data["reschedule_url"],
         cancellation_reason=cancellation.get("reason"),
         canceler_type=cancellation.get("canceler_type"),
-        no_show_uri=no_show.get("uri"),
     )
 
 
