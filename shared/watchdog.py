@@ -9,7 +9,7 @@ WEBHOOK_VERIFICATION_WINDOW seconds with no delivery accepted in between, the re
 an error line per WEBHOOK_VERIFICATION_ALERT_INTERVAL naming the likely causes, the gauge
 relay_webhook_verification_failing, a banner on /admin, and ``relay webhooks check``.
 
-The bookkeeping costs the refused path one script call and a fixed amount of Redis (the
+The bookkeeping costs the refused path one script call and a fixed amount of Redis memory (the
 newest WEBHOOK_VERIFICATION_FAILURES refusals and one hash), however many arrive: anyone can
 post forged requests. The accepted path pays nothing
 extra: the intake script (web/intake.py) deletes both keys in the round trip it makes anyway.
