@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import RedisDatabase, percentile, table  # noqa: E402
-from shared import settings as defaults  # noqa: E402
+from shared import defaults  # noqa: E402
 from shared.booking import BookingRecord, BookingStore  # noqa: E402
 from shared.vocabulary import BookingStatus  # noqa: E402
 from shared.calendly import samples  # noqa: E402

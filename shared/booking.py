@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from shared.vocabulary import BookingStatus
 
 

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from shared import logs
-from shared import settings as defaults
+from shared import defaults
 from shared.durations import parse_duration
 from shared.settings import ConfigError, Settings
 

@@ -54,7 +54,7 @@ def remote_checks(settings: Settings, conn=None) -> Iterator[tuple[bool, str]]:
 def _engagelab_templates(settings: Settings) -> Iterator[tuple[bool, str]]:
     import requests
 
-    from shared import settings as defaults
+    from shared import defaults
     from shared.http import json_body
 
     ids = {template for template in settings.templates.values()}

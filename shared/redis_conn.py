@@ -16,7 +16,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from shared import settings as defaults
+from shared import defaults
 from shared.settings import ConfigError, Settings
 
 log = logging.getLogger("relay.redis")

@@ -25,7 +25,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 
 log = logging.getLogger("relay.web")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from web.signature import HEADER, generate_header
 from worker.rq_worker import RelaySimpleWorker

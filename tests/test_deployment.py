@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from shared import release
-from shared import settings as defaults
+from shared import defaults
 from shared.cli import PROCESSES
 from shared.settings import Settings
 

@@ -7,7 +7,7 @@ from rq import Queue
 from rq.job import Job
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from shared.booking import BookingStore
 from shared.calendly import samples
 from tests.helpers import console_messages, crm_changes, post_delivery, run_jobs

@@ -11,7 +11,7 @@ import pytest
 from rq import Queue
 from rq_scheduler import Scheduler
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from shared.cli import PERIODIC_RECONCILE, PERIODIC_WEBHOOK_CHECK, register_periodic_jobs
 from shared.settings import Settings

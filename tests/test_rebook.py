@@ -11,7 +11,7 @@ import pytest
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.fakes import FakeBrevo, FakeCalendly, FakeEngageLab
 from tests.helpers import run_jobs

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from shared.calendly.payloads import PayloadError, parse_delivery
 from shared.settings import Settings

@@ -3,7 +3,8 @@ from datetime import timedelta
 import pytest
 
 from shared.durations import parse_duration
-from shared.settings import DEFAULT_WEBHOOK_TOLERANCE, ConfigError, Settings
+from shared.defaults import DEFAULT_WEBHOOK_TOLERANCE
+from shared.settings import ConfigError, Settings
 
 
 def test_defaults():

@@ -89,7 +89,7 @@ def test_too_old():
 
 
 def test_a_day_old_retry_is_accepted_by_the_default_tolerance():
-    from shared.settings import DEFAULT_WEBHOOK_TOLERANCE
+    from shared.defaults import DEFAULT_WEBHOOK_TOLERANCE
 
     header = generate_header(BODY, KEY, timestamp=NOW - DAY)
     assert verify(header, tolerance=DEFAULT_WEBHOOK_TOLERANCE) == NOW - DAY

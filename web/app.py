@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import logs, watchdog
-from shared import settings as defaults
+from shared import defaults
 from shared.redis_conn import check_certificate, connect_for
 from shared.settings import Settings
 from web import intake, security

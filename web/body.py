@@ -15,7 +15,7 @@ import io
 import json
 from typing import Callable, Iterable
 
-from shared import settings as defaults
+from shared import defaults
 
 
 class BoundedBody:

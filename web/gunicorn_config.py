@@ -3,8 +3,8 @@
 import os
 import sys
 
-from shared import settings as defaults
-from shared.settings import DEFAULT_PORT, ConfigError, Settings
+from shared import defaults
+from shared.settings import ConfigError, Settings
 
 
 
@@ -19,9 +19,9 @@ def _whole_number(name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
-bind = f"0.0.0.0:{_whole_number('PORT', DEFAULT_PORT, 65535)}"
+bind = f"0.0.0.0:{_whole_number('PORT', defaults.DEFAULT_PORT, 65535)}"
 workers = _whole_number("WEB_CONCURRENCY", defaults.DEFAULT_WEB_CONCURRENCY, 64)
-# Requests are read asynchronously, so a slow client cannot hold a worker (settings.py).
+# Requests are read asynchronously, so a slow client cannot hold a worker (shared/defaults.py).
 # gevent's monkey patching happens in each worker before it imports the app; nothing
 # imported here may open sockets or import requests/redis (the master never needs them).
 worker_class = defaults.WEB_WORKER_CLASS

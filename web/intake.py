@@ -16,7 +16,7 @@ from typing import Any
 from rq import Queue
 
 from shared import captures, keys, stats, watchdog
-from shared import settings as defaults
+from shared import defaults
 from shared.logs import mask_email
 
 ACCEPTED = "accepted"

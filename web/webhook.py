@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from redis.exceptions import RedisError
 
-from shared import settings as defaults
+from shared import defaults
 from shared import stats, watchdog
 from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
 from web import intake

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared import settings as defaults
+from shared import defaults
 from shared.booking import BookingRecord
 from shared.calendly.payloads import Delivery, Invitee
 from shared.durations import in_words
@@ -24,6 +24,7 @@ from shared.settings import Settings
 from shared.timefmt import format_meeting_time, zone_or_default
 from shared.vocabulary import ContactStatus, Recipient, SmsKind
 from worker import toll_fraud
+from worker.policy import policy_for
 from worker.lifecycle import (
     CancelScheduled,
     ScheduleReminders,
@@ -101,7 +102,7 @@ def plan_jobs(actions, records: dict[str, BookingRecord], delivery: Delivery, se
 
 
 def template_for(kind: str, record: BookingRecord, settings: Settings) -> tuple[bool, str | None]:
-    return settings.policy(record.event_type_uri, record.event_type_name).template(kind, settings.sms_backend)
+    return policy_for(settings, record.event_type_uri, record.event_type_name).template(kind, settings.sms_backend)
 
 
 def sms_job(action: SendSms, record: BookingRecord, settings: Settings) -> JobSpec | Skipped:
@@ -166,7 +167,7 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
     to = recipient_phone("invitee", record, settings)
     if isinstance(to, Skipped):  # nothing to remind through: keep Redis free of dead jobs
         return specs, [Skipped("sms:reminder", to.reason, to.phone)]
-    policy = settings.policy(record.event_type_uri, record.event_type_name)
+    policy = policy_for(settings, record.event_type_uri, record.event_type_name)
     wanted: list[tuple[str, datetime, int | None]] = [
         (SmsKind.REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets
     ]

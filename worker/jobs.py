@@ -17,7 +17,7 @@ from redis.exceptions import WatchError
 from rq import Queue, get_current_job
 
 from shared import keys, stats
-from shared import settings as defaults
+from shared import defaults
 from shared.booking import BookingStore
 from shared.calendly.payloads import MAX_TEXT, PayloadError, parse_delivery
 from shared.errors import RelayError

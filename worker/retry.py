@@ -12,7 +12,7 @@ import logging
 import math
 from datetime import datetime, timedelta, timezone
 
-from shared import settings as defaults
+from shared import defaults
 from shared.logs import safe_message
 from worker import scheduling
 from worker.provider_errors import TransientError

@@ -31,7 +31,7 @@ from rq.job_lifecycle import call_exception_handlers
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from shared import settings as defaults
+from shared import defaults
 from shared.logs import safe_message, safe_traceback
 
 log = logging.getLogger("relay.worker")

@@ -19,7 +19,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from shared.settings import Settings
 
 PREMIUM_RATE = "premium_rate"

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from shared import settings as defaults
+from shared import defaults
 from shared.http import json_body
 
 log = logging.getLogger("relay.calendly")

@@ -26,7 +26,7 @@ import requests
 from redis.exceptions import ResponseError
 
 from shared import keys, locks
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly.client import CalendlyClient, CalendlyError
 from shared.settings import ConfigError, Settings
 

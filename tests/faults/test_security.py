@@ -11,7 +11,7 @@ import time
 import requests
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.faults import harness
 from tests.helpers import signed_headers

@@ -17,7 +17,7 @@ from typing import Any
 
 import requests
 
-from shared import settings as defaults
+from shared import defaults
 from shared.http import json_body
 from shared.logs import mask_email
 from worker.crm.base import ContactUpdate, CrmBackend

@@ -12,7 +12,7 @@ import logging
 
 import requests
 
-from shared import settings as defaults
+from shared import defaults
 from shared.http import json_body
 from shared.keys import digest
 from shared.logs import mask_phone
