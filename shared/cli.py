@@ -25,6 +25,7 @@ from shared import logs
 from shared import defaults
 from shared.durations import parse_duration
 from shared.settings import ConfigError, Settings
+from worker.providers import settings_from_env
 
 log = logging.getLogger("relay.cli")
 
@@ -189,7 +190,7 @@ def cmd_worker(args) -> int:
     from worker import context, jobs  # noqa: F401  (imported once here, not in every job)
     from worker.rq_worker import WORKER_CLASSES, QuietSuccess
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     logs.configure(secrets=settings.secrets)
     context.current()  # builds the backends now: bad credentials stop the process here
     conn = connect_for(settings)
@@ -198,7 +199,7 @@ def cmd_worker(args) -> int:
     worker = WORKER_CLASSES[settings.worker_class](queues, connection=conn)
     logging.getLogger("rq.worker").addFilter(QuietSuccess())
     log.info("worker starting", extra={"queues": list(defaults.WORKER_QUEUES), "worker_class": settings.worker_class})
-    if settings.sms_backend == "engagelab" and not settings.sms_countries:
+    if settings.sms_backend != "console" and not settings.sms_countries:
         log.warning("SMS_COUNTRIES is not set: invitees' mobiles in every country are texted, the dearest "
                     "included; list the countries you serve (e.g. SMS_COUNTRIES=US,GB,DE)")
     worker.work(burst=args.burst, logging_level="INFO")
@@ -209,7 +210,7 @@ def cmd_scheduler(args) -> int:
     from shared.redis_conn import connect_for, wait_until_reachable
     from worker.scheduling import BatchScheduler
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     logs.configure(secrets=settings.secrets)
     conn = connect_for(settings)
     wait_until_reachable(conn, "scheduler")
@@ -224,7 +225,7 @@ def cmd_release(args) -> int:
     from shared.release import ReleaseFailed, run
 
     try:
-        run(Settings.from_env())
+        run(settings_from_env())
     except ReleaseFailed as error:
         print(f"relay release: {error}", file=sys.stderr)
         return 1
@@ -288,7 +289,7 @@ def cmd_webhooks_subscribe(args) -> int:
 
     from shared.calendly import credentials
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     _require_signing_key(settings, "the receiver verifies every delivery with it")
     events = list(args.events or subscriptions.required_events(settings))
     if args.routing_forms:
@@ -321,7 +322,7 @@ def _require_signing_key(settings: Settings, why: str) -> None:
 def cmd_webhooks_list(args) -> int:
     from shared.calendly import subscriptions
 
-    _, client = _calendly(Settings.from_env())
+    _, client = _calendly(settings_from_env())
     items = subscriptions.list_subscriptions(client)
     for item in items:
         print(subscriptions.describe(item))
@@ -334,7 +335,7 @@ def cmd_webhooks_list(args) -> int:
 def cmd_webhooks_delete(args) -> int:
     from shared.calendly import subscriptions
 
-    _, client = _calendly(Settings.from_env())
+    _, client = _calendly(settings_from_env())
     subscriptions.delete(client, args.id)
     print(f"deleted {args.id}")
     return 0
@@ -347,7 +348,7 @@ def cmd_webhooks_check(args) -> int:
     failing verification (shared/watchdog.py). --repair recreates a disabled or missing one."""
     from shared.calendly import credentials, subscriptions
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     if args.repair:
         _require_signing_key(settings, "to recreate the subscription")
     conn, client = _calendly(settings)
@@ -397,7 +398,7 @@ def _delivery_problems(conn, state) -> list[str]:
 def cmd_backfill(args) -> int:
     from worker.backfill import backfill
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     logs.configure(secrets=settings.secrets)
     now = datetime.now(timezone.utc)
     start = _date_arg(args.start, "--from") if args.start else now
@@ -420,7 +421,7 @@ def cmd_backfill(args) -> int:
 def cmd_event_types_list(args) -> int:
     from shared.calendly import links
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     _, client = _calendly(settings)
     items = links.event_types(client, settings.calendly_scope)
     if args.yaml:
@@ -437,7 +438,7 @@ def cmd_event_types_list(args) -> int:
 def cmd_links_create(args) -> int:
     from shared.calendly import links
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     _, client = _calendly(settings)
     event_type = links.resolve_event_type(client, settings.calendly_scope, args.event_type)
     print(links.create_single_use_link(client, event_type, args.max_events))
@@ -447,7 +448,7 @@ def cmd_links_create(args) -> int:
 def cmd_deliveries_list(args) -> int:
     from shared import captures
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     items = captures.listing(_redis(settings), args.limit)
     for capture in items:
         payload = capture["body"].get("payload") if isinstance(capture["body"], dict) else None
@@ -462,7 +463,7 @@ def cmd_deliveries_list(args) -> int:
 def cmd_deliveries_show(args) -> int:
     from shared import captures
 
-    capture = captures.show(_redis(Settings.from_env()), args.id)
+    capture = captures.show(_redis(settings_from_env()), args.id)
     if capture is None:
         print(f"relay: no captured delivery {args.id} (kept {captures.CAPTURE_TTL // 3600} h)", file=sys.stderr)
         return 1
@@ -478,7 +479,7 @@ def cmd_deliveries_replay(args) -> int:
 
     from shared import keys
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     logs.configure(secrets=settings.secrets)
     conn = _redis(settings)
     [original] = Job.fetch_many([keys.event_job(args.id)], connection=conn)
@@ -510,7 +511,7 @@ def _redis(settings: Settings):
 def cmd_reminders_list(args) -> int:
     from shared.operations import upcoming
 
-    items = upcoming(_redis(Settings.from_env()), args.limit)
+    items = upcoming(_redis(settings_from_env()), args.limit)
     for item in items:
         status = f"  [{item.booking_status}]" if item.booking_status else ""
         print(f"{item.due:%Y-%m-%d %H:%M:%S} UTC  {item.kind:<10} {item.detail}{status}  {item.job_id}")
@@ -522,7 +523,7 @@ def cmd_reminders_list(args) -> int:
 def cmd_failed_list(args) -> int:
     from shared.operations import failures
 
-    items = failures(_redis(Settings.from_env()))
+    items = failures(_redis(settings_from_env()))
     for item in items:
         when = f"{item.failed_at:%Y-%m-%d %H:%M:%S}" if item.failed_at else "?"
         print(f"{when}  {item.queue:<11} {item.func:<14} {item.job_id}\n    {item.reason}")
@@ -534,7 +535,7 @@ def cmd_failed_list(args) -> int:
 def cmd_failed_retry(args) -> int:
     from shared.operations import retry_all_failed, retry_failed
 
-    conn = _redis(Settings.from_env())
+    conn = _redis(settings_from_env())
     if args.all:
         ids = retry_all_failed(conn)
         print(f"requeued {len(ids)} job(s)")
@@ -554,7 +555,7 @@ def cmd_config_check(args) -> int:
     from shared.config_check import describe, remote_checks
     from worker import context
 
-    settings = Settings.from_env()
+    settings = settings_from_env()
     context.current()  # the backends can be built
     for line in describe(settings):
         print(line)
@@ -571,16 +572,17 @@ def cmd_config_check(args) -> int:
 
 
 def cmd_crm_setup(args) -> int:
-    from worker.crm.brevo import BrevoClient, setup_attributes
-    from worker.crm.fields import effective_mapping
     from worker.provider_errors import ProviderError
+    from worker.providers import CRM_BACKENDS
 
-    settings = Settings.from_env()
-    if not settings.brevo_api_key:
-        raise ConfigError("BREVO_API_KEY is required for relay crm setup")
-    client = BrevoClient(settings.brevo_api_url, settings.brevo_api_key)
+    settings = settings_from_env()
+    backend = CRM_BACKENDS[settings.crm_backend]
     try:
-        for line in setup_attributes(client, effective_mapping(settings.relay_config.field_mapping)):
+        done = backend.setup(settings) if backend is not None else None
+        if done is None:
+            raise ConfigError(f"CRM_BACKEND={settings.crm_backend} has nothing to set up (relay crm setup creates "
+                              "Brevo's attributes: set BREVO_API_KEY)")
+        for line in done:
             print(line)
     except ProviderError as error:
         print(f"relay crm setup: {error}", file=sys.stderr)
@@ -597,7 +599,7 @@ def cmd_dev(args) -> int:
     env = dict(os.environ)
     for key, value in read_dotenv(Path(".env")).items():
         env.setdefault(key, value)
-    settings = Settings.from_env(env)
+    settings = settings_from_env(env)
     logs.configure(secrets=settings.secrets)
     if not settings.redis_url:
         env["REDIS_URL"] = embedded_redis.ensure_running(defaults.VAR_DIR)

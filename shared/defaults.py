@@ -150,17 +150,12 @@ RETRY_MAX_ATTEMPTS = 12
 """Transient failures are retried after 30 s, 1 min, 2 min ... capped at 1 h: twelve
 attempts span about six hours, longer than a typical provider outage."""
 
-FREQUENCY_LIMIT_DELAY = 3600
-"""EngageLab 3004 (same template to the same number too often): try again much later."""
-
 # --- Messages -------------------------------------------------------------------------
 
 DEFAULT_TIMEZONE = "UTC"
 DEFAULT_LOCALE = "en_US"
 DEFAULT_REMINDER_OFFSETS = "24h,1h"
 DEFAULT_FOLLOWUP_DELAY = "30m"
-DEFAULT_ENGAGELAB_API_URL = "https://smsapi.engagelab.com"
-DEFAULT_BREVO_API_URL = "https://api.brevo.com/v3"
 DEFAULT_CALENDLY_API_URL = "https://api.calendly.com"
 DEFAULT_CALENDLY_AUTH_URL = "https://auth.calendly.com"
 
@@ -237,9 +232,6 @@ WORKER_HEARTBEAT_MIN_INTERVAL = 10
 (HSET and two EXPIREs, a round trip each) three times per job; the key lives for
 ``worker_ttl`` + 60 s (8 min), so one refresh every 10 s keeps it alive with room to
 spare and saves a third of a job's round trips (bench/RESULTS.md, burst drain)."""
-
-SMS_BACKENDS = ("engagelab", "console")
-CRM_BACKENDS = ("brevo", "log", "off")
 
 DEFAULT_SCHEDULER_INTERVAL = 1.0
 

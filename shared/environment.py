@@ -45,7 +45,8 @@ class Environment(Env):
             return getattr(self, parser)(name, default, **options)
         except EnvValidationError as error:
             messages = error.error_messages
-            raise ConfigError(f"{name} {messages[0] if isinstance(messages, list) else messages}") from None
+            variable = self._get_key(name)  # with the prefix of ``prefixed`` (a provider's ENGAGELAB_)
+            raise ConfigError(f"{variable} {messages[0] if isinstance(messages, list) else messages}") from None
 
 
 class WholeNumber(fields.Field):

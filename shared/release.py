@@ -77,16 +77,14 @@ def _check_redis(settings: Settings) -> str:
 
 
 def _crm_setup(settings: Settings) -> list[str]:
-    if settings.crm_backend != "brevo":
-        return [f"release: CRM_BACKEND={settings.crm_backend}: no Brevo attributes to set up"]
-    from worker.crm.brevo import BrevoClient, setup_attributes
-    from worker.crm.fields import effective_mapping
     from worker.provider_errors import ProviderError
+    from worker.providers import CRM_BACKENDS
 
-    client = BrevoClient(settings.brevo_api_url, settings.brevo_api_key)
+    backend = CRM_BACKENDS[settings.crm_backend]
     try:
-        done = setup_attributes(client, effective_mapping(settings.relay_config.field_mapping))
+        done = backend.setup(settings) if backend is not None else None
     except ProviderError as error:
-        hint = " (check BREVO_API_KEY)" if error.status in (401, 403) else ""
-        raise ReleaseFailed(f"relay crm setup: {error}{hint}") from None
-    return [f"release: brevo {line}" for line in done]
+        raise ReleaseFailed(f"relay crm setup: {error}{backend.setup_hint(error)}") from None
+    if done is None:
+        return [f"release: CRM_BACKEND={settings.crm_backend}: no Brevo attributes to set up"]
+    return [f"release: {settings.crm_backend} {line}" for line in done]

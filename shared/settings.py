@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from shared import defaults
@@ -20,7 +20,18 @@ from shared.errors import ConfigError
 from shared.relay_config import RelayConfig, load_relay_config
 from shared.vocabulary import SmsKind
 
-__all__ = ["ConfigError", "Settings"]
+__all__ = ["ConfigError", "ProviderSettings", "Settings"]
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """What the worker's provider registry read (worker/providers.py): the chosen backends,
+    each provider's own settings by name, and their secrets."""
+
+    sms_backend: str
+    crm_backend: str
+    configs: Mapping[str, Any]
+    secrets: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -36,12 +47,12 @@ class Settings:
     allow_unsigned: bool = False
     webhook_tolerance: int = defaults.DEFAULT_WEBHOOK_TOLERANCE
     sms_backend: str = "console"
+    """SMS_BACKEND; read by the worker's registry, which knows the providers (the receiver
+    does not read it)."""
     crm_backend: str = "log"
-    engagelab_dev_key: str | None = None
-    engagelab_dev_secret: str | None = None
-    brevo_api_key: str | None = None
-    brevo_api_url: str = defaults.DEFAULT_BREVO_API_URL
-    engagelab_api_url: str = defaults.DEFAULT_ENGAGELAB_API_URL
+    """CRM_BACKEND, likewise."""
+    providers: Mapping[str, Any] = field(default_factory=dict)
+    """Each provider's own settings by its name, as its module read them (ENGAGELAB_*, BREVO_*)."""
     templates: Mapping[str, str] = field(default_factory=dict)
     """Template id per SMS kind; a kind without one is disabled (console shows it anyway)."""
     reminder_offsets: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=1))
@@ -86,18 +97,19 @@ class Settings:
         return ((self.signing_key,) if self.signing_key else ()) + self.previous_signing_keys
 
     @classmethod
-    def from_env(cls, source: Mapping[str, str] | None = None) -> "Settings":
-        """``source`` is the environment (``os.environ`` unless given)."""
+    def from_env(cls, source: Mapping[str, str] | None = None,
+                 providers: Callable[[Environment], ProviderSettings] | None = None) -> "Settings":
+        """``source`` is the environment (``os.environ`` unless given). ``providers`` reads the
+        SMS and CRM providers' settings: ``worker.providers.settings_from_env`` passes it; the
+        receiver, which sends nothing, reads without."""
         env = Environment(source)
+        chosen = providers(env) if providers is not None else ProviderSettings("console", "log", {}, ())
         signing_keys = env.read("words", "CALENDLY_WEBHOOK_SIGNING_KEY", ())
         redis_url = env.read("str", "REDIS_URL")
-        dev_key = env.read("str", "ENGAGELAB_DEV_KEY")
-        dev_secret = env.read("str", "ENGAGELAB_DEV_SECRET")
-        brevo_key = env.read("str", "BREVO_API_KEY")
         access_token = env.read("str", "CALENDLY_ACCESS_TOKEN")
         client_secret = env.read("str", "CALENDLY_CLIENT_SECRET")
         admin_token = env.read("token", "ADMIN_TOKEN", min_length=defaults.MIN_ADMIN_TOKEN_LENGTH)
-        settings = cls(
+        return cls(
             redis_url=redis_url,
             redis_ssl_cert_reqs=_redis_cert_reqs(env, redis_url),
             port=env.read("whole_number", "PORT", defaults.DEFAULT_PORT, minimum=1, maximum=65535),
@@ -106,21 +118,15 @@ class Settings:
             allow_unsigned=env.read("flag", "RELAY_ALLOW_UNSIGNED", False),
             webhook_tolerance=env.read("whole_number", "WEBHOOK_TOLERANCE", defaults.DEFAULT_WEBHOOK_TOLERANCE,
                                        minimum=1, maximum=defaults.MAX_WEBHOOK_TOLERANCE),
-            sms_backend=env.read("choice", "SMS_BACKEND", "engagelab" if dev_key else "console",
-                                 choices=defaults.SMS_BACKENDS),
-            crm_backend=env.read("choice", "CRM_BACKEND", "brevo" if brevo_key else "log",
-                                 choices=defaults.CRM_BACKENDS),
-            engagelab_dev_key=dev_key,
-            engagelab_dev_secret=dev_secret,
-            engagelab_api_url=env.read("http_url", "ENGAGELAB_API_URL", defaults.DEFAULT_ENGAGELAB_API_URL),
+            sms_backend=chosen.sms_backend,
+            crm_backend=chosen.crm_backend,
+            providers=chosen.configs,
             templates={kind: template for kind in SmsKind if (template := env.read("str", kind.template_variable))},
             reminder_offsets=env.read("offsets", "REMINDER_OFFSETS",
                                       parse_optional_offsets(defaults.DEFAULT_REMINDER_OFFSETS)),
             followup_delay=env.read("optional_duration", "FOLLOWUP_DELAY",
                                     parse_optional_duration(defaults.DEFAULT_FOLLOWUP_DELAY)),
             relay_config=load_relay_config(env.read("str", "RELAY_CONFIG")),
-            brevo_api_key=brevo_key,
-            brevo_api_url=env.read("http_url", "BREVO_API_URL", defaults.DEFAULT_BREVO_API_URL),
             calendly_access_token=access_token,
             calendly_api_url=env.read("http_url", "CALENDLY_API_URL", defaults.DEFAULT_CALENDLY_API_URL),
             calendly_auth_url=env.read("http_url", "CALENDLY_AUTH_URL", defaults.DEFAULT_CALENDLY_AUTH_URL),
@@ -146,11 +152,9 @@ class Settings:
                                         minimum=0.1),
             worker_class=env.read("choice", "WORKER_CLASS", defaults.DEFAULT_WORKER_CLASS,
                                   choices=defaults.WORKER_CLASSES),
-            secrets=tuple(s for s in (*signing_keys, dev_secret, brevo_key, access_token, client_secret, admin_token,
+            secrets=tuple(s for s in (*signing_keys, *chosen.secrets, access_token, client_secret, admin_token,
                                       _url_password(redis_url)) if s),
         )
-        settings._check_backend_credentials()
-        return settings
 
     def check_web(self) -> None:
         """The receiver must not start without a way to authenticate Calendly."""
@@ -160,17 +164,6 @@ class Settings:
                 "without it (set RELAY_ALLOW_UNSIGNED=1 to accept unsigned webhooks, "
                 "for local experiments only)"
             )
-
-    def _check_backend_credentials(self) -> None:
-        if self.sms_backend == "engagelab":
-            for name, value in (
-                ("ENGAGELAB_DEV_KEY", self.engagelab_dev_key),
-                ("ENGAGELAB_DEV_SECRET", self.engagelab_dev_secret),
-            ):
-                if not value:
-                    raise ConfigError(f"{name} is required when SMS_BACKEND=engagelab")
-        if self.crm_backend == "brevo" and not self.brevo_api_key:
-            raise ConfigError("BREVO_API_KEY is required when CRM_BACKEND=brevo")
 
 
 def _redis_cert_reqs(env: Environment, redis_url: str | None) -> str:
