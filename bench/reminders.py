@@ -30,12 +30,12 @@ sys.path.insert(0, str(ROOT))
 from bench.common import RedisDatabase, percentile, table  # noqa: E402
 from shared import defaults  # noqa: E402
 from shared.booking import BookingRecord, BookingStore  # noqa: E402
-from shared.vocabulary import BookingStatus  # noqa: E402
+from shared.vocabulary import BookingStatus, SmsKind  # noqa: E402
 from shared.calendly import samples  # noqa: E402
 from shared.calendly.payloads import parse_delivery  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from worker import jobs, scheduling  # noqa: E402
-from worker.dispatch import scheduled_message  # noqa: E402
+from worker import apply, scheduling  # noqa: E402
+from worker.messages import reminder_job  # noqa: E402
 
 KB = 1024
 
@@ -86,7 +86,7 @@ def measure_lateness(conn, url: str, count: int, workers: int, worker_class: str
     for i in range(count):
         start = first_due + timedelta(hours=1, seconds=i % spread)
         payload = samples.invitee_payload(start=start, phone=f"+1 404-555-{i % 10000:04d}")
-        jobs.apply_delivery(conn, parse_delivery(samples.envelope("invitee.created", payload)),
+        apply.apply_delivery(conn, parse_delivery(samples.envelope("invitee.created", payload)),
                             settings, datetime.now(timezone.utc))
     Queue(defaults.SMS_QUEUE, connection=conn).empty()  # only the reminders are measured
     env = dict(os.environ, REDIS_URL=url, SMS_BACKEND="console", CRM_BACKEND="off", SCHEDULER_INTERVAL="1",
@@ -138,7 +138,7 @@ def measure_memory(conn, count: int) -> tuple[float, float]:
     for chunk in chunks(records, 1000):
         with conn.pipeline(transaction=False) as pipe:
             for record in chunk:
-                spec = scheduled_message(record, "reminder", start - timedelta(hours=1), 3600)
+                spec = reminder_job(record, SmsKind.REMINDER, start - timedelta(hours=1), 3600)
                 scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
             pipe.execute()
     per_reminder = (used_memory(conn) - baseline) / count

@@ -9,14 +9,8 @@ import pytest
 from shared.calendly import samples
 from shared.calendly.payloads import parse_delivery
 from shared.vocabulary import BookingStatus, ContactStatus, SmsKind
-from worker.lifecycle import (
-    ScheduleReminders,
-    SendSms,
-    SyncContact,
-    SyncLead,
-    affected_invitees,
-    decide,
-)
+from worker.actions import ScheduleReminders, SendSms, SyncContact, SyncLead
+from worker.lifecycle import affected_invitees, decide
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 START = NOW + timedelta(days=2)

@@ -18,7 +18,7 @@ from tests.helpers import SIGNING_KEY, WEBHOOK, signed_headers
 from tests.strategies import ALL_PATHS, json_values, mutated, odd_values
 from web.signature import HEADER
 from worker import lifecycle
-from worker.dispatch import plan_jobs
+from worker.apply import plan_jobs
 
 FUZZ = hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

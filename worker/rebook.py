@@ -46,6 +46,12 @@ WAIT_FOR_OTHER_JOB = 5.0
 """Seconds to wait for a link another job is creating right now, before retrying later."""
 
 
+def last_try(payload) -> bool:
+    """Whether this attempt of a message's job (worker/payloads.py) is the last that waits
+    for Calendly's link."""
+    return int(payload.attempt) + 1 >= LINK_ATTEMPTS
+
+
 def link_key(invitee_uri: str) -> str:
     return f"rebook|{invitee_uri}"
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
@@ -221,6 +222,11 @@ def _reset_seconds(response: requests.Response) -> float:
         return min(MAX_RATE_LIMIT_WAIT, max(1.0, float(value)))
     except (TypeError, ValueError):
         return 60.0
+
+
+def calendly_time(moment: datetime) -> str:
+    """Calendly's format: UTC, microseconds, ``Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def uuid_of(uri: str) -> str:
