@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import release
+from worker.cli import release
 from shared import defaults
-from shared.cli import PROCESSES
+from worker.cli.dev import PROCESSES
 from worker.providers import settings_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -200,7 +200,7 @@ def test_the_wheel_the_image_installs_holds_every_module(tmp_path):
                for path in (ROOT / package).rglob("*.py")}
     assert sources - names == set()
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
-    assert "relay = shared.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "relay = worker.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 class Recorder(dict):

@@ -16,7 +16,7 @@ from shared.calendly.payloads import PayloadError, parse_delivery
 from shared.settings import Settings
 from tests.helpers import SIGNING_KEY, WEBHOOK, signed_headers
 from tests.strategies import ALL_PATHS, json_values, mutated, odd_values
-from web.signature import HEADER
+from shared.calendly.signature import HEADER
 from worker import lifecycle
 from worker.apply import plan_jobs
 

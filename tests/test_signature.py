@@ -2,7 +2,7 @@
 
 import pytest
 
-from web.signature import (
+from shared.calendly.signature import (
     SignatureVerificationError as E,
     compute_signature,
     generate_header,
@@ -115,7 +115,7 @@ def test_parse_header_collects_every_v1():
 
 
 def test_any_of_several_keys_during_a_rotation():
-    from web.signature import verify_with_any_key
+    from shared.calendly.signature import verify_with_any_key
 
     header = generate_header(BODY, "old-key", timestamp=NOW)
     assert verify_with_any_key(BODY, header, ("new-key", "old-key"), DAY, 300, now=NOW) == NOW

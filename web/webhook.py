@@ -19,7 +19,7 @@ from shared import stats, watchdog
 from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
 from web import intake
 from web.responses import error_response, relay
-from web.signature import HEADER, SignatureVerificationError, verify_with_any_key
+from shared.calendly.signature import HEADER, SignatureVerificationError, verify_with_any_key
 
 log = logging.getLogger("relay.web")
 

@@ -7,10 +7,10 @@ skipped (asking again will not help); other errors are logged and the next run t
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared import keys, stats
+from shared import defaults, keys, stats
 from shared.calendly import features, subscriptions
 from shared.calendly.client import CalendlyError, Forbidden
 from shared.calendly.oauth import api_client
@@ -20,6 +20,28 @@ from shared.settings import Settings
 from worker.backfill import reconcile
 
 log = logging.getLogger("relay.worker")
+
+PERIODIC_WEBHOOK_CHECK = "periodic-webhook-check"
+PERIODIC_RECONCILE = "periodic-reconcile"
+
+
+def register_periodic_jobs(scheduler, settings: Settings) -> list[str]:
+    """The hourly subscription check and the reconciliation, when the relay has Calendly
+    credentials. Fixed ids: a restart (or a second scheduler) replaces, never adds."""
+    has_credentials = bool(settings.calendly_access_token or settings.calendly_client_id)
+    wanted = {}
+    if has_credentials and settings.webhook_url:
+        wanted[PERIODIC_WEBHOOK_CHECK] = ("worker.jobs.check_webhooks", defaults.WEBHOOK_CHECK_INTERVAL)
+    if has_credentials and settings.reconcile_interval:
+        wanted[PERIODIC_RECONCILE] = ("worker.jobs.reconcile_bookings", int(settings.reconcile_interval.total_seconds()))
+    for job_id in (PERIODIC_WEBHOOK_CHECK, PERIODIC_RECONCILE):
+        if job_id not in wanted and job_id in scheduler:
+            scheduler.cancel(job_id)
+    now = datetime.now(timezone.utc)
+    for job_id, (func, interval) in wanted.items():
+        scheduler.schedule(now + timedelta(seconds=10), func, interval=interval, repeat=None, id=job_id,
+                           queue_name=defaults.MAINTENANCE_QUEUE, timeout=600)
+    return list(wanted)
 
 
 def check_webhooks(conn, settings: Settings) -> dict[str, Any]:

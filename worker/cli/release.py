@@ -23,6 +23,8 @@ import time
 from typing import Callable
 
 from shared.settings import ConfigError, Settings
+from worker import context
+from worker.cli.config_check import describe
 
 COMMAND = "relay release"
 """The Procfile's ``release:`` line. Not one of the long-running PROCESSES: ``relay dev``
@@ -36,9 +38,6 @@ class ReleaseFailed(Exception):
 
 def run(settings: Settings, say: Callable[[str], None] = print) -> None:
     """Every step, or ConfigError / ReleaseFailed naming what to fix."""
-    from shared.config_check import describe
-    from worker import context
-
     started = time.monotonic()
     settings.check_web()
     context.current()  # the SMS and CRM backends can be built with these credentials

@@ -9,6 +9,7 @@ from typing import Iterator
 
 from shared.calendly import credentials
 from shared.settings import Settings
+from worker import providers
 
 SECRET_FIELDS = {"signing_key", "previous_signing_keys", "calendly_access_token", "calendly_client_secret",
                  "admin_token"}
@@ -49,8 +50,6 @@ def remote_checks(settings: Settings, conn=None) -> Iterator[tuple[bool, str]]:
     """(ok, what) for each remote fact the configuration depends on: each chosen provider's
     own check, then Calendly's features. ``conn`` (Redis) holds the OAuth tokens, and keeps
     the Calendly results for /admin."""
-    from worker import providers
-
     yield from providers.remote_checks(settings)
     if credentials.kind(settings):
         yield from _calendly_features(settings, conn)
