@@ -32,9 +32,13 @@ class BoundedBody:
             return self.app(environ, start_response)
         if length.strip().isdigit() and int(length) > self.max_bytes:
             return _refuse(start_response, 413, "request_entity_too_large", self._too_large())
+        # With a length, exactly that much: PEP 3333 lets a server hand over its raw socket
+        # (Werkzeug's does), where reading past the body waits for bytes that never come.
+        # Chunked, the server ends the stream with the body; one byte over the cap says 413.
+        wanted = int(length) if length.strip().isdigit() and not chunked else self.max_bytes + 1
         try:
             with _deadline(self.timeout):
-                body = environ["wsgi.input"].read(self.max_bytes + 1)
+                body = environ["wsgi.input"].read(wanted)
         except _Timeout:
             return _refuse(start_response, 408, "request_timeout",
                            f"the request body did not arrive within {self.timeout:g} seconds")
