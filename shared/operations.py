@@ -14,7 +14,7 @@ from rq_scheduler import Scheduler
 from shared import defaults
 from shared.booking import BookingStore
 from shared.durations import in_words
-from shared.logs import safe_text, scrub
+from shared.scrub import safe_text, scrub
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
-from shared import defaults
+from shared import defaults, logs
 from shared.durations import parse_optional_duration, parse_optional_offsets
 from shared.environment import Environment
 from shared.errors import ConfigError
@@ -86,6 +86,8 @@ class Settings:
     locale: str = defaults.DEFAULT_LOCALE
     scheduler_interval: float = defaults.DEFAULT_SCHEDULER_INTERVAL
     worker_class: str = defaults.DEFAULT_WORKER_CLASS
+    log_format: str | None = None
+    """LOG_FORMAT, ``json`` or ``text``; unset: text on a terminal, JSON otherwise (shared/logs.py)."""
     secrets: tuple[str, ...] = field(default=(), repr=False)
 
     @property
@@ -152,6 +154,7 @@ class Settings:
                                         minimum=0.1),
             worker_class=env.read("choice", "WORKER_CLASS", defaults.DEFAULT_WORKER_CLASS,
                                   choices=defaults.WORKER_CLASSES),
+            log_format=env.read("choice", "LOG_FORMAT", None, choices=logs.FORMATS),
             secrets=tuple(s for s in (*signing_keys, *chosen.secrets, access_token, client_secret, admin_token,
                                       _url_password(redis_url)) if s),
         )

@@ -36,12 +36,23 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = None  # the app logs each delivery itself, with its outcome and request id
 errorlog = "-"
-# gunicorn's own lines (start, worker boot, timeouts) in the same JSON as the relay's.
+
+
+def _log_format() -> str | None:
+    """LOG_FORMAT; a configuration that does not read is left to on_starting, which says why."""
+    try:
+        return Settings.from_env().log_format
+    except ConfigError:
+        return None
+
+
+# gunicorn's own lines (start, worker boot, timeouts) in the relay's format: JSON, or text
+# on a terminal (shared/logs.py).
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "shared.logs.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "formatters": {"relay": {"()": "shared.logs.formatter", "log_format": _log_format()}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "relay", "stream": "ext://sys.stderr"}},
     "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False}},
     "root": {"level": "INFO", "handlers": ["console"]},
 }

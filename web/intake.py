@@ -17,7 +17,7 @@ from rq import Queue
 
 from shared import captures, keys, stats, watchdog
 from shared import defaults
-from shared.logs import mask_email
+from shared.scrub import mask_email
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"

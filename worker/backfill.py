@@ -24,7 +24,7 @@ from shared.booking import BookingStore
 from shared.calendly.client import PERMISSION, CalendlyClient, CalendlyError, Forbidden, calendly_time, uuid_of
 from shared.calendly.payloads import BACKFILL, WEBHOOK, PayloadError, parse_delivery
 from shared.errors import RelayError
-from shared.logs import safe_message
+from shared.scrub import safe_message
 from shared.settings import Settings
 from worker import lifecycle
 from worker.apply import apply_delivery

@@ -15,7 +15,7 @@ from shared.calendly import features, subscriptions
 from shared.calendly.client import CalendlyError, Forbidden
 from shared.calendly.oauth import api_client
 from shared.errors import ConfigError
-from shared.logs import safe_message, safe_text
+from shared.scrub import safe_message, safe_text
 from shared.settings import Settings
 from worker.backfill import reconcile
 

@@ -8,7 +8,7 @@ with the provider's code and message and lands in the failed-job registry for re
 
 from __future__ import annotations
 
-from shared.logs import redact
+from shared.scrub import redact
 
 
 class ProviderError(Exception):

@@ -26,7 +26,7 @@ from shared.calendly.client import CalendlyError, Forbidden
 from shared.calendly.links import NoBookingUrl, create_single_use_link
 from shared.calendly.oauth import api_client
 from shared.errors import ConfigError
-from shared.logs import safe_text
+from shared.scrub import safe_text
 from shared.vocabulary import ContactStatus, SmsKind
 from worker import idempotency
 from worker.provider_errors import TransientError

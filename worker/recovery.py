@@ -36,7 +36,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared import keys, stats
 from shared import defaults
-from shared.logs import safe_message
+from shared.scrub import safe_message
 
 log = logging.getLogger("relay.recovery")
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from shared import defaults
-from shared.logs import safe_message, safe_text
+from shared.scrub import safe_message, safe_text
 from worker import scheduling
 from worker.payloads import Payload
 from worker.provider_errors import PermanentError, TransientError

@@ -32,7 +32,8 @@ from rq.utils import now
 from rq.worker import WorkerStatus
 
 from shared import defaults
-from shared.logs import safe_message, safe_traceback
+from shared.logs import safe_traceback
+from shared.scrub import safe_message
 
 log = logging.getLogger("relay.worker")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared import defaults, stats
 from shared.booking import BookingRecord, BookingStore
-from shared.logs import mask_phone, safe_message
+from shared.scrub import mask_phone, safe_message
 from shared.vocabulary import BookingStatus, SmsKind
 from worker import context, idempotency, rebook, retry, toll_fraud
 from worker.messages import render

@@ -20,7 +20,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from shared import defaults, keys
-from shared.logs import mask_phone
+from shared.scrub import mask_phone
 from shared.settings import Settings
 
 log = logging.getLogger("relay.worker")

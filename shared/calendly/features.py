@@ -34,7 +34,7 @@ from shared import keys, stats
 from shared import defaults
 from shared.calendly import credentials
 from shared.calendly.client import MISSING_SCOPE, PERMISSION, PLAN, CalendlyClient, CalendlyError, Forbidden
-from shared.logs import safe_text
+from shared.scrub import safe_text
 from shared.settings import Settings
 
 log = logging.getLogger("relay.calendly")

@@ -39,7 +39,7 @@ class Relay:
 
     def log_to_stderr(self) -> None:
         """For the commands that log as the processes do (secrets masked)."""
-        logs.configure(secrets=self.settings.secrets)
+        logs.configure(secrets=self.settings.secrets, log_format=self.settings.log_format)
 
 
 pass_relay = click.make_pass_decorator(Relay, ensure=True)

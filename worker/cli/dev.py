@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 import click
+from honcho.printer import Printer
 
-from shared import defaults, embedded_redis
+from shared import defaults, embedded_redis, logs
 from worker.cli.context import Relay
 
 PROCESSES = {
@@ -26,7 +27,8 @@ deploy and exits: it is not one of them."""
 
 @click.command()
 def dev() -> int:
-    """Run web, worker and scheduler together (development)."""
+    """Run web, worker and scheduler together (development); readable log lines on a
+    terminal, JSON lines otherwise (LOG_FORMAT decides when set)."""
     from honcho.manager import Manager
 
     env = dict(os.environ)
@@ -50,9 +52,12 @@ def dev() -> int:
     # The venv's scripts (gunicorn, relay) must be found even when the venv is not active.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
+    if not settings.log_format and sys.stderr.isatty():
+        # The processes write to honcho's pipes, not to this terminal: they are told.
+        env["LOG_FORMAT"] = "text"
     print(f"relay dev: receiver on http://localhost:{env['PORT']}/webhooks/calendly; "
           f"try: relay simulate invitee.created", flush=True)
-    manager = Manager()
+    manager = Manager(LevelColours(sys.stdout))
     for name, command in PROCESSES.items():
         manager.add_process(name, command, env=env)
     try:
@@ -60,6 +65,17 @@ def dev() -> int:
     finally:
         embedded_redis.shutdown()
     return manager.returncode or 0
+
+
+class LevelColours(Printer):
+    """honcho's printer (each process's name in a colour of its own, on a terminal), with
+    the level of each text log line coloured as the processes would on a terminal."""
+
+    def write(self, message):
+        if message.type == "line" and self.colour and self._colours_supported:
+            text = message.data.decode("utf-8", "replace") if isinstance(message.data, bytes) else message.data
+            message = message._replace(data="\n".join(logs.colour_level(line) for line in text.splitlines()))
+        super().write(message)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:

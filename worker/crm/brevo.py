@@ -25,7 +25,7 @@ import requests
 from shared.environment import Environment
 from shared.errors import ConfigError
 from shared.http import HttpClient, json_body, retry_after
-from shared.logs import mask_email
+from shared.scrub import mask_email
 from shared.settings import Settings
 from worker.crm.base import ContactUpdate, CrmBackend
 from worker.crm.fields import BOOKING_STATUSES, SMS_ATTRIBUTE, attribute_types, contact_attributes, effective_mapping

@@ -9,7 +9,7 @@ import logging
 from typing import Any
 
 from shared import defaults, stats
-from shared.logs import safe_message
+from shared.scrub import safe_message
 from worker import context, idempotency, rebook, retry
 from worker.crm import ContactUpdate, ordering
 from worker.payloads import CrmPayload

@@ -22,7 +22,7 @@ from shared.environment import Environment
 from shared.errors import ConfigError
 from shared.http import HttpClient, json_body, retry_after
 from shared.keys import digest
-from shared.logs import mask_phone
+from shared.scrub import mask_phone
 from shared.settings import Settings
 from worker.provider_errors import PermanentError, TransientError
 from worker.sms.base import OutboundSms, SmsBackend
