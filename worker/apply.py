@@ -21,7 +21,8 @@ from rq import Queue
 
 from shared import defaults, keys, stats
 from shared.booking import BookingRecord, BookingStore
-from shared.calendly.payloads import MAX_TEXT, Delivery, PayloadError, parse_delivery
+from shared.calendly.payloads import Delivery, PayloadError, parse_delivery
+from shared.calendly.schemas import MAX_TEXT
 from shared.errors import RelayError
 from shared.settings import Settings
 from worker import lifecycle, scheduling, toll_fraud

@@ -30,7 +30,7 @@ LAST_SIMULATED_FILE = "simulate_last.json"
 
 
 @click.command()
-@click.argument("event", type=click.Choice(SIMULATED_EVENTS))
+@click.argument("event", type=click.Choice(SIMULATED_EVENTS), metavar="EVENT")
 @click.option("--url", help="Receiver URL (default http://localhost:$PORT/webhooks/calendly).")
 @click.option("--name", default="Jane Doe", show_default=True)
 @click.option("--email", default="jane.doe@example.com", show_default=True)
