@@ -1,8 +1,9 @@
 """The booking record: what the relay knows about one invitee, one JSON value in Redis.
 
-A record exists per invitee URI. It is written only by the worker's ``process_event``
-(inside a WATCH/MULTI transaction together with the jobs it decides on) and read by the
-jobs that run later, so a reminder can check whether its booking is still active.
+A record exists per invitee URI. It is written only where the worker applies a delivery
+(worker/apply.py: a webhook's, or a booking backfill or reconciliation read from Calendly),
+inside a WATCH/MULTI transaction together with the jobs decided on, and read by the jobs
+that run later, so a reminder can check whether its booking is still active.
 """
 
 from __future__ import annotations

@@ -156,24 +156,25 @@ class Regions(fields.Field):
         return frozenset(regions)
 
 
-class Offsets(fields.Field):
-    """Reminder offsets such as ``24h,1h``, or ``off``."""
+class Durations(fields.Field):
+    """What shared/durations.py reads, its complaint kept: ``parse`` turns the text into the
+    value, ``expects`` says what it takes."""
+
+    parse = staticmethod(parse_optional_duration)
+    expects = "a duration like 30m (or off)"
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
-            return parse_optional_offsets(value)
+            return self.parse(value)
         except ValueError as error:
-            raise ValidationError(f"must be durations like 24h,1h (or off): {error}") from None
+            raise ValidationError(f"must be {self.expects}: {error}") from None
 
 
-class OptionalDuration(fields.Field):
-    """A duration such as ``30m``, or ``off`` (None)."""
+class Offsets(Durations):
+    """Reminder offsets such as ``24h,1h``, or ``off`` (none)."""
 
-    def _deserialize(self, value, attr, data, **kwargs):
-        try:
-            return parse_optional_duration(value)
-        except ValueError as error:
-            raise ValidationError(f"must be a duration like 30m (or off): {error}") from None
+    parse = staticmethod(parse_optional_offsets)
+    expects = "durations like 24h,1h (or off)"
 
 
 class TimeZone(fields.Field):
@@ -199,6 +200,6 @@ class LocaleName(fields.Field):
 FIELDS: dict[str, type[fields.Field]] = {
     "whole_number": WholeNumber, "count_or_off": CountOrOff, "number": Number, "flag": Flag, "choice": Choice,
     "http_url": HttpUrl, "token": Token, "words": Words, "regions": Regions, "offsets": Offsets,
-    "optional_duration": OptionalDuration, "time_zone": TimeZone, "locale": LocaleName,
+    "optional_duration": Durations, "time_zone": TimeZone, "locale": LocaleName,
 }
 """The parsers ``Environment.read`` knows besides environs' own (``str``)."""

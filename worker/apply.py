@@ -101,7 +101,7 @@ def apply_delivery(conn, delivery: Delivery, settings: Settings, now: datetime) 
     summary = {
         "status": "applied",
         "event": delivery.event,
-        "records": {keys.digest(u): r.status for u, r in changed.items()},
+        "records": {keys.digest(u): str(r.status) for u, r in changed.items()},  # plain, as RQ keeps it
         "jobs": [job.job_id for job in plan.jobs],
         "scheduled": [spec.job_id for specs in plan.scheduled.values() for spec in specs],
         "unscheduled": [job_id for ids in plan.unscheduled.values() for job_id in ids],

@@ -82,3 +82,16 @@ def remote_checks(settings: Settings) -> Iterator[tuple[bool, str]]:
     """``relay config check --remote``: each chosen provider's own check."""
     for provider in chosen(settings):
         yield from provider.remote_checks(settings)
+
+
+def setup_crm(settings: Settings) -> list[str] | None:
+    """``relay crm setup`` for the chosen CRM (one line per thing done); None when it has
+    nothing to set up. A provider's refusal (ProviderError) goes to the caller."""
+    provider = CRM_BACKENDS[settings.crm_backend]
+    return provider.setup(settings) if provider is not None else None
+
+
+def setup_hint(settings: Settings, error: Exception) -> str:
+    """What the chosen CRM says to check when its setup failed with ``error``."""
+    provider = CRM_BACKENDS[settings.crm_backend]
+    return provider.setup_hint(error) if provider is not None else ""

@@ -172,12 +172,11 @@ def crm() -> None:
 def setup(relay: Relay) -> int:
     """Create what the CRM needs (Brevo: the mapped contact attributes); safe to re-run."""
     from worker.provider_errors import ProviderError
-    from worker.providers import CRM_BACKENDS
+    from worker.providers import setup_crm
 
     settings = relay.settings
-    backend = CRM_BACKENDS[settings.crm_backend]
     try:
-        done = backend.setup(settings) if backend is not None else None
+        done = setup_crm(settings)
     except ProviderError as error:
         print(f"relay crm setup: {error}", file=sys.stderr)
         return 1

@@ -23,8 +23,9 @@ import time
 from typing import Callable
 
 from shared.settings import ConfigError, Settings
-from worker import context
+from worker import context, providers
 from worker.cli.config_check import describe
+from worker.provider_errors import ProviderError
 
 COMMAND = "relay release"
 """The Procfile's ``release:`` line. Not one of the long-running PROCESSES: ``relay dev``
@@ -76,14 +77,10 @@ def _check_redis(settings: Settings) -> str:
 
 
 def _crm_setup(settings: Settings) -> list[str]:
-    from worker.provider_errors import ProviderError
-    from worker.providers import CRM_BACKENDS
-
-    backend = CRM_BACKENDS[settings.crm_backend]
     try:
-        done = backend.setup(settings) if backend is not None else None
+        done = providers.setup_crm(settings)
     except ProviderError as error:
-        raise ReleaseFailed(f"relay crm setup: {error}{backend.setup_hint(error)}") from None
+        raise ReleaseFailed(f"relay crm setup: {error}{providers.setup_hint(settings, error)}") from None
     if done is None:
         return [f"release: CRM_BACKEND={settings.crm_backend}: no Brevo attributes to set up"]
     return [f"release: {settings.crm_backend} {line}" for line in done]

@@ -29,7 +29,7 @@ from shared.scrub import mask_email
 from shared.settings import Settings
 from worker.crm.base import ContactUpdate, CrmBackend
 from worker.crm.fields import BOOKING_STATUSES, SMS_ATTRIBUTE, attribute_types, contact_attributes, effective_mapping
-from worker.provider_errors import PermanentError, ProviderError, TransientError
+from worker.provider_errors import PermanentError, ProviderError, TransientError, unreachable
 
 log = logging.getLogger("relay.crm.brevo")
 
@@ -50,7 +50,7 @@ class BrevoClient:
     """The few Brevo calls the relay makes, with timeouts and classified errors."""
 
     def __init__(self, api_url: str, api_key: str, session: requests.Session | None = None):
-        self.http = HttpClient(api_url, _unreachable, headers={"api-key": api_key, "accept": "application/json"},
+        self.http = HttpClient(api_url, unreachable(PROVIDER), headers={"api-key": api_key, "accept": "application/json"},
                                session=session)
 
     @classmethod
@@ -82,11 +82,6 @@ class BrevoClient:
 
     def update_attribute(self, category: str, name: str, body: dict[str, Any]) -> None:
         self.request("PUT", f"/contacts/attributes/{category}/{name}", body)
-
-
-def _unreachable(error: requests.RequestException) -> TransientError:
-    cause = "timeout" if isinstance(error, requests.Timeout) else "network error"
-    return TransientError(PROVIDER, f"{cause}: {type(error).__name__}")
 
 
 def parse_response(response: requests.Response) -> Any:

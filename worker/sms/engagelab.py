@@ -24,7 +24,7 @@ from shared.http import HttpClient, json_body, retry_after
 from shared.keys import digest
 from shared.scrub import mask_phone
 from shared.settings import Settings
-from worker.provider_errors import PermanentError, TransientError
+from worker.provider_errors import PermanentError, TransientError, unreachable
 from worker.sms.base import OutboundSms, SmsBackend
 
 log = logging.getLogger("relay.sms.engagelab")
@@ -55,7 +55,7 @@ class EngageLabSmsBackend(SmsBackend):
     name = PROVIDER
 
     def __init__(self, api_url: str, dev_key: str, dev_secret: str, session: requests.Session | None = None):
-        self.http = HttpClient(api_url, _unreachable, auth=(dev_key, dev_secret), session=session)
+        self.http = HttpClient(api_url, unreachable(PROVIDER), auth=(dev_key, dev_secret), session=session)
         self.session = self.http.session
 
     # --- its settings (worker/provider.py) ---------------------------------------------
@@ -120,11 +120,6 @@ class EngageLabSmsBackend(SmsBackend):
 
 class _Unreachable(Exception):
     """The template check could not reach EngageLab; the message is the exception's type."""
-
-
-def _unreachable(error: requests.RequestException) -> TransientError:
-    cause = "timeout" if isinstance(error, requests.Timeout) else "network error"
-    return TransientError(PROVIDER, f"{cause}: {type(error).__name__}")
 
 
 def _template_verdict(template_id: str, response: requests.Response) -> tuple[bool, str]:
