@@ -99,6 +99,7 @@ def test_relay_key_that_is_not_the_apps_trips_the_watchdog_until_fixed(calendly,
             "invitee.created", samples.invitee_payload(email=f"p{i}@example.com")))
         assert web.post("/webhooks/calendly", data=raw, headers=headers).status_code == 401
     assert watchdog.state(conn) is not None
+    subscription["retry_started_at"] = "2026-12-01T10:00:00.000000Z"  # Calendly retries what was refused
     check = relay(wrong, "webhooks", "check")
     assert check.returncode == 1 and "OAuth app's webhook signing key" in check.stdout
     fixed = receiver(conn, FakeCalendly.APP_SIGNING_KEY)  # CALENDLY_WEBHOOK_SIGNING_KEY set to the app's key
