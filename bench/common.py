@@ -127,7 +127,7 @@ def wait_workers(redis_url: str, count: int, timeout: float = 60) -> None:
 def signed_requests(count: int, path: str = "/webhooks/calendly") -> list[bytes]:
     """``count`` distinct signed Calendly deliveries as raw HTTP/1.1 requests."""
     from shared.calendly import samples
-    from web.signature import HEADER, generate_header
+    from shared.calendly.signature import HEADER, generate_header
 
     template = samples.invitee_payload()
     requests_ = []

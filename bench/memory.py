@@ -61,7 +61,7 @@ def _read_admin(port: int) -> None:
 
 
 def _drained(conn) -> None:
-    from shared import settings as defaults
+    from shared import defaults
 
     deadline = time.monotonic() + 300
     while any(Queue(name, connection=conn).count for name in defaults.WORKER_QUEUES):

@@ -6,7 +6,7 @@ import os
 import requests
 from flask import Flask, request
 
-from web.signature import HEADER, verify_signature
+from shared.calendly.signature import HEADER, verify_signature
 
 app = Flask("naive")
 PROVIDER = os.environ["ENGAGELAB_API_URL"] + "/v1/messages"

@@ -28,13 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import RedisDatabase, percentile, table  # noqa: E402
-from shared import settings as defaults  # noqa: E402
-from shared.booking import ACTIVE, BookingRecord, BookingStore  # noqa: E402
+from shared import defaults  # noqa: E402
+from shared.booking import BookingRecord, BookingStore  # noqa: E402
+from shared.vocabulary import BookingStatus, SmsKind  # noqa: E402
 from shared.calendly import samples  # noqa: E402
 from shared.calendly.payloads import parse_delivery  # noqa: E402
 from shared.settings import Settings  # noqa: E402
-from worker import jobs, scheduling  # noqa: E402
-from worker.dispatch import scheduled_message  # noqa: E402
+from worker import apply, scheduling  # noqa: E402
+from worker.messages import reminder_job  # noqa: E402
 
 KB = 1024
 
@@ -85,7 +86,7 @@ def measure_lateness(conn, url: str, count: int, workers: int, worker_class: str
     for i in range(count):
         start = first_due + timedelta(hours=1, seconds=i % spread)
         payload = samples.invitee_payload(start=start, phone=f"+1 404-555-{i % 10000:04d}")
-        jobs.apply_delivery(conn, parse_delivery(samples.envelope("invitee.created", payload)),
+        apply.apply_delivery(conn, parse_delivery(samples.envelope("invitee.created", payload)),
                             settings, datetime.now(timezone.utc))
     Queue(defaults.SMS_QUEUE, connection=conn).empty()  # only the reminders are measured
     env = dict(os.environ, REDIS_URL=url, SMS_BACKEND="console", CRM_BACKEND="off", SCHEDULER_INTERVAL="1",
@@ -124,7 +125,7 @@ def measure_memory(conn, count: int) -> tuple[float, float]:
     records = [
         BookingRecord(
             invitee_uri=f"https://api.calendly.com/scheduled_events/{samples.new_uuid()}/invitees/{samples.new_uuid()}",
-            status=ACTIVE, created_seen=True, email=f"invitee{i}@example.com", name="Jane Doe",
+            status=BookingStatus.ACTIVE, created_seen=True, email=f"invitee{i}@example.com", name="Jane Doe",
             phone="+14045551234", timezone="America/New_York", start=start, end=start + timedelta(minutes=30),
             scheduled_event_uri=f"https://api.calendly.com/scheduled_events/{samples.new_uuid()}",
             event_type_uri="https://api.calendly.com/event_types/a1b2c3d4-0000-4000-8000-00000000e7e1",
@@ -137,7 +138,7 @@ def measure_memory(conn, count: int) -> tuple[float, float]:
     for chunk in chunks(records, 1000):
         with conn.pipeline(transaction=False) as pipe:
             for record in chunk:
-                spec = scheduled_message(record, "reminder", start - timedelta(hours=1), 3600)
+                spec = reminder_job(record, SmsKind.REMINDER, start - timedelta(hours=1), 3600)
                 scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
             pipe.execute()
     per_reminder = (used_memory(conn) - baseline) / count

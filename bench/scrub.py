@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from shared.logs import scrub
+from shared.scrub import scrub
 
 LENGTH = 40_000
 INPUTS = {

@@ -1,8 +1,9 @@
 """The booking record: what the relay knows about one invitee, one JSON value in Redis.
 
-A record exists per invitee URI. It is written only by the worker's ``process_event``
-(inside a WATCH/MULTI transaction together with the jobs it decides on) and read by the
-jobs that run later, so a reminder can check whether its booking is still active.
+A record exists per invitee URI. It is written only where the worker applies a delivery
+(worker/apply.py: a webhook's, or a booking backfill or reconciliation read from Calendly),
+inside a WATCH/MULTI transaction together with the jobs decided on, and read by the jobs
+that run later, so a reminder can check whether its booking is still active.
 """
 
 from __future__ import annotations
@@ -13,17 +14,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
+from shared.vocabulary import BookingStatus
 
-ACTIVE = "active"
-CANCELED = "canceled"
-RESCHEDULED = "rescheduled"
-NO_SHOW = "no_show"
 
 @dataclass(frozen=True)
 class BookingRecord:
     invitee_uri: str
-    status: str
+    status: BookingStatus
     created_seen: bool = False
     """Whether ``invitee.created`` for this invitee has been applied. A record can exist
     without it: a cancellation, no-show or the other half of a reschedule came first."""
@@ -85,6 +83,8 @@ def _encode(value: Any) -> Any:
 def _decode(name: str, value: Any) -> Any:
     if name in DATETIME_FIELDS and value is not None:
         return datetime.fromisoformat(value).astimezone(timezone.utc)
+    if name == "status":
+        return BookingStatus(value)
     if isinstance(value, list):
         return tuple(value)
     return value
@@ -112,7 +112,7 @@ class BookingStore:
             exat=int(record.expires_at(now).timestamp()),
         )
         # Active bookings by start time: what reconciliation compares with Calendly.
-        if record.status == ACTIVE and record.start is not None:
+        if record.status == BookingStatus.ACTIVE and record.start is not None:
             target.zadd(keys.UPCOMING, {record.invitee_uri: record.start.timestamp()})
         else:
             target.zrem(keys.UPCOMING, record.invitee_uri)

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 from shared import keys
-from shared.logs import scrub
+from shared.scrub import scrub
 
 CAPTURE_LIST = keys.PREFIX + "capture:deliveries"
 CAPTURE_SIZE = 200

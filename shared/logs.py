@@ -1,219 +1,27 @@
-"""Structured logs, one JSON object per line, with personal data masked.
+"""Structured logs with personal data masked: one JSON object per line, or, on a terminal
+(or with LOG_FORMAT=text), one short line a person reads.
 
-Call sites pass masked values (``mask_phone``, ``mask_email``) on purpose; the filter
-below is the safety net that scrubs anything phone- or e-mail-like, or a configured
-secret, that slipped into a message or a field anyway.
+Call sites pass masked values (``mask_phone``, ``mask_email``) on purpose; every line then
+goes through ``scrub`` (shared/scrub.py), the safety net that masks anything phone- or
+e-mail-like, or a configured secret, that slipped into a message or a field anyway.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 import traceback
-from urllib.parse import unquote
 from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-EMAIL = re.compile(r"(?<![\w.%+\-])([\w.%+\-])[\w.%+\-]*?(?:@|%40)([\w.\-]+\.[A-Za-z]{2,})")
-"""The lookbehind lets a match start only where a run of address characters starts, so a
-long run without an "@" is scanned once, not once per character (linear, not quadratic)."""
-PHONE = re.compile(r"\+\d[\d\s().\-]{6,}\d")
-"""International numbers (a leading +), as Calendly sends them."""
-SEPARATORS = " \t.\\-\u00a0\u2007\u2009\u202f\u2010\u2011\u2012\u2013\u2014"
-"""What people (and word processors) put between the digits of a phone number: spaces of
-every width, dots, hyphens and dashes."""
-NUMBERISH = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)"
-    r"|(?P<ip>(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]))"
-    r"|(?P<run>(?<![+*\d])\(?\d[\d" + SEPARATORS + r"()/]*)"
-)
-"""A run of digits and the separators people type in phone numbers, or an ISO date or an
-IPv4 address, which are left alone. Each run is matched whole, once: linear time."""
-NATIONAL_DIGITS = (7, 15)
-"""A run with this many digits is taken for a phone number in a national format
-(``(404) 555-9876``, ``020 7946 0958``, ``0151 23456789``): E.164 allows at most 15."""
-DECIMAL = re.compile(r"\d+\.\d+")
-URL = re.compile(r"\bhttps?(?:://|%3A%2F%2F)[^\s\"'<>]+"
-                 r"|(?<![\w@./\-])(?:[a-z0-9\-]+\.)+[a-z]{2,24}/[^\s\"'<>]*", re.I)
-"""Links with a scheme (also percent-encoded, as inside another link's query) and without
-one (``zoom.us/j/851…?pwd=…``), which people paste into answers."""
-KEPT_HOSTS = frozenset({"api.calendly.com"})
-"""Calendly's API URIs name resources that only a token opens (an invitee, an event type):
-kept whole, because operators need them to follow a booking."""
-KEPT_PATH_SEGMENT = re.compile(r"[A-Za-z_]{1,32}")
-"""The first path segment of a URL is kept when it is a plain word (``/cancellations/``,
-``/j/``, ``/scheduled_events/``), which says what the link is without what opens it."""
-QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
+from shared.scrub import MIN_SCRUBBED_SECRET_LENGTH, safe_message, scrub
+
 RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 """The id of the HTTP request (or job) being handled; every log line carries it."""
-
-
-def mask_phone(phone: str | None) -> str | None:
-    """``+14045551234`` → ``+1404*****34``: enough to tell numbers apart, not to dial."""
-    if not phone:
-        return phone
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) < 6:
-        return "*" * len(digits)
-    return f"+{digits[:4]}{'*' * (len(digits) - 6)}{digits[-2:]}"
-
-
-def mask_name(name: str | None) -> str | None:
-    """``Jane Doe`` → ``J*** D***``: the shape of a name, not the name."""
-    if not name:
-        return name
-    return " ".join(f"{part[0]}***" for part in name.split())
-
-
-def mask_email(email: str | None) -> str | None:
-    """``jane.doe@example.com`` → ``j***@example.com``."""
-    if not email:
-        return email
-    local, sep, domain = email.partition("@")
-    if not sep:
-        return "***"
-    return f"{local[:1]}***@{domain}"
-
-
-MIN_SCRUBBED_SECRET_LENGTH = 8
-"""Shorter "secrets" (a test's ``s``) are not replaced: they would mangle every word that
-contains them, and no real key is that short (ADMIN_TOKEN must have 16 characters)."""
-
-
-def scrub(text: str, secrets: Iterable[str] = (), urls: bool = True) -> str:
-    """Secrets replaced; e-mail addresses, phone numbers in any format and (with ``urls``)
-    links masked down to their host and first word: a link can act for someone (a
-    cancellation link, a meeting with its password in the query)."""
-    for secret in secrets:
-        if len(secret) >= MIN_SCRUBBED_SECRET_LENGTH:
-            text = text.replace(secret, "[secret]")
-    if urls and ("/" in text or "%2F" in text or "%2f" in text):
-        text = URL.sub(_mask_url, text)
-    if "@" in text or "%40" in text:
-        text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
-    if "+" in text:
-        text = PHONE.sub(lambda m: mask_phone(m.group(0)) or "", text)
-    return NUMBERISH.sub(_mask_national, text)
-
-
-def _mask_url(match: re.Match) -> str:
-    """``https://calendly.com/cancellations/3f2…?x=1`` → ``https://calendly.com/cancellations/…``."""
-    url = unquote(match.group(0)) if "%" in match.group(0) else match.group(0)
-    scheme, found, rest = url.partition("://")
-    if not found:
-        scheme, rest = "", url
-    host, _, path = rest.partition("/")
-    host = host.split("?", 1)[0].split("#", 1)[0]
-    prefix = f"{scheme}://" if scheme else ""
-    if (not path and "?" not in rest) or host.lower() in KEPT_HOSTS:
-        return prefix + rest
-    first = path.split("/", 1)[0].split("?", 1)[0]
-    kept = f"/{first}" if KEPT_PATH_SEGMENT.fullmatch(first) else ""
-    return f"{prefix}{host}{kept}/…"
-
-
-def _mask_national(match: re.Match) -> str:
-    run = match.group("run")
-    if run is None:
-        return match.group(0)
-    body = run.rstrip(SEPARATORS + "(/")
-    tail = run[len(body):]
-    digits = sum(c.isdigit() for c in body)
-    if not NATIONAL_DIGITS[0] <= digits <= NATIONAL_DIGITS[1] or DECIMAL.fullmatch(body) or \
-            _in_identifier(match.string, match.start(), match.end(), tail, digits):
-        return run
-    seen = 0
-    masked = []
-    for char in body:
-        if char.isdigit():
-            seen += 1
-            masked.append(char if seen > digits - 2 else "*")
-        else:
-            masked.append(char)
-    return "".join(masked) + tail
-
-
-HEX = frozenset("0123456789abcdefABCDEF_")
-SHORT_RUN = 9
-"""Digit runs shorter than this next to a word through a dash or dot are taken for a piece
-of an identifier (a UUID's 4- or 8-digit group); longer ones for a number (``Tel.07700…``)."""
-
-
-def _in_identifier(text: str, start: int, end: int, tail: str, digits: int) -> bool:
-    """Part of a hex digest, a UUID or a job id (``a1b2…1234567…``, ``-5738-4671-``), not a
-    phone number: glued straight to hex letters, or a short run between an id's dashes."""
-    left = _word(text, start - 1, -1)
-    right = "" if tail else _word(text, end, 1)
-    if (left and set(left) <= HEX) or (right and set(right) <= HEX):
-        return True
-    if digits >= SHORT_RUN:
-        return False
-    through_left = start >= 2 and text[start - 1] in "-./_" and text[start - 2].isalnum()
-    through_right = bool(tail) and tail[-1] in "-./" and end < len(text) and text[end].isalnum()
-    return through_left or through_right
-
-
-def _word(text: str, index: int, step: int) -> str:
-    """The letters, digits and underscores next to ``index`` going ``step`` (at most 64)."""
-    found = []
-    while 0 <= index < len(text) and (text[index].isalnum() or text[index] == "_") and len(found) < 64:
-        found.append(text[index])
-        index += step
-    return "".join(found)
-
-
-PHONE_SEPARATORS = r"[\s\-./()\u2010-\u2014]*"
-
-
-def redact(text: str, values: Iterable[str | None]) -> str:
-    """``text`` with each of the given personal values masked wherever it appears: a
-    provider's error may quote what it was sent ("Invalid email ... for Jane Doe"), which no
-    pattern can tell from other words, but the job knows exactly what it sent. Names also
-    word by word; phone numbers (E.164) in any spacing, with or without the country code."""
-    for value in values:
-        if not value or len(value) < 2:
-            continue
-        if value.startswith("+") and value[1:].isdigit():
-            national = _national_digits(value)
-            country = value[1:len(value) - len(national)]
-            prefix = rf"(?:(?:\+|00)?{country}{PHONE_SEPARATORS})?" if country else ""
-            text = re.sub(prefix + PHONE_SEPARATORS.join(national), mask_phone(value) or "***", text)
-            continue
-        bounded = rf"\b{re.escape(value)}\b" if value[0].isalnum() and value[-1].isalnum() else re.escape(value)
-        text = re.sub(bounded, "***", text, flags=re.I)
-        for word in re.findall(r"[^\W\d_]{2,}", value) if " " in value or "-" in value else ():
-            text = re.sub(rf"\b{re.escape(word)}\b", f"{word[0]}***", text, flags=re.I)
-    return text
-
-
-def _national_digits(e164: str) -> str:
-    import phonenumbers
-
-    try:
-        return str(phonenumbers.parse(e164, None).national_number)
-    except phonenumbers.NumberParseException:
-        return e164[1:]
-
-
-def safe_message(error: BaseException, secrets: Iterable[str] = ()) -> str:
-    """An exception's message fit for a log line or a failed job's record: scrubbed, and
-    with quoted values masked unless the relay composed the message itself."""
-    from shared.errors import RelayError
-
-    if isinstance(error, RelayError):
-        return scrub(str(error), secrets)
-    return safe_text(str(error), secrets)
-
-
-def safe_text(text: str, secrets: Iterable[str] = ()) -> str:
-    """Foreign text (an exception's message, a provider's answer) with quoted values masked
-    and scrubbed."""
-    return scrub(QUOTED.sub("'…'", text), secrets)
 
 
 def safe_traceback(exc_info, secrets: Iterable[str] = ()) -> str:
@@ -250,12 +58,15 @@ call sites pass masked values. Other libraries put whatever they hold there: RQ 
 failing job's arguments (the whole delivery) as extras."""
 
 
-class JsonFormatter(logging.Formatter):
+class SafeFormatter(logging.Formatter):
+    """What a log line holds, scrubbed: the time, level, logger and message, the request id,
+    the relay's own extra fields, and a safe traceback."""
+
     def __init__(self, secrets: Iterable[str] = ()):
         super().__init__()
         self.secrets = tuple(s for s in secrets if len(s) >= MIN_SCRUBBED_SECRET_LENGTH)
 
-    def format(self, record: logging.LogRecord) -> str:
+    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
@@ -271,9 +82,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         # Scrub the values, then encode: scrubbing the encoded line would miss what JSON
-        # escaped (non-ASCII, quotes) and could cut an escape sequence in half. ASCII output
-        # keeps a lone surrogate from a hostile payload from breaking the stream.
-        return json.dumps(self._scrubbed(entry), default=str)
+        # escaped (non-ASCII, quotes) and could cut an escape sequence in half.
+        return self._scrubbed(entry)
 
     def formatException(self, ei) -> str:
         return safe_traceback(ei, self.secrets)
@@ -290,10 +100,83 @@ class JsonFormatter(logging.Formatter):
         return scrub(str(value), self.secrets)
 
 
-def configure(level: str = "INFO", secrets: Iterable[str] = (), stream=None) -> None:
-    """Route every logger (ours, rq's, gunicorn's) through the JSON formatter."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter(secrets))
+class JsonFormatter(SafeFormatter):
+    """One JSON object per line: what production logs, and what tools read."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        # ASCII output keeps a lone surrogate from a hostile payload from breaking the stream.
+        return json.dumps(self.entry(record), default=str)
+
+
+LEVEL_COLOURS = {"debug": "2", "info": "32", "warning": "33", "error": "31", "critical": "1;31"}
+"""ANSI colours of the level names on a terminal (dim, green, yellow, red, bold red)."""
+HEADER_FIELDS = ("ts", "level", "logger", "msg", "exc")
+
+
+class TextFormatter(SafeFormatter):
+    """``16:21:38 INFO    relay.worker: delivery applied: invitee.created  event=... jobs=[...]``:
+    the same scrubbed content as the JSON line, for a person at a terminal; ``colour``
+    colours the level."""
+
+    def __init__(self, secrets: Iterable[str] = (), colour: bool = False):
+        super().__init__(secrets)
+        self.colour = colour
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = self.entry(record)
+        level = f"{entry['level'].upper():<7}"
+        if self.colour:
+            level = f"\033[{LEVEL_COLOURS.get(entry['level'], '0')}m{level}\033[0m"
+        when = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
+        fields = " ".join(f"{key}={_shown(value)}" for key, value in entry.items()
+                          if key not in HEADER_FIELDS and value is not None)
+        line = f"{when} {level} {entry['logger']}: {entry['msg']}" + (f"  {fields}" if fields else "")
+        if "exc" in entry:
+            line += "\n" + "\n".join("    " + part for part in entry["exc"].splitlines())
+        return line
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, str) and value and not any(ch.isspace() for ch in value):
+        return value
+    return json.dumps(value, default=str, ensure_ascii=False)
+
+
+def colour_level(line: str) -> str:
+    """A text line written by another process, with its level coloured (``relay dev``
+    shows its processes' lines on a terminal)."""
+    parts = line.split(" ", 2)
+    if len(parts) == 3 and parts[1].lower() in LEVEL_COLOURS and parts[0].count(":") == 2:
+        colour = LEVEL_COLOURS[parts[1].lower()]
+        return f"{parts[0]} \033[{colour}m{parts[1]}\033[0m {parts[2]}"
+    return line
+
+
+FORMATS = ("json", "text")
+
+
+def formatter(log_format: str | None = None, secrets: Iterable[str] = (), stream=None) -> SafeFormatter:
+    """LOG_FORMAT's choice, else text for a terminal and JSON for anything else (a file, a
+    pipe, a platform's log collector): production output is JSON unless asked otherwise."""
+    stream = stream or sys.stderr
+    terminal = _is_terminal(stream)
+    if (log_format or ("text" if terminal else "json")) == "text":
+        return TextFormatter(secrets, colour=terminal)
+    return JsonFormatter(secrets)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or closed
+        return False
+
+
+def configure(level: str = "INFO", secrets: Iterable[str] = (), stream=None, log_format: str | None = None) -> None:
+    """Route every logger (ours, rq's, gunicorn's) through one safe formatter."""
+    stream = stream or sys.stderr
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter(log_format, secrets, stream))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -11,10 +11,10 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq_scheduler import Scheduler
 
-from shared import settings as defaults
+from shared import defaults
 from shared.booking import BookingStore
 from shared.durations import in_words
-from shared.logs import safe_text, scrub
+from shared.scrub import safe_text, scrub
 
 
 @dataclass(frozen=True)

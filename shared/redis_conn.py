@@ -10,19 +10,24 @@ from __future__ import annotations
 import logging
 import ssl
 import time
+from contextlib import contextmanager
+from typing import Iterator
 from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import LockNotOwnedError
 from redis.retry import Retry
 
-from shared import settings as defaults
+from shared import defaults
 from shared.settings import ConfigError, Settings
 
 log = logging.getLogger("relay.redis")
 
 STARTUP_RETRY_MAX = 5.0
 """Seconds between attempts at most while a worker or scheduler waits for Redis at start."""
+LOCK_POLL = 0.05
+"""Seconds between attempts at a lock held by someone else."""
 
 
 def resolve_url(settings: Settings) -> str:
@@ -111,3 +116,21 @@ def wait_until_reachable(conn: redis.Redis, process: str) -> None:
                         extra={"error": type(error).__name__})
         time.sleep(wait)
         wait = min(STARTUP_RETRY_MAX, wait * 2)
+
+
+@contextmanager
+def held(conn, key: str, ttl: float, wait: float = 0.0) -> Iterator[bool]:
+    """redis-py's Lock on ``key``: a lease with a random owner token that expires if its
+    holder dies, and that only its owner releases. Yields whether it was acquired within
+    ``wait`` seconds. A lease that expired before its release (its holder outlived ``ttl``)
+    is left to whoever holds the key now, not deleted under them."""
+    lock = conn.lock(key, timeout=ttl, sleep=LOCK_POLL, blocking=wait > 0, blocking_timeout=wait or None)
+    acquired = lock.acquire()
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            try:
+                lock.release()
+            except LockNotOwnedError:
+                pass

@@ -25,7 +25,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from shared.durations import parse_optional_duration, parse_optional_offsets
 from shared.errors import ConfigError
-from shared.kinds import SMS_KINDS
+from shared.vocabulary import SmsKind
 from shared.validation import first_error
 
 
@@ -62,7 +62,7 @@ class EventTypeSchema(Schema):
         unknown = RAISE
 
     templates = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(SMS_KINDS)),
+        keys=fields.String(validate=validate.OneOf(list(SmsKind))),
         values=fields.String(allow_none=True),
     )
     reminder_offsets = OffsetsField()

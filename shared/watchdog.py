@@ -9,7 +9,7 @@ WEBHOOK_VERIFICATION_WINDOW seconds with no delivery accepted in between, the re
 an error line per WEBHOOK_VERIFICATION_ALERT_INTERVAL naming the likely causes, the gauge
 relay_webhook_verification_failing, a banner on /admin, and ``relay webhooks check``.
 
-The bookkeeping costs the refused path one script call and a fixed amount of memory (the
+The bookkeeping costs the refused path one script call and a fixed amount of Redis memory (the
 newest WEBHOOK_VERIFICATION_FAILURES refusals and one hash), however many arrive: anyone can
 post forged requests. The accepted path pays nothing
 extra: the intake script (web/intake.py) deletes both keys in the round trip it makes anyway.
@@ -25,7 +25,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 
 log = logging.getLogger("relay.web")
 

@@ -359,7 +359,7 @@ class FakeCalendly(FakeProvider):
         """A delivery of ``envelope`` for ``subscription`` as Calendly posts it: compact
         JSON, signed with the subscription's key (the OAuth app's, for an app's subscription)."""
         from shared.calendly import samples
-        from web.signature import HEADER, generate_header
+        from shared.calendly.signature import HEADER, generate_header
 
         raw = samples.body(envelope)
         headers = {"Content-Type": "application/json"}

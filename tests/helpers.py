@@ -9,9 +9,9 @@ from typing import Any
 
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
-from web.signature import HEADER, generate_header
+from shared.calendly.signature import HEADER, generate_header
 from worker.rq_worker import RelaySimpleWorker
 
 SIGNING_KEY = "test-signing-key-5mEzn9C-I28UtwOjZJtFoob0sAAFZ95G"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from rq.registry import FailedJobRegistry
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from shared.settings import Settings
 from tests.helpers import SIGNING_KEY, post_delivery, run_jobs

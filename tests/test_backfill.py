@@ -13,7 +13,7 @@ from shared.calendly.payloads import parse_delivery
 from tests.fakes import FakeCalendly
 from tests.helpers import console_messages, crm_changes, run_jobs
 from worker.backfill import backfill, reconcile
-from worker.jobs import apply_delivery
+from worker.apply import apply_delivery
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 

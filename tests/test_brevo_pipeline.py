@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.fakes import FakeBrevo
 

@@ -142,7 +142,7 @@ def test_a_cancellation_goes_without_its_link_when_the_scope_is_missing(calendly
     from rq import Queue
     from rq.registry import FailedJobRegistry
 
-    from shared import settings as defaults
+    from shared import defaults
     from shared import stats
     from shared.calendly import samples
     from tests.helpers import console_messages, run_jobs
@@ -168,7 +168,7 @@ def test_a_cancellation_goes_without_its_link_when_the_scope_is_missing(calendly
 def test_reconciliation_without_the_bookings_scope_skips_quietly(calendly, conn, job_env, caplog):
     from rq import Queue
 
-    from shared import settings as defaults
+    from shared import defaults
     from shared import stats
     from tests.helpers import run_jobs
 

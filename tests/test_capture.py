@@ -12,7 +12,7 @@ from rq.job import Job
 
 from shared import captures
 from shared.calendly import samples
-from shared.cli import main
+from worker.cli import main
 from tests.helpers import SIGNING_KEY, console_messages, post_delivery, run_jobs
 from web.app import create_app
 

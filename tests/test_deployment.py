@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared import release
-from shared import settings as defaults
-from shared.cli import PROCESSES
-from shared.settings import Settings
+from worker.cli import release
+from shared import defaults
+from worker.cli.dev import PROCESSES
+from worker.providers import settings_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,7 +200,7 @@ def test_the_wheel_the_image_installs_holds_every_module(tmp_path):
                for path in (ROOT / package).rglob("*.py")}
     assert sources - names == set()
     entry_points = next(name for name in names if name.endswith(".dist-info/entry_points.txt"))
-    assert "relay = shared.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
+    assert "relay = worker.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 
 
 class Recorder(dict):
@@ -217,7 +217,7 @@ class Recorder(dict):
 
 def test_every_variable_the_relay_reads_is_documented():
     recorder = Recorder()
-    Settings.from_env(recorder)
+    settings_from_env(recorder)
     asked = recorder.asked | {"WEB_CONCURRENCY"}  # read by web/gunicorn_config.py
     example = (ROOT / ".env.example").read_text()
     readme = (ROOT / "README.md").read_text()
@@ -254,7 +254,7 @@ def app_json() -> dict:
 
 def variables_the_relay_reads() -> set[str]:
     recorder = Recorder()
-    Settings.from_env(recorder)
+    settings_from_env(recorder)
     return recorder.asked | {"WEB_CONCURRENCY"}  # read by web/gunicorn_config.py
 
 
@@ -294,7 +294,7 @@ def test_app_json_values_make_a_configuration_every_process_accepts():
             env[name] = secrets.token_hex(32)
         elif "value" in entry:
             env[name] = entry["value"]
-    settings = Settings.from_env(env)
+    settings = settings_from_env(env)
     settings.check_web()
     assert settings.redis_ssl_cert_reqs == "none"  # Heroku's Redis: a chain of its own CA
     assert settings.trusted_proxies == 1  # Heroku's router

@@ -115,11 +115,11 @@ def test_a_200_that_sent_nothing_is_a_permanent_failure_not_a_send(backend, answ
 def test_every_request_has_connect_and_read_timeouts(backend, monkeypatch):
     seen = {}
 
-    def fake_post(url, **kwargs):
+    def fake_request(method, url, **kwargs):
         seen.update(kwargs)
         raise requests.ConnectTimeout("x")
 
-    monkeypatch.setattr(backend.session, "post", fake_post)
+    monkeypatch.setattr(backend.session, "request", fake_request)
     with pytest.raises(TransientError):
         backend.send(MESSAGE)
     connect, read = seen["timeout"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from shared.cli import main
+from worker.cli import main
 from shared.relay_config import parse_relay_config
 from tests.fakes import FakeCalendly
 

@@ -7,12 +7,12 @@ from rq import Queue
 from rq.job import Job
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from shared.booking import BookingStore
 from shared.calendly import samples
 from tests.helpers import console_messages, crm_changes, post_delivery, run_jobs
-from worker import context, idempotency, jobs
-from worker.dispatch import SEND_SMS_FUNC
+from worker import apply, context, idempotency
+from worker.payloads import SEND_SMS_FUNC
 
 
 def enqueue_event(conn, envelope, job_id=None):
@@ -157,7 +157,7 @@ def test_concurrent_change_to_a_record_is_retried_not_lost(conn, monkeypatch, se
     old_half = parse_delivery(samples.envelope("invitee.canceled", samples.canceled(old, rescheduled_to=new["uri"])))
     created_new = parse_delivery(samples.envelope("invitee.created", new))
     now = datetime.now(timezone.utc)
-    jobs.apply_delivery(conn, created_old, settings, now)
+    apply.apply_delivery(conn, created_old, settings, now)
 
     real_decide = lifecycle.decide
     interfered = []
@@ -165,11 +165,11 @@ def test_concurrent_change_to_a_record_is_retried_not_lost(conn, monkeypatch, se
     def decide_while_another_worker_commits(delivery, stored, at):
         if not interfered:
             interfered.append(True)
-            jobs.apply_delivery(conn.__class__(connection_pool=conn.connection_pool), old_half, settings, now)
+            apply.apply_delivery(conn.__class__(connection_pool=conn.connection_pool), old_half, settings, now)
         return real_decide(delivery, stored, at)
 
     monkeypatch.setattr(lifecycle, "decide", decide_while_another_worker_commits)
-    jobs.apply_delivery(conn, created_new, settings, now)
+    apply.apply_delivery(conn, created_new, settings, now)
     store = BookingStore(conn)
     assert store.load(old["uri"]).status == "rescheduled"
     assert store.load(old["uri"]).new_invitee == new["uri"]

@@ -6,25 +6,11 @@ from itertools import permutations
 
 import pytest
 
-from shared.booking import ACTIVE, CANCELED, NO_SHOW, RESCHEDULED
 from shared.calendly import samples
 from shared.calendly.payloads import parse_delivery
-from worker.lifecycle import (
-    BOOKED,
-    CANCEL,
-    CONFIRM,
-    CONTACT_CANCELLED,
-    CONTACT_NO_SHOW,
-    CONTACT_RESCHEDULED,
-    HOST_NOTIFY,
-    RESCHEDULE,
-    ScheduleReminders,
-    SendSms,
-    SyncContact,
-    SyncLead,
-    affected_invitees,
-    decide,
-)
+from shared.vocabulary import BookingStatus, ContactStatus, SmsKind
+from worker.actions import ScheduleReminders, SendSms, SyncContact, SyncLead
+from worker.lifecycle import affected_invitees, decide
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 START = NOW + timedelta(days=2)
@@ -78,11 +64,11 @@ def reschedule(booking):
 def test_booking_sends_confirmation_host_notice_and_crm(booking):
     store, actions = run([delivery("invitee.created", booking)])
     record = store[booking["uri"]]
-    assert record.status == ACTIVE and record.created_seen
+    assert record.status == BookingStatus.ACTIVE and record.created_seen
     assert record.phone == "+14045551234"
     assert record.start == START
-    assert sms(actions) == [(CONFIRM, "invitee"), (HOST_NOTIFY, "host")]
-    assert contact(actions) == [BOOKED]
+    assert sms(actions) == [(SmsKind.CONFIRM, "invitee"), (SmsKind.HOST_NOTIFY, "host")]
+    assert contact(actions) == [ContactStatus.BOOKED]
 
 
 def test_redelivered_booking_decides_nothing_more(booking):
@@ -96,9 +82,9 @@ def test_cancel_after_booking(booking):
         delivery("invitee.created", booking, 0),
         delivery("invitee.canceled", samples.canceled(booking, at=at(5)), 5),
     ])
-    assert store[booking["uri"]].status == CANCELED
-    assert sms(actions) == [(CONFIRM, "invitee"), (HOST_NOTIFY, "host"), (CANCEL, "invitee")]
-    assert contact(actions) == [BOOKED, CONTACT_CANCELLED]
+    assert store[booking["uri"]].status == BookingStatus.CANCELED
+    assert sms(actions) == [(SmsKind.CONFIRM, "invitee"), (SmsKind.HOST_NOTIFY, "host"), (SmsKind.CANCEL, "invitee")]
+    assert contact(actions) == [ContactStatus.BOOKED, ContactStatus.CANCELLED]
 
 
 def test_cancel_before_create_ends_cancelled_without_confirmation(booking):
@@ -110,18 +96,18 @@ def test_cancel_before_create_ends_cancelled_without_confirmation(booking):
         delivery("invitee.canceled", samples.canceled(booking, at=at(5)), 5),
         delivery("invitee.created", booking, 0),
     ])
-    assert store[booking["uri"]].status == in_order[booking["uri"]].status == CANCELED
+    assert store[booking["uri"]].status == in_order[booking["uri"]].status == BookingStatus.CANCELED
     assert store[booking["uri"]].created_seen
-    assert sms(actions) == [(CANCEL, "invitee")]
+    assert sms(actions) == [(SmsKind.CANCEL, "invitee")]
     # The CRM still hears of the booking (its "booked" event, as in order); the booking's
     # older time keeps that upsert from overwriting the cancelled status.
-    assert sorted(contact(actions)) == sorted([BOOKED, CONTACT_CANCELLED])
+    assert sorted(contact(actions)) == sorted([ContactStatus.BOOKED, ContactStatus.CANCELLED])
 
 
 def test_double_cancel_sends_one_notice(booking):
     cancel = delivery("invitee.canceled", samples.canceled(booking, at=at(5)), 5)
     _, actions = run([delivery("invitee.created", booking), cancel, cancel])
-    assert sms(actions).count((CANCEL, "invitee")) == 1
+    assert sms(actions).count((SmsKind.CANCEL, "invitee")) == 1
 
 
 @pytest.mark.parametrize("order", list(permutations(range(3))))
@@ -129,16 +115,17 @@ def test_reschedule_in_every_order_ends_alike(reschedule, order):
     items = reschedule[:3]
     old_uri, new_uri = reschedule[3], reschedule[4]
     store, actions = run([items[i] for i in order])
-    assert store[old_uri].status == RESCHEDULED
+    assert store[old_uri].status == BookingStatus.RESCHEDULED
     assert store[old_uri].new_invitee == new_uri
-    assert store[new_uri].status == ACTIVE
+    assert store[new_uri].status == BookingStatus.ACTIVE
     assert store[new_uri].old_invitee == old_uri
-    assert sms(actions, new_uri) == [(RESCHEDULE, "invitee"), (HOST_NOTIFY, "host")]
-    assert (CANCEL, "invitee") not in sms(actions)
-    assert contact(actions).count(CONTACT_RESCHEDULED) == 1
-    assert CONTACT_CANCELLED not in contact(actions)
+    assert sms(actions, new_uri) == [(SmsKind.RESCHEDULE, "invitee"), (SmsKind.HOST_NOTIFY, "host")]
+    assert (SmsKind.CANCEL, "invitee") not in sms(actions)
+    assert contact(actions).count(ContactStatus.RESCHEDULED) == 1
+    assert ContactStatus.CANCELLED not in contact(actions)
     old_created_first = order[0] == 0
-    assert sms(actions, old_uri) == ([(CONFIRM, "invitee"), (HOST_NOTIFY, "host")] if old_created_first else [])
+    notices = [(SmsKind.CONFIRM, "invitee"), (SmsKind.HOST_NOTIFY, "host")]
+    assert sms(actions, old_uri) == (notices if old_created_first else [])
 
 
 @pytest.mark.parametrize("order", list(permutations(range(3))))
@@ -156,9 +143,9 @@ def test_cancelling_the_new_booking_after_a_reschedule(reschedule):
         created_old, old_half, created_new,
         delivery("invitee.canceled", samples.canceled(new_payload, at=at(20)), 20),
     ])
-    assert store[new_uri].status == CANCELED
-    assert store[old_uri].status == RESCHEDULED
-    assert sms(actions, new_uri)[-1] == (CANCEL, "invitee")
+    assert store[new_uri].status == BookingStatus.CANCELED
+    assert store[old_uri].status == BookingStatus.RESCHEDULED
+    assert sms(actions, new_uri)[-1] == (SmsKind.CANCEL, "invitee")
 
 
 def test_no_show_and_its_removal(booking):
@@ -168,8 +155,8 @@ def test_no_show_and_its_removal(booking):
         delivery("invitee_no_show.created", marked, 60),
         delivery("invitee_no_show.deleted", booking, 70),
     ], now=NOW)
-    assert store[booking["uri"]].status == ACTIVE
-    assert contact(actions) == [BOOKED, CONTACT_NO_SHOW, BOOKED]
+    assert store[booking["uri"]].status == BookingStatus.ACTIVE
+    assert contact(actions) == [ContactStatus.BOOKED, ContactStatus.NO_SHOW, ContactStatus.BOOKED]
     kinds = [type(a).__name__ for a in actions]
     assert kinds[-2:] == ["ScheduleReminders", "SyncContact"]  # the follow-up comes back
 
@@ -186,25 +173,26 @@ def test_no_show_removal_arriving_first_wins_by_time(booking):
         delivery("invitee_no_show.deleted", booking, 70),
         delivery("invitee_no_show.created", marked, 60),
     ])
-    assert store[booking["uri"]].status == in_order[booking["uri"]].status == ACTIVE
+    assert store[booking["uri"]].status == in_order[booking["uri"]].status == BookingStatus.ACTIVE
     # The same CRM changes as in order (the booking, the no-show, its removal); their
     # times decide the contact's status, not their order of arrival.
-    assert sorted(contact(actions)) == sorted(contact(in_order_actions)) == [BOOKED, BOOKED, CONTACT_NO_SHOW]
+    assert sorted(contact(actions)) == sorted(contact(in_order_actions)) == [
+        ContactStatus.BOOKED, ContactStatus.BOOKED, ContactStatus.NO_SHOW]
 
 
 def test_repeated_no_show_mark_is_applied_once(booking):
     mark = delivery("invitee_no_show.created", samples.no_show_marked(booking, at=at(60)), 60)
     store, actions = run([delivery("invitee.created", booking), mark, mark])
-    assert store[booking["uri"]].status == NO_SHOW
-    assert contact(actions) == [BOOKED, CONTACT_NO_SHOW]
+    assert store[booking["uri"]].status == BookingStatus.NO_SHOW
+    assert contact(actions) == [ContactStatus.BOOKED, ContactStatus.NO_SHOW]
 
 
 def test_no_show_before_the_booking_arrives(booking):
     mark = delivery("invitee_no_show.created", samples.no_show_marked(booking, at=at(60)), 60)
     store, actions = run([mark, delivery("invitee.created", booking, 0)])
-    assert store[booking["uri"]].status == NO_SHOW
+    assert store[booking["uri"]].status == BookingStatus.NO_SHOW
     assert sms(actions) == [("no_show", "invitee")]  # the re-booking message; no confirmation
-    assert sorted(contact(actions)) == sorted([BOOKED, CONTACT_NO_SHOW])
+    assert sorted(contact(actions)) == sorted([ContactStatus.BOOKED, ContactStatus.NO_SHOW])
 
 
 def test_no_show_for_a_cancelled_booking_is_ignored(booking):
@@ -212,22 +200,22 @@ def test_no_show_for_a_cancelled_booking_is_ignored(booking):
         delivery("invitee.canceled", samples.canceled(booking, at=at(5)), 5),
         delivery("invitee_no_show.created", samples.no_show_marked(booking), 60),
     ])
-    assert store[booking["uri"]].status == CANCELED
-    assert contact(actions) == [CONTACT_CANCELLED]
+    assert store[booking["uri"]].status == BookingStatus.CANCELED
+    assert contact(actions) == [ContactStatus.CANCELLED]
 
 
 def test_booking_whose_meeting_already_started_gets_no_confirmation(booking):
     store, actions = run([delivery("invitee.created", booking)], now=START + timedelta(minutes=1))
-    assert store[booking["uri"]].status == ACTIVE
+    assert store[booking["uri"]].status == BookingStatus.ACTIVE
     assert sms(actions) == [] and not any(isinstance(a, ScheduleReminders) for a in actions)
-    assert contact(actions) == [BOOKED]  # the CRM still records the booking
+    assert contact(actions) == [ContactStatus.BOOKED]  # the CRM still records the booking
 
 
 def test_legacy_payload_without_scheduled_event_is_recorded_without_start(booking):
     del booking["scheduled_event"]
     store, actions = run([delivery("invitee.created", booking)])
     assert store[booking["uri"]].start is None
-    assert sms(actions) == [(CONFIRM, "invitee"), (HOST_NOTIFY, "host")]
+    assert sms(actions) == [(SmsKind.CONFIRM, "invitee"), (SmsKind.HOST_NOTIFY, "host")]
 
 
 def test_routing_form_submission_syncs_a_lead():
@@ -247,4 +235,4 @@ def test_a_late_booking_without_a_delivery_time_never_looks_newer_than_its_cance
     store, actions = run([cancelled])
     decision = decide(late, dict(store), NOW + timedelta(days=1))
     [sync] = [a for a in decision.actions if isinstance(a, SyncContact)]
-    assert sync.status == BOOKED and sync.changed_at < store[booking["uri"]].last_event_at
+    assert sync.status == ContactStatus.BOOKED and sync.changed_at < store[booking["uri"]].last_event_at

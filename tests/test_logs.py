@@ -4,7 +4,8 @@ import logging
 
 import pytest
 
-from shared.logs import JsonFormatter, mask_email, mask_phone, scrub
+from shared.logs import JsonFormatter
+from shared.scrub import mask_email, mask_phone, scrub
 
 
 def test_masks():
@@ -162,7 +163,7 @@ def test_tracebacks_keep_frames_and_types_but_mask_quoted_values():
 
 
 def test_what_a_job_sent_is_redacted_from_a_providers_answer():
-    from shared.logs import redact
+    from shared.scrub import redact
     from worker.provider_errors import PermanentError
 
     text = redact("Invalid email zoe.quinn@example.org for Zoe Quinn-Marsh at +1 404 555 9876 (4045559876)",

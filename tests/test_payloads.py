@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.calendly.payloads import MAX_TEXT, PayloadError, RoutingFormSubmission, parse_delivery, validate_envelope
+from shared.calendly.payloads import PayloadError, RoutingFormSubmission, parse_delivery, validate_envelope
+from shared.calendly.schemas import MAX_TEXT
 
 FIXTURES = Path(__file__).parent / "fixtures" / "calendly"
 

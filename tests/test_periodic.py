@@ -11,9 +11,9 @@ import pytest
 from rq import Queue
 from rq_scheduler import Scheduler
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
-from shared.cli import PERIODIC_RECONCILE, PERIODIC_WEBHOOK_CHECK, register_periodic_jobs
+from worker.maintenance import PERIODIC_RECONCILE, PERIODIC_WEBHOOK_CHECK, register_periodic_jobs
 from shared.settings import Settings
 from tests.fakes import FakeCalendly
 from tests.helpers import run_jobs

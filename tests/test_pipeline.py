@@ -42,7 +42,7 @@ def run_worker(redis_url, **extra_env):
     env = {k: v for k, v in os.environ.items() if k not in ("SMS_BACKEND", "CRM_BACKEND")}
     env.update(REDIS_URL=redis_url, **extra_env)
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "worker", "--burst"],
+        [sys.executable, "-m", "worker.cli", "worker", "--burst"],
         env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr

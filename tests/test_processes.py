@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from shared import release
-from shared.cli import PROCESSES
+from worker.cli import release
+from worker.cli.dev import PROCESSES
 from tests.helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent

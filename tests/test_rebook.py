@@ -11,7 +11,7 @@ import pytest
 from rq import Queue
 from rq.registry import FailedJobRegistry
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.fakes import FakeBrevo, FakeCalendly, FakeEngageLab
 from tests.helpers import run_jobs
@@ -162,7 +162,7 @@ def test_a_no_show_removed_while_its_link_is_made_sends_nothing(fakes, conn):
 
     from shared.calendly.payloads import parse_delivery
     from shared.settings import Settings
-    from worker.jobs import apply_delivery
+    from worker.apply import apply_delivery
 
     engagelab, brevo, calendly = fakes
     calendly.delay = 1.0

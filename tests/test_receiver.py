@@ -5,12 +5,12 @@ import time
 
 import pytest
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from shared.settings import ConfigError, Settings
 from tests.helpers import SIGNING_KEY, WEBHOOK, post_delivery, queued_jobs, signed_headers
 from web.app import create_app
-from web.signature import HEADER
+from shared.calendly.signature import HEADER
 
 
 def created_envelope():

@@ -10,15 +10,15 @@ from datetime import datetime, timezone
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from shared.calendly.payloads import PayloadError, parse_delivery
 from shared.settings import Settings
 from tests.helpers import SIGNING_KEY, WEBHOOK, signed_headers
 from tests.strategies import ALL_PATHS, json_values, mutated, odd_values
-from web.signature import HEADER
+from shared.calendly.signature import HEADER
 from worker import lifecycle
-from worker.dispatch import plan_jobs
+from worker.apply import plan_jobs
 
 FUZZ = hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

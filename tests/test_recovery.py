@@ -7,7 +7,7 @@ from rq.job import JobStatus
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from worker.recovery import recover_abandoned
 from worker.rq_worker import RelaySimpleWorker
 

@@ -120,6 +120,6 @@ def test_every_relay_connection_comes_from_connect_for():
 def test_the_web_refusal_status_is_the_one_gunicorns_master_stops_on():
     from gunicorn.arbiter import Arbiter
 
-    from shared.settings import WEB_APP_LOAD_ERROR_EXIT
+    from shared.defaults import WEB_APP_LOAD_ERROR_EXIT
 
     assert WEB_APP_LOAD_ERROR_EXIT == Arbiter.APP_LOAD_ERROR

@@ -2,6 +2,7 @@ import pytest
 
 from shared.relay_config import load_relay_config, match_event_type, parse_relay_config
 from shared.settings import ConfigError, Settings
+from worker.policy import policy_for
 
 
 def test_full_example(tmp_path):
@@ -70,14 +71,14 @@ def test_event_type_matching_by_uri_uuid_or_name():
 
 def test_policy_applies_overrides_over_globals():
     settings = Settings.from_env({"TEMPLATE_ID_CONFIRM": "1", "TEMPLATE_ID_REMINDER": "2", "REMINDER_OFFSETS": "24h,1h"})
-    plain = settings.policy(None, "Other")
+    plain = policy_for(settings, None, "Other")
     assert plain.template("confirm", "engagelab") == (True, "1")
     assert plain.template("followup", "engagelab") == (False, None)
     assert plain.template("followup", "console") == (True, None)
-    overridden = Settings(
+    overridden = policy_for(Settings(
         templates={"confirm": "1"},
         relay_config=parse_relay_config({"event_types": {"Demo": {"templates": {"confirm": None}}}}),
-    ).policy(None, "Demo")
+    ), None, "Demo")
     assert overridden.template("confirm", "console") == (False, None)
 
 

@@ -11,7 +11,7 @@ from rq.registry import FailedJobRegistry
 from rq_scheduler import Scheduler
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from shared import stats
 from shared.booking import BookingStore
 from shared.calendly import samples

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.fakes import FakeEngageLab
 from tests.helpers import free_port, wait_until

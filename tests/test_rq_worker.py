@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from worker.rq_worker import RelaySimpleWorker
 
 

@@ -3,11 +3,13 @@ from datetime import timedelta
 import pytest
 
 from shared.durations import parse_duration
-from shared.settings import DEFAULT_WEBHOOK_TOLERANCE, ConfigError, Settings
+from shared.defaults import DEFAULT_WEBHOOK_TOLERANCE
+from shared.settings import ConfigError
+from worker.providers import settings_from_env
 
 
 def test_defaults():
-    settings = Settings.from_env({})
+    settings = settings_from_env({})
     assert settings.sms_backend == "console"
     assert settings.crm_backend == "log"
     assert settings.port == 8000
@@ -18,12 +20,12 @@ def test_defaults():
 
 
 def test_trusted_proxies():
-    assert Settings.from_env({"TRUSTED_PROXIES": "1"}).trusted_proxies == 1
-    assert Settings.from_env({"TRUSTED_PROXIES": "0"}).trusted_proxies == 0
+    assert settings_from_env({"TRUSTED_PROXIES": "1"}).trusted_proxies == 1
+    assert settings_from_env({"TRUSTED_PROXIES": "0"}).trusted_proxies == 0
 
 
 def test_credentials_pick_the_real_backends():
-    settings = Settings.from_env({"ENGAGELAB_DEV_KEY": "k", "ENGAGELAB_DEV_SECRET": "s", "BREVO_API_KEY": "b"})
+    settings = settings_from_env({"ENGAGELAB_DEV_KEY": "k", "ENGAGELAB_DEV_SECRET": "s", "BREVO_API_KEY": "b"})
     assert (settings.sms_backend, settings.crm_backend) == ("engagelab", "brevo")
     assert set(settings.secrets) == {"s", "b"}
 
@@ -58,19 +60,19 @@ def test_credentials_pick_the_real_backends():
 )
 def test_misconfiguration_names_the_variable(env, variable):
     with pytest.raises(ConfigError, match=variable):
-        Settings.from_env(env)
+        settings_from_env(env)
 
 
 def test_long_tolerance_stretches_the_dedupe_record():
-    settings = Settings.from_env({"WEBHOOK_TOLERANCE": str(30 * 24 * 3600)})
+    settings = settings_from_env({"WEBHOOK_TOLERANCE": str(30 * 24 * 3600)})
     assert settings.dedupe_ttl > 30 * 24 * 3600
 
 
 def test_web_needs_a_key_or_an_explicit_opt_out():
     with pytest.raises(ConfigError, match="CALENDLY_WEBHOOK_SIGNING_KEY"):
-        Settings.from_env({}).check_web()
-    Settings.from_env({"RELAY_ALLOW_UNSIGNED": "1"}).check_web()
-    Settings.from_env({"CALENDLY_WEBHOOK_SIGNING_KEY": "k"}).check_web()
+        settings_from_env({}).check_web()
+    settings_from_env({"RELAY_ALLOW_UNSIGNED": "1"}).check_web()
+    settings_from_env({"CALENDLY_WEBHOOK_SIGNING_KEY": "k"}).check_web()
 
 
 @pytest.mark.parametrize(
@@ -89,6 +91,6 @@ def test_bad_durations(text):
 
 
 def test_several_signing_keys_for_a_rotation():
-    settings = Settings.from_env({"CALENDLY_WEBHOOK_SIGNING_KEY": "new-key, old-key"})
+    settings = settings_from_env({"CALENDLY_WEBHOOK_SIGNING_KEY": "new-key, old-key"})
     assert settings.signing_key == "new-key" and settings.signing_keys == ("new-key", "old-key")
     assert {"new-key", "old-key"} <= set(settings.secrets)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from web.signature import (
+from shared.calendly.signature import (
     SignatureVerificationError as E,
     compute_signature,
     generate_header,
@@ -89,7 +89,7 @@ def test_too_old():
 
 
 def test_a_day_old_retry_is_accepted_by_the_default_tolerance():
-    from shared.settings import DEFAULT_WEBHOOK_TOLERANCE
+    from shared.defaults import DEFAULT_WEBHOOK_TOLERANCE
 
     header = generate_header(BODY, KEY, timestamp=NOW - DAY)
     assert verify(header, tolerance=DEFAULT_WEBHOOK_TOLERANCE) == NOW - DAY
@@ -115,7 +115,7 @@ def test_parse_header_collects_every_v1():
 
 
 def test_any_of_several_keys_during_a_rotation():
-    from web.signature import verify_with_any_key
+    from shared.calendly.signature import verify_with_any_key
 
     header = generate_header(BODY, "old-key", timestamp=NOW)
     assert verify_with_any_key(BODY, header, ("new-key", "old-key"), DAY, 300, now=NOW) == NOW

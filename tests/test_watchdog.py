@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from shared import keys, watchdog
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from shared.settings import Settings
 from tests.helpers import SIGNING_KEY, post_delivery
@@ -115,7 +115,7 @@ def test_admin_shows_a_banner_while_failing(conn):
 
 def test_a_flood_of_forged_refusals_keeps_a_fixed_size_in_redis(conn):
     from shared import keys
-    from shared import settings as defaults
+    from shared import defaults
     from shared.watchdog import Watchdog
 
     dog = Watchdog(conn)

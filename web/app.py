@@ -17,7 +17,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from shared import logs, watchdog
-from shared import settings as defaults
+from shared import defaults
 from shared.redis_conn import check_certificate, connect_for
 from shared.settings import Settings
 from web import intake, security
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check_web()
     if redis_client is None:
-        logs.configure(secrets=settings.secrets)
+        logs.configure(secrets=settings.secrets, log_format=settings.log_format)
         redis_client = connect_for(settings, fail_fast=True)
         check_certificate(redis_client)
     if not settings.signing_key:

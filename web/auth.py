@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from flask import request
 
 from shared import keys, stats
-from shared import settings as defaults
+from shared import defaults
 from web.responses import error_response, relay
 
 log = logging.getLogger("relay.web.auth")

@@ -15,7 +15,7 @@ import io
 import json
 from typing import Callable, Iterable
 
-from shared import settings as defaults
+from shared import defaults
 
 
 class BoundedBody:
@@ -32,9 +32,9 @@ class BoundedBody:
             return self.app(environ, start_response)
         if length.strip().isdigit() and int(length) > self.max_bytes:
             return _refuse(start_response, 413, "request_entity_too_large", self._too_large())
-        # With a length, read exactly that much: a server that hands over the raw socket
-        # (Werkzeug's) would otherwise wait for bytes the client never sends on a kept-alive
-        # connection. A chunked body ends where its last chunk says.
+        # With a length, exactly that much: PEP 3333 lets a server hand over its raw socket
+        # (Werkzeug's does), where reading past the body waits for bytes that never come.
+        # Chunked, the server ends the stream with the body; one byte over the cap says 413.
         wanted = int(length) if length.strip().isdigit() and not chunked else self.max_bytes + 1
         try:
             with _deadline(self.timeout):

@@ -3,8 +3,8 @@
 import os
 import sys
 
-from shared import settings as defaults
-from shared.settings import DEFAULT_PORT, ConfigError, Settings
+from shared import defaults
+from shared.settings import ConfigError, Settings
 
 
 
@@ -19,9 +19,9 @@ def _whole_number(name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
-bind = f"0.0.0.0:{_whole_number('PORT', DEFAULT_PORT, 65535)}"
+bind = f"0.0.0.0:{_whole_number('PORT', defaults.DEFAULT_PORT, 65535)}"
 workers = _whole_number("WEB_CONCURRENCY", defaults.DEFAULT_WEB_CONCURRENCY, 64)
-# Requests are read asynchronously, so a slow client cannot hold a worker (settings.py).
+# Requests are read asynchronously, so a slow client cannot hold a worker (shared/defaults.py).
 # gevent's monkey patching happens in each worker before it imports the app; nothing
 # imported here may open sockets or import requests/redis (the master never needs them).
 worker_class = defaults.WEB_WORKER_CLASS
@@ -36,12 +36,23 @@ limit_request_fields = 100
 limit_request_field_size = 8190
 accesslog = None  # the app logs each delivery itself, with its outcome and request id
 errorlog = "-"
-# gunicorn's own lines (start, worker boot, timeouts) in the same JSON as the relay's.
+
+
+def _log_format() -> str | None:
+    """LOG_FORMAT; a configuration that does not read is left to on_starting, which says why."""
+    try:
+        return Settings.from_env().log_format
+    except ConfigError:
+        return None
+
+
+# gunicorn's own lines (start, worker boot, timeouts) in the relay's format: JSON, or text
+# on a terminal (shared/logs.py).
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "shared.logs.JsonFormatter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "formatters": {"relay": {"()": "shared.logs.formatter", "log_format": _log_format()}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "relay", "stream": "ext://sys.stderr"}},
     "loggers": {"gunicorn.error": {"level": "INFO", "handlers": ["console"], "propagate": False}},
     "root": {"level": "INFO", "handlers": ["console"]},
 }

@@ -16,8 +16,8 @@ from typing import Any
 from rq import Queue
 
 from shared import captures, keys, stats, watchdog
-from shared import settings as defaults
-from shared.logs import mask_email
+from shared import defaults
+from shared.scrub import mask_email
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -88,7 +88,7 @@ class Intake:
         pipe = self.queue.connection.pipeline(transaction=False)
         self.queue.enqueue_call(
             defaults.PROCESS_EVENT_FUNC,
-            args=(envelope, received_at),
+            args=(envelope,),
             job_id=keys.event_job(ident),
             # RQ's default description is the repr of the arguments: the whole payload,
             # stored with the job and printed in the worker's log lines.

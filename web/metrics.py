@@ -17,7 +17,7 @@ from rq.registry import FailedJobRegistry
 from rq_scheduler import Scheduler
 
 from shared import keys, stats
-from shared import settings as defaults
+from shared import defaults
 from web.auth import admin_refusal
 from web.responses import error_response, relay
 

@@ -35,7 +35,7 @@ from flask import Blueprint, jsonify, redirect, request
 
 from shared.calendly import oauth
 from shared.calendly.client import CalendlyError
-from shared.logs import safe_message
+from shared.scrub import safe_message
 from shared.settings import ConfigError
 from web import auth
 from web.responses import error_response, relay

@@ -14,12 +14,12 @@ from typing import Any
 from flask import Blueprint, jsonify, request
 from redis.exceptions import RedisError
 
-from shared import settings as defaults
+from shared import defaults
 from shared import stats, watchdog
 from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
 from web import intake
 from web.responses import error_response, relay
-from web.signature import HEADER, SignatureVerificationError, verify_with_any_key
+from shared.calendly.signature import HEADER, SignatureVerificationError, verify_with_any_key
 
 log = logging.getLogger("relay.web")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from shared.settings import WEB_APP_LOAD_ERROR_EXIT, ConfigError
+from shared.defaults import WEB_APP_LOAD_ERROR_EXIT
+from shared.settings import ConfigError
 from web.app import create_app
 
 try:

@@ -1,2 +1,2 @@
-"""Everything that runs later or calls the outside world: jobs, the booking lifecycle,
-and the SMS and CRM backends."""
+"""Everything that runs later or calls the outside world: the jobs, applying a delivery and
+the booking lifecycle, messages, the SMS and CRM providers, and the ``relay`` command."""

@@ -21,14 +21,13 @@ from typing import Any, Callable, Iterator
 
 from shared import keys, stats
 from shared.booking import BookingStore
-from shared.calendly.client import PERMISSION, CalendlyClient, CalendlyError, Forbidden, uuid_of
+from shared.calendly.client import PERMISSION, CalendlyClient, CalendlyError, Forbidden, calendly_time, uuid_of
 from shared.calendly.payloads import BACKFILL, WEBHOOK, PayloadError, parse_delivery
-from shared.calendly.samples import calendly_time
 from shared.errors import RelayError
-from shared.logs import safe_message
+from shared.scrub import safe_message
 from shared.settings import Settings
 from worker import lifecycle
-from worker.jobs import apply_delivery
+from worker.apply import apply_delivery
 
 log = logging.getLogger("relay.backfill")
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from shared.settings import Settings
-from worker.crm import CrmBackend, build_crm_backend
-from worker.sms import SmsBackend, build_sms_backend
+from worker import providers
+from worker.crm import CrmBackend
+from worker.sms import SmsBackend
 
 
 @dataclass(frozen=True)
@@ -22,8 +23,8 @@ class WorkerContext:
 
 @lru_cache(maxsize=1)
 def current() -> WorkerContext:
-    settings = Settings.from_env()
-    return WorkerContext(settings, build_sms_backend(settings), build_crm_backend(settings))
+    settings = providers.settings_from_env()
+    return WorkerContext(settings, providers.sms_backend(settings), providers.crm_backend(settings))
 
 
 def reset() -> None:

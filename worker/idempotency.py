@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from worker.provider_errors import TransientError
 
 IN_FLIGHT = "in-flight"

@@ -16,10 +16,9 @@ table. The rules that make it order-independent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from shared.booking import ACTIVE, CANCELED, NO_SHOW, RESCHEDULED, BookingRecord
+from shared.booking import BookingRecord
 from shared.calendly.payloads import (
     BACKFILL,
     INVITEE_CANCELED,
@@ -31,66 +30,10 @@ from shared.calendly.payloads import (
     Invitee,
     RoutingFormSubmission,
 )
-from shared.kinds import CANCEL, CONFIRM, HOST_NOTIFY, RESCHEDULE
-from shared.kinds import NO_SHOW as NO_SHOW_SMS
 from shared.phone import find_invitee_phone
+from shared.vocabulary import BookingStatus, ContactStatus, Recipient, SmsKind
+from worker.actions import Action, CancelScheduled, Decision, ScheduleReminders, SendSms, SyncContact, SyncLead
 
-INVITEE = "invitee"
-HOST = "host"
-
-# Contact statuses as the CRM sees them
-BOOKED = "booked"
-CONTACT_CANCELLED = "cancelled"
-CONTACT_RESCHEDULED = "rescheduled"
-CONTACT_NO_SHOW = "no_show"
-
-
-@dataclass(frozen=True)
-class SendSms:
-    kind: str
-    invitee_uri: str
-    recipient: str = INVITEE
-
-
-@dataclass(frozen=True)
-class SyncContact:
-    status: str
-    invitee_uri: str
-    changed_at: datetime
-    change_id: str
-    """Names the change for the send-once key: "created" and "canceled" happen once per
-    invitee; no-show marks can toggle, so theirs is the time of the change."""
-
-
-@dataclass(frozen=True)
-class SyncLead:
-    submission: RoutingFormSubmission
-
-
-@dataclass(frozen=True)
-class ScheduleReminders:
-    """Reminders before the start and the follow-up after the end (those still ahead)."""
-
-    invitee_uri: str
-
-
-@dataclass(frozen=True)
-class CancelScheduled:
-    """Remove the booking's pending reminder and follow-up jobs."""
-
-    invitee_uri: str
-
-
-Action = SendSms | SyncContact | SyncLead | ScheduleReminders | CancelScheduled
-
-
-@dataclass(frozen=True)
-class Decision:
-    records: dict[str, BookingRecord] = field(default_factory=dict)
-    """Records to write (only those that changed)."""
-    actions: tuple[Action, ...] = ()
-    notes: tuple[str, ...] = ()
-    """Why something expected did not happen, for the log."""
 
 
 def affected_invitees(delivery: Delivery) -> list[str]:
@@ -164,7 +107,8 @@ def _created(invitee, current, stored, at, now, backfill: bool = False) -> Decis
     links = {"old_invitee": invitee.old_invitee} if invitee.old_invitee else {}
     notified = not backfill
     if current is None:
-        record = _fresh(invitee, ACTIVE, INVITEE_CREATED, at, created_seen=True, notified=notified, **links)
+        record = _fresh(invitee, BookingStatus.ACTIVE, INVITEE_CREATED, at, created_seen=True, notified=notified,
+                        **links)
     else:
         # Something about this booking arrived first; keep its status, add the details.
         record = current.evolve(
@@ -182,7 +126,7 @@ def _created(invitee, current, stored, at, now, backfill: bool = False) -> Decis
         old = _superseded(previous, invitee, at)
         if old is not None:
             records[old.invitee_uri] = old
-            if previous is not None and previous.status in (ACTIVE, NO_SHOW):
+            if previous is not None and previous.status in (BookingStatus.ACTIVE, BookingStatus.NO_SHOW):
                 cancels = (CancelScheduled(old.invitee_uri),)
     rescheduled = bool(invitee.old_invitee)
     # The CRM hears of the booking whatever came first: its "booked" event is a fact of
@@ -193,8 +137,9 @@ def _created(invitee, current, stored, at, now, backfill: bool = False) -> Decis
         # A booking is made before anything else happens to it, whatever the envelope
         # says (a missing created_at reads as "now").
         sync_at = current.last_event_at - timedelta(microseconds=1)
-    sync = SyncContact(CONTACT_RESCHEDULED if rescheduled else BOOKED, record.invitee_uri, sync_at, INVITEE_CREATED)
-    if record.status != ACTIVE:
+    status = ContactStatus.RESCHEDULED if rescheduled else ContactStatus.BOOKED
+    sync = SyncContact(status, record.invitee_uri, sync_at, INVITEE_CREATED)
+    if record.status != BookingStatus.ACTIVE:
         notes.append(f"booking is {record.status}: no confirmation")
         return Decision(records=records, actions=cancels + (sync,), notes=tuple(notes))
     if record.start is not None and record.start <= now:
@@ -209,8 +154,8 @@ def _created(invitee, current, stored, at, now, backfill: bool = False) -> Decis
 
 def _notices(record: BookingRecord, rescheduled: bool) -> tuple[Action, ...]:
     return (
-        SendSms(RESCHEDULE if rescheduled else CONFIRM, record.invitee_uri),
-        SendSms(HOST_NOTIFY, record.invitee_uri, recipient=HOST),
+        SendSms(SmsKind.RESCHEDULE if rescheduled else SmsKind.CONFIRM, record.invitee_uri),
+        SendSms(SmsKind.HOST_NOTIFY, record.invitee_uri, recipient=Recipient.HOST),
     )
 
 
@@ -218,7 +163,7 @@ def _confirm_backfilled(invitee, current: BookingRecord, at, now) -> Decision:
     """The live webhook of a booking that backfill or reconciliation recorded first: the
     notices were never sent, so send them now (if the booking is still ahead)."""
     record = current.evolve(notified=True)
-    if record.status != ACTIVE or (record.start is not None and record.start <= now):
+    if record.status != BookingStatus.ACTIVE or (record.start is not None and record.start <= now):
         return Decision(records={record.invitee_uri: record}, notes=("backfilled booking no longer ahead",))
     return Decision(records={record.invitee_uri: record}, actions=_notices(record, bool(invitee.old_invitee)))
 
@@ -228,13 +173,14 @@ def _superseded(old: BookingRecord | None, new: Invitee, at: datetime) -> Bookin
     if old is None:
         return BookingRecord(
             invitee_uri=new.old_invitee,
-            status=RESCHEDULED,
+            status=BookingStatus.RESCHEDULED,
             new_invitee=new.uri,
             last_event=INVITEE_CREATED,
             last_event_at=at,
         )
-    if old.status in (ACTIVE, NO_SHOW):
-        return old.evolve(status=RESCHEDULED, new_invitee=new.uri, last_event=INVITEE_CREATED, last_event_at=at)
+    if old.status in (BookingStatus.ACTIVE, BookingStatus.NO_SHOW):
+        return old.evolve(status=BookingStatus.RESCHEDULED, new_invitee=new.uri, last_event=INVITEE_CREATED,
+                          last_event_at=at)
     if old.new_invitee is None:
         return old.evolve(new_invitee=new.uri)
     return None
@@ -244,17 +190,17 @@ def _canceled(invitee, current, at) -> Decision:
     if invitee.rescheduled:
         return _canceled_for_reschedule(invitee, current, at)
     if current is None:
-        record = _fresh(invitee, CANCELED, INVITEE_CANCELED, at)
-    elif current.status in (CANCELED, RESCHEDULED):
+        record = _fresh(invitee, BookingStatus.CANCELED, INVITEE_CANCELED, at)
+    elif current.status in (BookingStatus.CANCELED, BookingStatus.RESCHEDULED):
         return Decision(notes=(f"booking already {current.status}",))
     else:
-        record = current.evolve(status=CANCELED, last_event=INVITEE_CANCELED, last_event_at=at)
+        record = current.evolve(status=BookingStatus.CANCELED, last_event=INVITEE_CANCELED, last_event_at=at)
     return Decision(
         records={record.invitee_uri: record},
         actions=(
             CancelScheduled(record.invitee_uri),
-            SendSms(CANCEL, record.invitee_uri),
-            SyncContact(CONTACT_CANCELLED, record.invitee_uri, at, INVITEE_CANCELED),
+            SendSms(SmsKind.CANCEL, record.invitee_uri),
+            SyncContact(ContactStatus.CANCELLED, record.invitee_uri, at, INVITEE_CANCELED),
         ),
     )
 
@@ -263,15 +209,15 @@ def _canceled_for_reschedule(invitee, current, at) -> Decision:
     """The old half of a reschedule: no cancellation notice, the new booking speaks."""
     link = {"new_invitee": invitee.new_invitee} if invitee.new_invitee else {}
     if current is None:
-        record = _fresh(invitee, RESCHEDULED, INVITEE_CANCELED, at, **link)
-    elif current.status == RESCHEDULED:
+        record = _fresh(invitee, BookingStatus.RESCHEDULED, INVITEE_CANCELED, at, **link)
+    elif current.status == BookingStatus.RESCHEDULED:
         if current.new_invitee or not link:
             return Decision(notes=("booking already rescheduled",))
         record = current.evolve(**link)
-    elif current.status == CANCELED:
+    elif current.status == BookingStatus.CANCELED:
         return Decision(notes=("booking already canceled",))
     else:
-        record = current.evolve(status=RESCHEDULED, last_event=INVITEE_CANCELED, last_event_at=at, **link)
+        record = current.evolve(status=BookingStatus.RESCHEDULED, last_event=INVITEE_CANCELED, last_event_at=at, **link)
         return Decision(
             records={record.invitee_uri: record},
             actions=(CancelScheduled(record.invitee_uri),),
@@ -282,13 +228,13 @@ def _canceled_for_reschedule(invitee, current, at) -> Decision:
 
 def _no_show_marked(invitee, current, at) -> Decision:
     if current is None:
-        record = _fresh(invitee, NO_SHOW, NO_SHOW_CREATED, at, no_show_marked_at=at)
+        record = _fresh(invitee, BookingStatus.NO_SHOW, NO_SHOW_CREATED, at, no_show_marked_at=at)
         return Decision(
             records={record.invitee_uri: record},
-            actions=(SendSms(NO_SHOW_SMS, record.invitee_uri),
-                     SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat())),
+            actions=(SendSms(SmsKind.NO_SHOW, record.invitee_uri),
+                     SyncContact(ContactStatus.NO_SHOW, record.invitee_uri, at, at.isoformat())),
         )
-    if current.status in (CANCELED, RESCHEDULED):
+    if current.status in (BookingStatus.CANCELED, BookingStatus.RESCHEDULED):
         return Decision(notes=(f"booking is {current.status}: no-show ignored",))
     if current.no_show_marked_at is not None and at <= current.no_show_marked_at:
         return Decision(notes=("no-show already applied",))
@@ -297,11 +243,11 @@ def _no_show_marked(invitee, current, at) -> Decision:
 
 def _no_show_cleared(invitee, current, at) -> Decision:
     if current is None:
-        record = _fresh(invitee, ACTIVE, NO_SHOW_DELETED, at, no_show_cleared_at=at)
+        record = _fresh(invitee, BookingStatus.ACTIVE, NO_SHOW_DELETED, at, no_show_cleared_at=at)
         return Decision(records={record.invitee_uri: record},
-                        actions=(SyncContact(BOOKED, record.invitee_uri, at, at.isoformat()),),
+                        actions=(SyncContact(ContactStatus.BOOKED, record.invitee_uri, at, at.isoformat()),),
                         notes=("no-show removal for an unknown booking",))
-    if current.status in (CANCELED, RESCHEDULED):
+    if current.status in (BookingStatus.CANCELED, BookingStatus.RESCHEDULED):
         return Decision(notes=(f"booking is {current.status}: no-show removal ignored",))
     if current.no_show_cleared_at is not None and at <= current.no_show_cleared_at:
         return Decision(notes=("no-show removal already applied",))
@@ -313,22 +259,23 @@ def _no_show_toggle(current: BookingRecord, event: str, at: datetime, **stamp) -
     updated = current.evolve(last_event=event, last_event_at=at, **stamp)
     marked, cleared = updated.no_show_marked_at, updated.no_show_cleared_at
     is_no_show = marked is not None and (cleared is None or marked > cleared)
-    status = NO_SHOW if is_no_show else ACTIVE
+    status = BookingStatus.NO_SHOW if is_no_show else BookingStatus.ACTIVE
     record = updated.evolve(status=status)
     if status == current.status:
         # Out of order (a mark older than its removal, or the reverse): the status stands,
         # but the CRM still gets this change's event, as in an in-order run; its older
         # time keeps the upsert from overwriting the newer status.
-        late = SyncContact(CONTACT_NO_SHOW if event == NO_SHOW_CREATED else BOOKED, record.invitee_uri, at,
-                           at.isoformat())
+        late_status = ContactStatus.NO_SHOW if event == NO_SHOW_CREATED else ContactStatus.BOOKED
+        late = SyncContact(late_status, record.invitee_uri, at, at.isoformat())
         return Decision(records={record.invitee_uri: record}, actions=(late,),
                         notes=(f"{event} arrived out of order",))
-    if status == NO_SHOW:  # the follow-up is for people who came
+    if status == BookingStatus.NO_SHOW:  # the follow-up is for people who came
         actions: tuple[Action, ...] = (
             CancelScheduled(record.invitee_uri),
-            SendSms(NO_SHOW_SMS, record.invitee_uri),
-            SyncContact(CONTACT_NO_SHOW, record.invitee_uri, at, at.isoformat()),
+            SendSms(SmsKind.NO_SHOW, record.invitee_uri),
+            SyncContact(ContactStatus.NO_SHOW, record.invitee_uri, at, at.isoformat()),
         )
     else:  # the follow-up comes back (reminders already past are skipped when planning)
-        actions = (ScheduleReminders(record.invitee_uri), SyncContact(BOOKED, record.invitee_uri, at, at.isoformat()))
+        actions = (ScheduleReminders(record.invitee_uri),
+                   SyncContact(ContactStatus.BOOKED, record.invitee_uri, at, at.isoformat()))
     return Decision(records={record.invitee_uri: record}, actions=actions)

@@ -8,7 +8,11 @@ with the provider's code and message and lands in the failed-job registry for re
 
 from __future__ import annotations
 
-from shared.logs import redact
+from typing import Callable
+
+import requests
+
+from shared.scrub import redact
 
 
 class ProviderError(Exception):
@@ -51,3 +55,14 @@ class TransientError(ProviderError):
 
 class PermanentError(ProviderError):
     pass
+
+
+def unreachable(provider: str) -> Callable[[requests.RequestException], TransientError]:
+    """A network failure or timeout calling ``provider``: transient, named by its type only
+    (requests' text can quote the URL)."""
+
+    def translate(error: requests.RequestException) -> TransientError:
+        cause = "timeout" if isinstance(error, requests.Timeout) else "network error"
+        return TransientError(provider, f"{cause}: {type(error).__name__}")
+
+    return translate

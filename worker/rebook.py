@@ -26,16 +26,16 @@ from shared.calendly.client import CalendlyError, Forbidden
 from shared.calendly.links import NoBookingUrl, create_single_use_link
 from shared.calendly.oauth import api_client
 from shared.errors import ConfigError
-from shared.logs import safe_text
-from shared.kinds import CANCEL, NO_SHOW
+from shared.scrub import safe_text
+from shared.vocabulary import ContactStatus, SmsKind
 from worker import idempotency
 from worker.provider_errors import TransientError
 
 log = logging.getLogger("relay.rebook")
 
-LINK_KINDS = (CANCEL, NO_SHOW)
+LINK_KINDS = (SmsKind.CANCEL, SmsKind.NO_SHOW)
 """SMS kinds whose ``link`` param is the booking's re-booking link."""
-LINK_STATUSES = ("cancelled", "no_show")
+LINK_STATUSES = (ContactStatus.CANCELLED, ContactStatus.NO_SHOW)
 """Contact statuses that carry REBOOK_URL to Brevo."""
 
 LINK_ATTEMPTS = 3
@@ -44,6 +44,12 @@ that the cancellation (and the CRM update) go without one."""
 
 WAIT_FOR_OTHER_JOB = 5.0
 """Seconds to wait for a link another job is creating right now, before retrying later."""
+
+
+def last_try(payload) -> bool:
+    """Whether this attempt of a message's job (worker/payloads.py) is the last that waits
+    for Calendly's link."""
+    return int(payload.attempt) + 1 >= LINK_ATTEMPTS
 
 
 def link_key(invitee_uri: str) -> str:

@@ -35,8 +35,8 @@ from rq.job_lifecycle import record_job_failure
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared import keys, stats
-from shared import settings as defaults
-from shared.logs import safe_message
+from shared import defaults
+from shared.scrub import safe_message
 
 log = logging.getLogger("relay.recovery")
 

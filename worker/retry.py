@@ -1,4 +1,5 @@
-"""Retrying transient provider failures later, through rq-scheduler.
+"""What a job does with a provider's failure: a transient one is retried later, through
+rq-scheduler; a permanent one is recorded with the job, which then fails.
 
 rq-scheduler's ``enqueue_at`` has no ``retry=`` (it would be passed to the function),
 and RQ's own Retry needs its built-in scheduler. So a job that meets a transient failure
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from shared import settings as defaults
-from shared.logs import safe_message
+from shared import defaults
+from shared.scrub import safe_message, safe_text
 from worker import scheduling
-from worker.provider_errors import TransientError
+from worker.payloads import Payload
+from worker.provider_errors import PermanentError, TransientError
 
 log = logging.getLogger("relay.retry")
 
@@ -45,8 +48,9 @@ def _sane(retry_after: float | None) -> float:
     return min(max(0.0, retry_after), MAX_RETRY_AFTER)
 
 
-def schedule_retry(conn, func: str, data: dict, job_id: str, queue: str, error: TransientError) -> dict:
-    attempt = int(data.get("attempt", 0)) + 1
+def schedule_retry(conn, payload: Payload, job_id: str, queue: str, error: TransientError) -> dict:
+    """The same job (its function and payload, ``attempt`` + 1) scheduled again."""
+    attempt = int(payload.attempt) + 1
     if attempt > defaults.RETRY_MAX_ATTEMPTS:
         raise RetriesExhausted(f"gave up after {attempt - 1} retries: {error}") from error
     # A provider that says when to come back (Retry-After, Brevo's rate-limit reset) is
@@ -61,8 +65,16 @@ def schedule_retry(conn, func: str, data: dict, job_id: str, queue: str, error: 
     base_id = job_id.split("-retry", 1)[0]
     retry_id = f"{base_id}-retry{attempt}"
     with conn.pipeline() as pipe:
-        scheduling.schedule(pipe, conn, at, func, {**data, "attempt": attempt}, retry_id, queue=queue)
+        scheduling.schedule(pipe, conn, at, payload.func, replace(payload, attempt=attempt).to_dict(), retry_id,
+                            queue=queue)
         pipe.execute()
-    log.warning("%s failed, retry %d in %ds: %s", data.get("kind"), attempt, delay, safe_message(error),
+    log.warning("%s failed, retry %d in %ds: %s", payload.kind, attempt, delay, safe_message(error),
                 extra={"attempt": attempt, "delay": delay, "code": error.code, "retry_job": retry_id})
     return {"status": "retry_scheduled", "attempt": attempt, "delay": delay, "reason": str(error)}
+
+
+def record_failure(job, error: PermanentError) -> None:
+    """The reason, visible on the failed job (``meta["failure"]``) as well as in the log."""
+    # Kept with the job for weeks and shown by /admin: the provider's text, values masked.
+    job.meta["failure"] = {"provider": error.provider, "code": error.code, "message": safe_text(error.message)}
+    job.save_meta()

@@ -31,8 +31,9 @@ from rq.job_lifecycle import call_exception_handlers
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from shared import settings as defaults
-from shared.logs import safe_message, safe_traceback
+from shared import defaults
+from shared.logs import safe_traceback
+from shared.scrub import safe_message
 
 log = logging.getLogger("relay.worker")
 

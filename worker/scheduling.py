@@ -20,7 +20,7 @@ from rq.job import Job, JobStatus
 from rq_scheduler import Scheduler
 from rq_scheduler.utils import to_unix
 
-from shared import settings as defaults
+from shared import defaults
 from worker.recovery import recover_abandoned
 
 log = logging.getLogger("relay.scheduler")

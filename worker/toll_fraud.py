@@ -13,14 +13,17 @@ number masked.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from shared import keys
-from shared import settings as defaults
+from shared import defaults, keys
+from shared.scrub import mask_phone
 from shared.settings import Settings
+
+log = logging.getLogger("relay.worker")
 
 PREMIUM_RATE = "premium_rate"
 NOT_MOBILE = "not_mobile"
@@ -83,3 +86,9 @@ def give_back(conn, number: str, message_key: str) -> None:
 
 def _key(number: str) -> str:
     return f"{keys.PREFIX}sms:cap:{keys.digest(number)}"
+
+
+def log_refusal(what: str, reason: str, phone: str | None) -> None:
+    """A number the relay will not text: worth a warning, masked."""
+    log.warning("sms to %s refused: %s", mask_phone(phone), reason,
+                extra={"what": what, "reason": reason, "to": mask_phone(phone)})

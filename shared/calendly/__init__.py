@@ -1,1 +1,2 @@
-"""Calendly: webhook payload shapes (and, later, the API client)."""
+"""Calendly: webhook payloads and their signature, the API client and its OAuth connection,
+subscriptions, features and scopes, event types and links."""

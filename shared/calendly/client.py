@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import requests
 
-from shared import settings as defaults
-from shared.http import json_body
+from shared.http import HttpClient, json_body
 
 log = logging.getLogger("relay.calendly")
 
@@ -100,9 +100,9 @@ class CalendlyClient:
     def __init__(self, base_url: str, token: str | Callable[[], str], session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep, min_interval: float = 0.0,
                  rate_limit_waits: int = MAX_RATE_LIMIT_WAITS):
-        self.base = base_url.rstrip("/")
+        self.http = HttpClient(base_url, _unreachable, session=session)
+        self.base = self.http.base
         self.token = token if callable(token) else (lambda: token)
-        self.session = session or requests.Session()
         self.sleep = sleep
         self.min_interval = min_interval
         """Seconds between calls, to stay under the rate limit in long runs (backfill)."""
@@ -126,14 +126,8 @@ class CalendlyClient:
     def request(self, method: str, path: str, params: dict | None = None, body: Any = None) -> Any:
         for waited in range(self.rate_limit_waits + 1):
             self._pace()
-            try:
-                response = self.session.request(
-                    method, self.url(path), params=params, json=body,
-                    headers={"Authorization": f"Bearer {self.token()}"},
-                    timeout=(defaults.HTTP_CONNECT_TIMEOUT, defaults.HTTP_READ_TIMEOUT),
-                )
-            except requests.RequestException as error:
-                raise CalendlyError(f"cannot reach Calendly ({type(error).__name__})") from None
+            response = self.http.request(method, self.url(path), params=params, json=body,
+                                         headers={"Authorization": f"Bearer {self.token()}"})
             if response.status_code != 429:
                 return self._result(response, urlsplit(self.url(path)).path)
             wait = _reset_seconds(response)
@@ -218,12 +212,21 @@ def _forbidden(data: Any, path: str, title: str | None, detail: str | None) -> F
     return Forbidden(message, reason, scopes, path, title)
 
 
+def _unreachable(error: requests.RequestException) -> CalendlyError:
+    return CalendlyError(f"cannot reach Calendly ({type(error).__name__})")
+
+
 def _reset_seconds(response: requests.Response) -> float:
     value = response.headers.get("X-RateLimit-Reset")
     try:
         return min(MAX_RATE_LIMIT_WAIT, max(1.0, float(value)))
     except (TypeError, ValueError):
         return 60.0
+
+
+def calendly_time(moment: datetime) -> str:
+    """Calendly's format: UTC, microseconds, ``Z``."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def uuid_of(uri: str) -> str:

@@ -31,10 +31,10 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from shared import keys, stats
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import credentials
 from shared.calendly.client import MISSING_SCOPE, PERMISSION, PLAN, CalendlyClient, CalendlyError, Forbidden
-from shared.logs import safe_text
+from shared.scrub import safe_text
 from shared.settings import Settings
 
 log = logging.getLogger("relay.calendly")

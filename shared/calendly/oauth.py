@@ -25,9 +25,10 @@ from urllib.parse import urlencode
 import requests
 from redis.exceptions import ResponseError
 
-from shared import keys, locks
-from shared import settings as defaults
+from shared import keys
 from shared.calendly.client import CalendlyClient, CalendlyError
+from shared.http import HttpClient, json_body
+from shared.redis_conn import held
 from shared.settings import ConfigError, Settings
 
 TOKENS_KEY = f"{keys.PREFIX}oauth:calendly"
@@ -135,31 +136,22 @@ def access_token(conn, settings: Settings) -> str:
 def refresh(conn, settings: Settings, seen_refresh_token: str) -> str:
     """Refresh once across all processes; everyone else waits and reads the result."""
     check_oauth_settings(settings)
-    try:
-        with locks.held(conn, LOCK_KEY, LOCK_TTL, wait=LOCK_WAIT):
-            tokens = stored(conn)
-            if tokens.get("refresh_token") != seen_refresh_token:  # someone refreshed meanwhile
-                return tokens["access_token"]
-            fresh = _token_request(settings, {"grant_type": "refresh_token", "refresh_token": seen_refresh_token})
-            store_tokens(conn, fresh)
-            return fresh["access_token"]
-    except locks.LockBusy:
-        raise OAuthError("timed out waiting for another process to refresh the Calendly token") from None
+    with held(conn, LOCK_KEY, LOCK_TTL, wait=LOCK_WAIT) as acquired:
+        if not acquired:
+            raise OAuthError("timed out waiting for another process to refresh the Calendly token")
+        tokens = stored(conn)
+        if tokens.get("refresh_token") != seen_refresh_token:  # someone refreshed meanwhile
+            return tokens["access_token"]
+        fresh = _token_request(settings, {"grant_type": "refresh_token", "refresh_token": seen_refresh_token})
+        store_tokens(conn, fresh)
+        return fresh["access_token"]
 
 
 def _token_request(settings: Settings, form: dict[str, str]) -> dict[str, Any]:
-    try:
-        response = requests.post(
-            f"{settings.calendly_auth_url}/oauth/token", data=form,
-            auth=(settings.calendly_client_id, settings.calendly_client_secret),
-            timeout=(defaults.HTTP_CONNECT_TIMEOUT, defaults.HTTP_READ_TIMEOUT),
-        )
-    except requests.RequestException as error:
-        raise OAuthError(f"cannot reach Calendly's OAuth server ({type(error).__name__})") from None
-    try:
-        data = response.json()
-    except ValueError:
-        data = {}
+    http = HttpClient(settings.calendly_auth_url, _unreachable,
+                      auth=(settings.calendly_client_id, settings.calendly_client_secret))
+    response = http.request("POST", "/oauth/token", data=form)
+    data = json_body(response)
     if not isinstance(data, dict):
         data = {}
     if response.status_code >= 400 or "access_token" not in data:
@@ -172,6 +164,10 @@ def _token_request(settings: Settings, form: dict[str, str]) -> dict[str, Any]:
     if not data.get("refresh_token"):
         raise OAuthError("Calendly's token answer has no refresh token")
     return data
+
+
+def _unreachable(error: requests.RequestException) -> OAuthError:
+    return OAuthError(f"cannot reach Calendly's OAuth server ({type(error).__name__})")
 
 
 def api_client(conn, settings: Settings, **options) -> CalendlyClient:

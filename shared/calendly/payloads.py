@@ -1,5 +1,6 @@
-"""Calendly webhook deliveries: validation (marshmallow) and the normalized form the
-lifecycle works on. The raw envelope is always kept beside the normalized event.
+"""Calendly webhook deliveries: validated (with shared/calendly/schemas.py) into the
+normalized form the lifecycle works on. The raw envelope is always kept beside the
+normalized event (as django-anymail keeps ``esp_event``).
 
 Shapes follow the real v2 payloads (see tests/fixtures/calendly/README.md): most fields
 are nullable, ``scheduled_event`` is missing from pre-2022 payloads, ``text_reminder_number``
@@ -9,13 +10,13 @@ looks like ``+1 404-555-1234``, and location ``type`` is an open string.
 from __future__ import annotations
 
 import re
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError
 
+from shared.calendly.schemas import ENVELOPE, ENVELOPE_PAYLOAD, INVITEE, ROUTING_FORM, truncated_fields
 from shared.errors import RelayError
 from shared.validation import first_error
 
@@ -31,11 +32,6 @@ SUPPORTED_EVENTS = INVITEE_EVENTS | {ROUTING_FORM_SUBMISSION}
 WEBHOOK = "webhook"
 BACKFILL = "backfill"
 
-MAX_TEXT = 10_000
-"""Longest text kept. Longer free text (a name, an answer, a cancellation reason) is cut to
-this length; a longer identifier (a URI, a time zone, a phone field) is a malformed payload."""
-
-
 class PayloadError(RelayError):
     """The delivery cannot be used; ``str(error)`` says which field and why, ``field`` names
     the field alone (list positions left out), for the unusable-deliveries metric."""
@@ -45,155 +41,11 @@ class PayloadError(RelayError):
         self.field = field or re.sub(r"\.\d+(?=\.|$)", "", message.split(":", 1)[0].strip())
 
 
-_truncated: ContextVar[list[str] | None] = ContextVar("truncated", default=None)
-
-
-class FreeText(fields.String):
-    """Optional free text a person typed: cut at MAX_TEXT, never a reason to drop a delivery
-    (a cancellation whose reason ran long must still cancel). ``parse_delivery`` reports
-    which fields were cut."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if len(text) > MAX_TEXT:
-            noted = _truncated.get()
-            if noted is not None:
-                noted.append(attr or self.name or "?")
-            text = text[:MAX_TEXT]
-        return text
-
-
-def _text(validate_length: validate.Length | None = None, **kwargs) -> fields.String:
-    return fields.String(validate=validate_length or validate.Length(max=MAX_TEXT), **kwargs)
-
-
-def _nullable_text() -> fields.String:
-    return _text(load_default=None, allow_none=True)
-
-
-def _free_text() -> fields.String:
-    return FreeText(load_default=None, allow_none=True)
-
-
-class EnvelopeSchema(Schema):
-    """What the receiver checks before enqueueing: enough to route and dedupe."""
-
-    class Meta:
-        unknown = INCLUDE
-
-    event = _text(required=True, validate_length=validate.Length(min=1, max=200))
-    created_at = _nullable_text()
-    payload = fields.Dict(required=True)
-
-
-class EnvelopePayloadSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
-
-
-class QuestionAnswerSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    question = _free_text()
-    answer = _free_text()
-
-
-class LocationSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    type = _nullable_text()
-    location = _free_text()
-    join_url = _nullable_text()
-
-
-class EventMembershipSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    user = _nullable_text()
-    user_email = _nullable_text()
-    user_name = _free_text()
-
-
-class ScheduledEventSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    uri = _nullable_text()
-    name = _free_text()
-    start_time = fields.AwareDateTime(load_default=None, allow_none=True)
-    end_time = fields.AwareDateTime(load_default=None, allow_none=True)
-    event_type = _nullable_text()
-    location = fields.Nested(LocationSchema, load_default=None, allow_none=True)
-    event_memberships = fields.List(
-        fields.Nested(EventMembershipSchema), load_default=list, allow_none=True
-    )
-
-
-class NoShowSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    uri = _nullable_text()
-
-
-class CancellationSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    canceled_by = _free_text()
-    reason = _free_text()
-    canceler_type = _nullable_text()
-
-
-class InviteeSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
-    email = _text(required=True, validate_length=validate.Length(min=1, max=320))
-    name = _free_text()
-    first_name = _free_text()
-    last_name = _free_text()
-    status = _nullable_text()
-    timezone = _nullable_text()
-    text_reminder_number = _nullable_text()
-    questions_and_answers = fields.List(
-        fields.Nested(QuestionAnswerSchema), load_default=list, allow_none=True
-    )
-    event = _nullable_text()
-    rescheduled = fields.Boolean(load_default=False, allow_none=True)
-    old_invitee = _nullable_text()
-    new_invitee = _nullable_text()
-    cancel_url = _nullable_text()
-    reschedule_url = _nullable_text()
-    scheduled_event = fields.Nested(ScheduledEventSchema, load_default=None, allow_none=True)
-    cancellation = fields.Nested(CancellationSchema, load_default=None, allow_none=True)
-    no_show = fields.Nested(NoShowSchema, load_default=None, allow_none=True)
-
-
-class RoutingFormSubmissionSchema(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
-    uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
-    routing_form = _nullable_text()
-    questions_and_answers = fields.List(
-        fields.Nested(QuestionAnswerSchema), load_default=list, allow_none=True
-    )
-    submitter = _nullable_text()
-
-
 @dataclass(frozen=True)
 class Invitee:
     uri: str
     email: str
     name: str | None
-    status: str | None
     timezone: str | None
     text_reminder_number: str | None
     questions_and_answers: tuple[tuple[str, str], ...]
@@ -208,11 +60,8 @@ class Invitee:
     location_type: str | None
     location: str | None
     join_url: str | None
-    cancel_url: str | None
-    reschedule_url: str | None
     cancellation_reason: str | None
     canceler_type: str | None
-    no_show_uri: str | None
 
 
 @dataclass(frozen=True)
@@ -242,13 +91,6 @@ class Delivery:
         return self.payload
 
 
-# Schemas are built once: building one costs more than loading a payload with it.
-ENVELOPE = EnvelopeSchema()
-ENVELOPE_PAYLOAD = EnvelopePayloadSchema()
-INVITEE = InviteeSchema()
-ROUTING_FORM = RoutingFormSubmissionSchema()
-
-
 def validate_envelope(data: Any) -> dict[str, Any]:
     """The receiver's check: raise PayloadError naming the first missing or bad field."""
     if not isinstance(data, dict):
@@ -260,12 +102,12 @@ def validate_envelope(data: Any) -> dict[str, Any]:
 
 def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:
     """Normalize an enqueued envelope; raise PayloadError when the lifecycle cannot use it."""
-    token = _truncated.set([])
+    token = truncated_fields.set([])
     try:
         delivery = _parse_delivery(envelope, source)
-        cut = tuple(_truncated.get() or ())
+        cut = tuple(truncated_fields.get() or ())
     finally:
-        _truncated.reset(token)
+        truncated_fields.reset(token)
     return replace(delivery, truncated=cut) if cut else delivery
 
 
@@ -296,7 +138,6 @@ def _invitee(data: dict[str, Any]) -> Invitee:
     scheduled = data["scheduled_event"] or {}
     location = scheduled.get("location") or {}
     cancellation = data["cancellation"] or {}
-    no_show = data["no_show"] or {}
     name = data["name"] or " ".join(
         part for part in (data["first_name"], data["last_name"]) if part
     )
@@ -305,7 +146,6 @@ def _invitee(data: dict[str, Any]) -> Invitee:
         uri=data["uri"],
         email=data["email"],
         name=name or None,
-        status=data["status"],
         timezone=data["timezone"],
         text_reminder_number=data["text_reminder_number"],
         questions_and_answers=_answers(data["questions_and_answers"]),
@@ -320,11 +160,8 @@ def _invitee(data: dict[str, Any]) -> Invitee:
         location_type=location.get("type"),
         location=location.get("location"),
         join_url=location.get("join_url"),
-        cancel_url=data["cancel_url"],
-        reschedule_url=data["reschedule_url"],
         cancellation_reason=cancellation.get("reason"),
         canceler_type=cancellation.get("canceler_type"),
-        no_show_uri=no_show.get("uri"),
     )
 
 

@@ -12,12 +12,9 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from shared.calendly.client import calendly_time
+
 API = "https://api.calendly.com"
-
-
-def calendly_time(moment: datetime) -> str:
-    """Calendly's format: UTC, microseconds, ``Z``."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_uuid() -> str:

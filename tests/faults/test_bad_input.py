@@ -20,7 +20,7 @@ from rq import Queue
 from rq.job import Job
 from rq.registry import FailedJobRegistry
 
-from shared import settings as defaults
+from shared import defaults
 from shared import stats
 from tests.fakes import FakeEngageLab
 from tests.faults import harness

@@ -22,7 +22,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 
 from shared import keys
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.fakes import FakeBrevo, FakeCalendly
 from tests.faults import harness

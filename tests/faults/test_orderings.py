@@ -18,7 +18,7 @@ from rq import Queue
 from rq.registry import StartedJobRegistry
 from rq_scheduler import Scheduler
 
-from shared import settings as defaults
+from shared import defaults
 from shared.booking import BookingStore
 from shared.calendly import samples
 from tests.fakes import FakeBrevo

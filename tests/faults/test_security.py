@@ -11,11 +11,11 @@ import time
 import requests
 from rq import Queue
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.faults import harness
 from tests.helpers import signed_headers
-from web.signature import HEADER
+from shared.calendly.signature import HEADER
 
 
 def test_unsigned_forged_stale_replayed_oversized_and_tokenless_requests_are_refused(redis_server, make_stack):

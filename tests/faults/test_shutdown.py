@@ -24,7 +24,7 @@ from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq_scheduler import Scheduler
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.faults import harness, slow_jobs
 from tests.helpers import signed_headers

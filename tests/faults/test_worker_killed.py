@@ -24,7 +24,7 @@ import time
 from rq import Queue
 from rq.registry import StartedJobRegistry
 
-from shared import settings as defaults
+from shared import defaults
 from shared.calendly import samples
 from tests.faults import harness
 

@@ -6,6 +6,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any
 
+from shared.settings import Settings
+from worker.provider import Provider
+
 
 @dataclass(frozen=True)
 class ContactUpdate:
@@ -19,11 +22,25 @@ class ContactUpdate:
     """The automation event to record (``calendly_booked`` ...), or None."""
 
 
-class CrmBackend(ABC):
+class CrmBackend(Provider, ABC):
     """Two steps, each made once (the job keeps a send-once key for each), so a retry
     after a failed event does not repeat the upsert's side effects or vice versa."""
 
-    name: str
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "CrmBackend":
+        """The backend the worker writes through, built once per process."""
+        return cls()
+
+    @classmethod
+    def setup(cls, settings: Settings) -> list[str] | None:
+        """``relay crm setup`` (and the release phase): prepare the account for the relay's
+        writes, safely again; one line per thing done. None: nothing to set up."""
+        return None
+
+    @classmethod
+    def setup_hint(cls, error: Exception) -> str:
+        """What to check when ``setup`` failed with ``error`` (appended to its message)."""
+        return ""
 
     @abstractmethod
     def upsert(self, update: ContactUpdate) -> None:

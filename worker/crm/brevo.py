@@ -1,5 +1,9 @@
 """Brevo: contacts upserted with mapped attributes and lists, and events for automations.
 
+Everything about Brevo is here: its variables (BREVO_*), its calls and the classification
+of its answers, ``relay crm setup`` (the attributes the mapping needs) and the check of
+``relay config check --remote`` (do they exist?).
+
 Facts (shared/research/providers.md §B): header ``api-key``; ``POST /contacts`` with
 ``updateEnabled: true`` creates (201) or updates (204); ``POST /events`` with
 ``identifiers.email_id``; errors are ``{"code", "message"}``; 429 carries
@@ -13,44 +17,49 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import requests
 
-from shared import settings as defaults
-from shared.http import json_body
-from shared.logs import mask_email
+from shared.environment import Environment
+from shared.errors import ConfigError
+from shared.http import HttpClient, json_body, retry_after
+from shared.scrub import mask_email
+from shared.settings import Settings
 from worker.crm.base import ContactUpdate, CrmBackend
-from worker.crm.fields import BOOKING_STATUSES, SMS_ATTRIBUTE, attribute_types, contact_attributes
-from worker.provider_errors import PermanentError, TransientError
+from worker.crm.fields import BOOKING_STATUSES, SMS_ATTRIBUTE, attribute_types, contact_attributes, effective_mapping
+from worker.provider_errors import PermanentError, ProviderError, TransientError, unreachable
 
 log = logging.getLogger("relay.crm.brevo")
 
 PROVIDER = "brevo"
+DEFAULT_API_URL = "https://api.brevo.com/v3"
 TRANSIENT_STATUSES = {408, 425, 429}
 ATTRIBUTES_CACHE_SECONDS = 600
 """How long the account's attribute definitions (for category values) are reused."""
+
+
+@dataclass(frozen=True)
+class BrevoSettings:
+    api_key: str | None = field(default=None, repr=False)
+    api_url: str = DEFAULT_API_URL
 
 
 class BrevoClient:
     """The few Brevo calls the relay makes, with timeouts and classified errors."""
 
     def __init__(self, api_url: str, api_key: str, session: requests.Session | None = None):
-        self.base = api_url.rstrip("/")
-        self.session = session or requests.Session()
-        self.session.headers.update({"api-key": api_key, "accept": "application/json"})
+        self.http = HttpClient(api_url, unreachable(PROVIDER), headers={"api-key": api_key, "accept": "application/json"},
+                               session=session)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "BrevoClient":
+        config: BrevoSettings = settings.providers[PROVIDER]
+        return cls(config.api_url, config.api_key)
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
-        try:
-            response = self.session.request(
-                method, self.base + path, json=body,
-                timeout=(defaults.HTTP_CONNECT_TIMEOUT, defaults.HTTP_READ_TIMEOUT),
-            )
-        except requests.Timeout as error:
-            raise TransientError(PROVIDER, f"timeout: {type(error).__name__}") from None
-        except requests.RequestException as error:
-            raise TransientError(PROVIDER, f"network error: {type(error).__name__}") from None
-        return parse_response(response)
+        return parse_response(self.http.request(method, path, json=body))
 
     def upsert_contact(self, email: str, attributes: dict[str, Any], list_ids: list[int]) -> None:
         body: dict[str, Any] = {"email": email, "attributes": attributes, "updateEnabled": True}
@@ -85,18 +94,12 @@ def parse_response(response: requests.Response) -> Any:
     if code == "duplicate_request":  # Brevo already processed this very request
         return data
     if status in TRANSIENT_STATUSES or status >= 500:
-        raise TransientError(PROVIDER, message, code=code, status=status, retry_after=_reset(response))
+        # Brevo's reset counts whole seconds down: one more, so the retry lands after it.
+        reset = retry_after(response, "x-sib-ratelimit-reset", margin=1)
+        raise TransientError(PROVIDER, message, code=code, status=status, retry_after=reset)
     error = PermanentError(PROVIDER, message, code=code, status=status)
     error.metadata = data.get("metadata") if isinstance(data, dict) else None
     raise error
-
-
-def _reset(response: requests.Response) -> float | None:
-    value = response.headers.get("x-sib-ratelimit-reset")
-    try:
-        return max(0.0, float(value)) + 1 if value is not None else None
-    except ValueError:
-        return None
 
 
 def sms_refusal(error: PermanentError) -> str | None:
@@ -126,6 +129,56 @@ class BrevoCrmBackend(CrmBackend):
         self.default_timezone = default_timezone
         self._category_values: dict[str, dict[str, int]] | None = None
         self._fetched_at = 0.0
+
+    # --- its settings, setup and check (worker/provider.py) ------------------------------
+
+    @classmethod
+    def read_settings(cls, env: Environment) -> BrevoSettings:
+        with env.prefixed("BREVO_"):
+            return BrevoSettings(env.read("str", "API_KEY"), env.read("http_url", "API_URL", DEFAULT_API_URL))
+
+    @classmethod
+    def configured(cls, config: BrevoSettings) -> bool:
+        return bool(config.api_key)
+
+    @classmethod
+    def check_settings(cls, config: BrevoSettings, variable: str) -> None:
+        if not config.api_key:
+            raise ConfigError(f"BREVO_API_KEY is required when {variable}={PROVIDER}")
+
+    @classmethod
+    def secrets(cls, config: BrevoSettings) -> tuple[str, ...]:
+        return (config.api_key,) if config.api_key else ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "BrevoCrmBackend":
+        return cls(BrevoClient.for_settings(settings), effective_mapping(settings.relay_config.field_mapping),
+                   settings.default_timezone)
+
+    @classmethod
+    def setup(cls, settings: Settings) -> list[str]:
+        return setup_attributes(BrevoClient.for_settings(settings),
+                                effective_mapping(settings.relay_config.field_mapping))
+
+    @classmethod
+    def setup_hint(cls, error: Exception) -> str:
+        return " (check BREVO_API_KEY)" if isinstance(error, ProviderError) and error.status in (401, 403) else ""
+
+    @classmethod
+    def remote_checks(cls, settings: Settings) -> Iterator[tuple[bool, str]]:
+        """Every attribute the mapping writes exists in the account."""
+        try:
+            existing = {attribute["name"] for attribute in BrevoClient.for_settings(settings).attributes()}
+        except ProviderError as error:
+            yield False, f"Brevo: {error}"
+            return
+        for name in attribute_types(effective_mapping(settings.relay_config.field_mapping)):
+            if name in existing:
+                yield True, f"Brevo attribute {name} exists"
+            else:
+                yield False, f"Brevo attribute {name} is missing (run: relay crm setup)"
+
+    # --- writing a contact -----------------------------------------------------------------
 
     def upsert(self, update: ContactUpdate) -> None:
         contact = update.contact

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from shared.phone import normalize
 from shared.timefmt import zone_or_default
+from shared.vocabulary import ContactStatus
 
 DEFAULT_FIELD_MAPPING = {
     "name": "FIRSTNAME",
@@ -34,7 +35,7 @@ SMS_ATTRIBUTE = "SMS"
 STATUS_SOURCE = "status"
 DATE_SOURCES = frozenset({"scheduled_at"})
 
-BOOKING_STATUSES = ("booked", "cancelled", "rescheduled", "no_show")
+BOOKING_STATUSES = tuple(ContactStatus)
 """The values of BOOKING_STATUS, in the order of their Brevo category ids (1-4)."""
 
 

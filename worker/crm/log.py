@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from shared.logs import mask_email, mask_phone
+from shared.scrub import mask_email, mask_phone
 from worker.crm.base import ContactUpdate, CrmBackend
 
 log = logging.getLogger("relay.crm.log")

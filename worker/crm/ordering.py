@@ -11,7 +11,8 @@ from __future__ import annotations
 from contextlib import contextmanager
 from datetime import datetime
 
-from shared import keys, locks
+from shared import keys
+from shared.redis_conn import held
 from worker.provider_errors import TransientError
 
 NEWEST_TTL = 90 * 24 * 3600
@@ -41,11 +42,10 @@ def exclusive(conn, email: str):
     """One writer per contact at a time, so the staleness check and the write that
     follows it cannot interleave with another worker's."""
     key = f"{keys.PREFIX}crm:lease:{keys.digest(email.strip().lower())}"
-    try:
-        with locks.held(conn, key, LEASE_SECONDS):
-            yield
-    except locks.LockBusy:
-        raise ContactBusy("relay", "another worker is updating this contact", retry_after=5) from None
+    with held(conn, key, LEASE_SECONDS) as acquired:
+        if not acquired:
+            raise ContactBusy("relay", "another worker is updating this contact", retry_after=5)
+        yield
 
 
 def is_stale(conn, email: str, changed_at: str) -> bool:

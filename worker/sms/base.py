@@ -5,6 +5,9 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+from shared.settings import Settings
+from worker.provider import Provider
+
 
 @dataclass(frozen=True)
 class OutboundSms:
@@ -18,8 +21,11 @@ class OutboundSms:
     """The approved EngageLab template; None on the console backend when unset."""
 
 
-class SmsBackend(ABC):
-    name: str
+class SmsBackend(Provider, ABC):
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "SmsBackend":
+        """The backend the worker sends through, built once per process."""
+        return cls()
 
     @abstractmethod
     def send(self, message: OutboundSms) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from shared.keys import digest
-from shared.logs import mask_name, mask_phone
+from shared.scrub import mask_name, mask_phone
 from worker.sms.base import OutboundSms, SmsBackend
 
 log = logging.getLogger("relay.sms.console")

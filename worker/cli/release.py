@@ -23,6 +23,9 @@ import time
 from typing import Callable
 
 from shared.settings import ConfigError, Settings
+from worker import context, providers
+from worker.cli.config_check import describe
+from worker.provider_errors import ProviderError
 
 COMMAND = "relay release"
 """The Procfile's ``release:`` line. Not one of the long-running PROCESSES: ``relay dev``
@@ -36,9 +39,6 @@ class ReleaseFailed(Exception):
 
 def run(settings: Settings, say: Callable[[str], None] = print) -> None:
     """Every step, or ConfigError / ReleaseFailed naming what to fix."""
-    from shared.config_check import describe
-    from worker import context
-
     started = time.monotonic()
     settings.check_web()
     context.current()  # the SMS and CRM backends can be built with these credentials
@@ -77,16 +77,10 @@ def _check_redis(settings: Settings) -> str:
 
 
 def _crm_setup(settings: Settings) -> list[str]:
-    if settings.crm_backend != "brevo":
-        return [f"release: CRM_BACKEND={settings.crm_backend}: no Brevo attributes to set up"]
-    from worker.crm.brevo import BrevoClient, setup_attributes
-    from worker.crm.fields import effective_mapping
-    from worker.provider_errors import ProviderError
-
-    client = BrevoClient(settings.brevo_api_url, settings.brevo_api_key)
     try:
-        done = setup_attributes(client, effective_mapping(settings.relay_config.field_mapping))
+        done = providers.setup_crm(settings)
     except ProviderError as error:
-        hint = " (check BREVO_API_KEY)" if error.status in (401, 403) else ""
-        raise ReleaseFailed(f"relay crm setup: {error}{hint}") from None
-    return [f"release: brevo {line}" for line in done]
+        raise ReleaseFailed(f"relay crm setup: {error}{providers.setup_hint(settings, error)}") from None
+    if done is None:
+        return [f"release: CRM_BACKEND={settings.crm_backend}: no Brevo attributes to set up"]
+    return [f"release: {settings.crm_backend} {line}" for line in done]

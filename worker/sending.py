@@ -1,0 +1,163 @@
+"""Sending one SMS, once: a notice decided when its delivery was applied, or a reminder
+rendered when it fires. Either may run long after it was planned (a retry after an outage,
+a reminder days later), so the booking is checked first; then the toll fraud guard, the
+daily cap and the send-once key; a transient failure is retried later, a permanent one
+fails the job with the provider's reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from shared import defaults, stats
+from shared.booking import BookingRecord, BookingStore
+from shared.scrub import mask_phone, safe_message
+from shared.vocabulary import BookingStatus, SmsKind
+from worker import context, idempotency, rebook, retry, toll_fraud
+from worker.messages import render
+from worker.payloads import Payload, ReminderPayload, Skipped, SmsPayload
+from worker.provider_errors import PermanentError, TransientError
+from worker.sms import OutboundSms
+
+log = logging.getLogger("relay.worker")
+
+
+class DailyCapReached(Exception):
+    """The number had SMS_DAILY_CAP_PER_NUMBER messages in the last 24 hours."""
+
+
+def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
+    """A confirmation or notice, rendered when its delivery was applied. A confirmation for
+    a booking cancelled since is not sent; a cancellation or no-show gets its re-booking
+    link now (worker/rebook.py)."""
+    conn = job.connection
+    store = BookingStore(conn)
+    record = store.load(payload.invitee) if payload.invitee else None
+    reason = _stale_notice(payload.kind, record, datetime.now(timezone.utc))
+    params = payload.params
+    if reason is None and payload.kind in rebook.LINK_KINDS:
+        try:
+            link = rebook.link_for(conn, context.current().settings, payload.invitee,
+                                   record.event_type_uri if record else None, last_try=rebook.last_try(payload))
+        except TransientError as error:
+            return retry.schedule_retry(conn, payload, job.id, defaults.SMS_QUEUE, error)
+        params = {**params, "link": link or ""}
+        # Calendly took a moment: the booking may have changed meanwhile (a no-show removed).
+        record = store.load(payload.invitee)
+        reason = _stale_notice(payload.kind, record, datetime.now(timezone.utc))
+        if reason is None and not link and payload.kind == SmsKind.NO_SHOW:
+            reason = "no_rebook_link"  # the no-show message is the link; without one it says nothing
+    if reason is not None:
+        stats.count(conn, "sms", payload.kind, "skipped", reason)
+        log.info("sms %s not sent: %s", payload.kind, reason, extra={"sms_kind": payload.kind, "reason": reason})
+        return {"status": "skipped", "reason": reason}
+    sms = OutboundSms(key=payload.key, kind=payload.kind, to=payload.to, params=params, template_id=payload.template)
+    return deliver(job, sms, payload, defaults.SMS_QUEUE)
+
+
+def _stale_notice(kind: str, record: BookingRecord | None, now: datetime) -> str | None:
+    if record is None:
+        return None
+    if kind == SmsKind.CANCEL:
+        return None if record.status == BookingStatus.CANCELED else f"booking_{record.status}"
+    if kind == SmsKind.NO_SHOW:  # the no-show may have been removed since
+        return None if record.status == BookingStatus.NO_SHOW else f"booking_{record.status}"
+    if record.status != BookingStatus.ACTIVE:
+        return f"booking_{record.status}"
+    if record.start is not None and record.start <= now:
+        return "too_late"
+    return None
+
+
+def send_reminder(job, payload: ReminderPayload) -> dict[str, Any]:
+    """A reminder or follow-up, fired by rq-scheduler: the booking re-checked, then rendered."""
+    conn = job.connection
+    now = datetime.now(timezone.utc)
+    lateness = now.timestamp() - payload.due
+    record = BookingStore(conn).load_by_digest(payload.booking)
+    reason = _why_not_remind(record, payload, now)
+    sms = None
+    if reason is None:
+        sms = render(SmsKind(payload.kind), record, context.current().settings, offset=payload.offset)
+        if isinstance(sms, Skipped):
+            reason = sms.reason
+    if reason is not None:
+        stats.count(conn, "sms", payload.kind, "skipped", reason)
+        log.info("%s not sent: %s", payload.kind, reason,
+                 extra={"sms_kind": payload.kind, "reason": reason, "lateness": round(lateness, 3)})
+        return {"status": "skipped", "reason": reason, "lateness": lateness}
+    result = deliver(job, sms, payload, defaults.REMINDERS_QUEUE)
+    if result["status"] == "sent":
+        stats.observe(conn, "reminder_lateness", max(0.0, lateness))
+    return {**result, "lateness": lateness}
+
+
+def _why_not_remind(record: BookingRecord | None, payload: ReminderPayload, now: datetime) -> str | None:
+    if record is None:
+        return "booking_unknown"
+    if record.status != BookingStatus.ACTIVE:
+        return f"booking_{record.status}"
+    if record.start is None or int(record.start.timestamp()) != payload.start:
+        return "start_moved"
+    if payload.kind == SmsKind.REMINDER and now >= record.start:
+        return "too_late"
+    return None
+
+
+def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, Any]:
+    """Send once; a transient failure schedules a retry, a permanent one fails the job."""
+    ctx = context.current()
+    conn = job.connection
+    # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
+    # number instead would let an invitee who books with the host's number escape the cap.
+    to_host = sms.kind == SmsKind.HOST_NOTIFY
+    # Checked when the message was planned; again now, since a retry or a reminder may run
+    # days later under a changed SMS_COUNTRIES.
+    refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
+    if refused:
+        stats.count(conn, "sms", sms.kind, "skipped", refused)
+        toll_fraud.log_refusal(f"sms:{sms.kind}", refused, sms.to)
+        return {"status": "skipped", "reason": refused}
+    capped = ctx.settings.sms_daily_cap is not None and not to_host
+
+    def send() -> str:
+        # Inside the send-once claim: a message already sent takes no slot, and one refused
+        # here releases its claim (a later replay, a day on, can still send it).
+        if capped and not toll_fraud.take_slot(conn, sms.to, sms.key, ctx.settings.sms_daily_cap):
+            raise DailyCapReached()
+        return ctx.sms.send(sms)
+
+    try:
+        provider_id = idempotency.run_once(conn, sms.key, send, also=lambda pipe: _count_sent(pipe, sms.kind))
+    except DailyCapReached:
+        stats.count(conn, "sms", sms.kind, "skipped", toll_fraud.DAILY_CAP)
+        toll_fraud.log_refusal(f"sms:{sms.kind}", toll_fraud.DAILY_CAP, sms.to)
+        return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
+    except TransientError as error:
+        stats.count(conn, "sms", sms.kind, "retry", "")
+        return retry.schedule_retry(conn, payload, job.id, queue, error.redacted(_sent_values(sms)))
+    except PermanentError as error:
+        if capped:
+            toll_fraud.give_back(conn, sms.to, sms.key)
+        error = error.redacted(_sent_values(sms))
+        stats.count(conn, "sms", sms.kind, "failed", str(error.code or error.status or ""))
+        retry.record_failure(job, error)
+        log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
+                  extra={"sms_kind": sms.kind, "code": error.code})
+        raise error from None
+    if provider_id is None:
+        log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})
+        return {"status": "duplicate"}
+    return {"status": "sent", "backend": ctx.sms.name, "provider_id": provider_id}
+
+
+def _sent_values(sms: OutboundSms) -> list[str | None]:
+    """What the provider was sent that is personal, to redact from its answer."""
+    return [sms.to, *(str(value) for value in sms.params.values())]
+
+
+def _count_sent(pipe, kind: str) -> None:
+    stats.count(pipe, "sms", kind, "sent", "")
+    stats.hourly(pipe, "messages")
