@@ -19,12 +19,14 @@ SEPARATORS = " \t.\\-\u00a0\u2007\u2009\u202f\u2010\u2011\u2012\u2013\u2014"
 """What people (and word processors) put between the digits of a phone number: spaces of
 every width, dots, hyphens and dashes."""
 NUMBERISH = re.compile(
-    r"(?P<date>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)"
+    r"(?P<uuid>(?<![0-9A-Fa-f-])[0-9A-Fa-f]{8}(?:-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}(?![0-9A-Fa-f-]))"
+    r"|(?P<date>\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?)"
     r"|(?P<ip>(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?![\w.]))"
     r"|(?P<run>(?<![+*\d])\(?\d[\d" + SEPARATORS + r"()/]*)"
 )
-"""A run of digits and the separators people type in phone numbers, or an ISO date or an
-IPv4 address, which are left alone. Each run is matched whole, once: linear time."""
+"""A run of digits and the separators people type in phone numbers, or a UUID (RQ's job ids,
+Calendly's resources: a group may be all digits), an ISO date or an IPv4 address, which are
+left alone. Each run is matched whole, once: linear time."""
 NATIONAL_DIGITS = (7, 15)
 """A run with this many digits is taken for a phone number in a national format
 (``(404) 555-9876``, ``020 7946 0958``, ``0151 23456789``): E.164 allows at most 15."""

@@ -91,7 +91,8 @@ def test_a_number_with_an_extension_glued_on_is_masked():
 @pytest.mark.parametrize("kept", [
     "2026-11-24T16:02:59.562+00:00", "on 2026-11-24 16:02", "from 127.0.0.1:8000", "retry 3 in 1800s",
     "job reminder-86400-4f3a1b2c9d8e7f6a5b4c3d2e1f0a9b8c", "took 1234.5678 ms", "redis 7.0.15", "pid 123456",
-    "uuid f293e904-5738-4671-a60f-ef2e1d4cf897", "digest a1234567890b1c2d3e", "sha256 deadbeef1234567890",
+    "uuid f293e904-5738-4671-a60f-ef2e1d4cf897", "job a1b2c3d4-1234-5678-9012-abcdef123456",
+    "job 12345678-1234-5678-9012-123456789012", "digest a1234567890b1c2d3e", "sha256 deadbeef1234567890",
     "https://api.calendly.com/scheduled_events/AAA/invitees/BBB",
     'File "/srv/.venv/lib/python3.11/site-packages/rq/worker/base.py", line 1650',
 ])
