@@ -32,7 +32,7 @@ def main() -> int:
     from bench import end_to_end, intake, memory, reminders, scrub
 
     if "intake" in chosen:
-        sections.append(intake.intake(args.redis_url, seconds, rounds=1 if args.quick else 2))
+        sections.append(intake.intake(args.redis_url, seconds, rounds=1 if args.quick else 3))
         print(sections[-1] + "\n", flush=True)
     if "slow" in chosen:
         sections.append(intake.slow_provider(args.redis_url, seconds))
