@@ -47,12 +47,6 @@ def snapshot(ident: str, envelope: dict[str, Any], headers: Mapping[str, str], r
                        "body": _masked(envelope, secrets)})
 
 
-def write(pipe, stored: str) -> None:
-    pipe.lpush(CAPTURE_LIST, stored)
-    pipe.ltrim(CAPTURE_LIST, 0, CAPTURE_SIZE - 1)
-    pipe.expire(CAPTURE_LIST, CAPTURE_TTL)
-
-
 def listing(conn, limit: int = CAPTURE_SIZE) -> list[dict[str, Any]]:
     """The captures of the last CAPTURE_TTL, newest first."""
     cutoff = time.time() - CAPTURE_TTL

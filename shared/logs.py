@@ -67,23 +67,24 @@ class SafeFormatter(logging.Formatter):
         self.secrets = tuple(s for s in secrets if len(s) >= MIN_SCRUBBED_SECRET_LENGTH)
 
     def entry(self, record: logging.LogRecord) -> dict[str, Any]:
+        # Scrub the values, then encode: scrubbing the encoded line would miss what JSON
+        # escaped (non-ASCII, quotes) and could cut an escape sequence in half. The time,
+        # level and logger name are the formatter's own: nothing to scrub there.
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage(), self.secrets),
         }
         if request_id.get() is not None:
-            entry["request_id"] = request_id.get()
+            entry["request_id"] = scrub(request_id.get(), self.secrets)  # a client may choose it
         if record.name == OWN_LOGGERS or record.name.startswith(OWN_LOGGERS + "."):
             for key, value in vars(record).items():
                 if key not in RESERVED and not key.startswith("_"):
-                    entry[key] = value
+                    entry[key] = self._scrubbed(value)
         if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
-        # Scrub the values, then encode: scrubbing the encoded line would miss what JSON
-        # escaped (non-ASCII, quotes) and could cut an escape sequence in half.
-        return self._scrubbed(entry)
+            entry["exc"] = scrub(self.formatException(record.exc_info), self.secrets)
+        return entry
 
     def formatException(self, ei) -> str:
         return safe_traceback(ei, self.secrets)

@@ -57,3 +57,35 @@ def test_the_job_is_exactly_what_rq_would_have_enqueued(conn):
     assert conn.sismember("rq:queues", "rq:queue:events")
     assert 0 < conn.ttl(f"relay:dedupe:{ident}") <= 3600
     assert intake.recent(conn)[0]["id"] == ident
+
+
+def test_the_job_reads_back_as_rqs_own_enqueue_would_have_written_it(conn):
+    """Field by field against RQ's Queue.enqueue_call for the same call (times aside)."""
+    from rq import Queue
+    from rq.job import Job
+
+    from shared import defaults
+
+    envelope = samples.envelope("invitee.created", samples.invitee_payload())
+    _, ident = intake.Intake(conn).enqueue_once(envelope, 3600)
+    ours = Job.fetch(f"event-{ident}", connection=conn)
+    rqs = Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue_call(
+        defaults.PROCESS_EVENT_FUNC, args=(envelope,), job_id="rq-own", description=ours.description,
+        **defaults.EVENT_JOB_OPTIONS)
+    rqs = Job.fetch("rq-own", connection=conn)
+    for name in ("func_name", "args", "kwargs", "origin", "description", "timeout", "result_ttl", "failure_ttl",
+                 "retries_left", "dependency_ids", "meta", "success_callback", "failure_callback", "group_id"):
+        assert getattr(ours, name) == getattr(rqs, name), name
+    assert ours.get_status() == rqs.get_status() == "queued"
+    assert ours.enqueued_at and ours.created_at
+    assert conn.lrange("rq:queue:events", 0, -1) == [f"event-{ident}".encode(), b"rq-own"]
+
+
+def test_a_duplicate_is_counted_in_the_same_round_trip(conn):
+    from shared import stats
+
+    envelope = samples.envelope("invitee.created", samples.invitee_payload())
+    receiver = intake.Intake(conn)
+    receiver.enqueue_once(envelope, 3600)
+    receiver.enqueue_once(envelope, 3600)
+    assert stats.read(conn, "deliveries") == {("accepted",): 1, ("duplicate",): 1}

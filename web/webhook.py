@@ -65,8 +65,6 @@ def calendly_webhook():
     except RedisError as error:
         log.error("redis unavailable, asking Calendly to retry", extra={"error": type(error).__name__})
         return error_response(503, "redis_unavailable", "the queue is unreachable; retry later")
-    if status == intake.DUPLICATE:
-        _count(conn, "deliveries", "duplicate")
     log.info("webhook %s: %s", status, event,
              extra={"event": event, "delivery": ident, "outcome": status, "signature_age": age})
     return jsonify(status=status, delivery=ident), 200

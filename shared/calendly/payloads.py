@@ -95,9 +95,9 @@ def validate_envelope(data: Any) -> dict[str, Any]:
     """The receiver's check: raise PayloadError naming the first missing or bad field."""
     if not isinstance(data, dict):
         raise PayloadError("body must be a JSON object", field="body")
-    envelope = _load(ENVELOPE, data, "")
-    _load(ENVELOPE_PAYLOAD, envelope["payload"], "payload.")
-    return envelope
+    _load(ENVELOPE, data, "")
+    _load(ENVELOPE_PAYLOAD, data["payload"], "payload.")
+    return data
 
 
 def parse_delivery(envelope: Any, source: str = WEBHOOK) -> Delivery:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
+from marshmallow import EXCLUDE, Schema, fields, validate
 
 MAX_TEXT = 10_000
 """Longest text kept. Longer free text (a name, an answer, a cancellation reason) is cut to
@@ -43,10 +43,11 @@ def _free_text() -> fields.String:
 
 
 class EnvelopeSchema(Schema):
-    """What the receiver checks before enqueueing: enough to route and dedupe."""
+    """What the receiver checks before enqueueing: enough to route and dedupe. Only checked:
+    the receiver keeps the envelope exactly as it came, so nothing else is copied."""
 
     class Meta:
-        unknown = INCLUDE
+        unknown = EXCLUDE
 
     event = _text(required=True, validate_length=validate.Length(min=1, max=200))
     created_at = _nullable_text()
@@ -55,7 +56,7 @@ class EnvelopeSchema(Schema):
 
 class EnvelopePayloadSchema(Schema):
     class Meta:
-        unknown = INCLUDE
+        unknown = EXCLUDE
 
     uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
 
