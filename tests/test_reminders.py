@@ -295,3 +295,30 @@ def test_a_provider_saying_retry_now_cannot_burn_every_attempt_in_seconds():
     # Retry-After: 0 on every answer: the twelve attempts still span more than an hour.
     assert sum(paced_delay(attempt) for attempt in range(1, 13)) > 3600
     assert paced_delay(1) == 1.0 and paced_delay(3) == 4.0
+
+
+def test_a_pending_job_holds_only_what_differs_and_is_released_with_the_shared_settings(conn):
+    from worker.scheduling import schedule
+
+    due = datetime.now(timezone.utc) - timedelta(seconds=1)
+    with conn.pipeline() as pipe:
+        schedule(pipe, conn, due, "worker.jobs.send_reminder", {"kind": "reminder"}, "reminder-slim")
+        pipe.execute()
+    stored = {field.decode() for field in conn.hkeys(Job.key_for("reminder-slim"))}
+    assert stored == {"status", "description", "origin", "data"}
+    # A job scheduled by an earlier version, with every field: released with its own values.
+    old = Job.create("worker.jobs.send_reminder", args=({"kind": "reminder"},), connection=conn, id="reminder-old",
+                     timeout=7, result_ttl=8, failure_ttl=9, status="scheduled")
+    old.origin = defaults.REMINDERS_QUEUE
+    old.save()
+    conn.zadd(Scheduler.scheduled_jobs_key, {"reminder-old": int(time.time()) - 1})
+
+    BatchScheduler(connection=conn).enqueue_jobs()
+
+    released = Job.fetch("reminder-slim", connection=conn)
+    assert released.get_status() == "queued"
+    assert (released.timeout, released.result_ttl, released.failure_ttl) == (
+        defaults.JOB_TIMEOUT, defaults.SCHEDULED_JOB_RESULT_TTL, defaults.FAILED_JOB_TTL)
+    assert released.created_at is not None
+    kept = Job.fetch("reminder-old", connection=conn)
+    assert (kept.timeout, kept.result_ttl, kept.failure_ttl) == (7, 8, 9)

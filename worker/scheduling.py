@@ -43,15 +43,37 @@ def schedule(pipe, conn, at: datetime, func: str, data: dict, job_id: str,
         description=f"{data.get('kind', func)} {data.get('offset') or ''}".strip(),
     )
     job.origin = queue
-    # job.save() would also write RQ's empty placeholder fields ("", seven of them); a
-    # pending reminder lives in Redis for days, so it is written without them (RQ reads
-    # a missing field as empty). DEL first: rescheduling the same id replaces the job.
-    mapping = {field: value for field, value in job.to_dict().items() if value != ""}
+    # A pending reminder lives in Redis for days, so its hash holds only what differs
+    # from one pending job to the next: not RQ's empty placeholder fields (seven of them),
+    # nor the timeout, TTLs and creation time every one-off job shares, which the
+    # scheduler sets when it releases the job (BatchScheduler._release). RQ reads a
+    # missing field as unset. DEL first: rescheduling the same id replaces the job.
+    mapping = {field: value for field, value in job.to_dict().items()
+               if value != "" and field not in RELEASE_DEFAULTS}
     pipe.delete(job.key)
     pipe.hset(job.key, mapping=mapping)
     # Rounded up: rq-scheduler keeps whole seconds, and a job released before its time (a
     # retry before the provider's reset, a reminder early) is worse than one a moment late.
     pipe.zadd(Scheduler.scheduled_jobs_key, {job_id: math.ceil(at.timestamp())})
+
+
+RELEASE_DEFAULTS = {"created_at": None, "timeout": defaults.JOB_TIMEOUT,
+                    "result_ttl": defaults.SCHEDULED_JOB_RESULT_TTL, "failure_ttl": defaults.FAILED_JOB_TTL}
+"""What every one-off pending job shares, left out of its hash (about 250 bytes of a
+reminder's 1,060) and given back when it is released; ``created_at`` becomes the release
+time, as RQ reads a job without one."""
+
+
+def with_release_defaults(job: Job) -> Job:
+    """A released one-off job with the settings ``schedule`` left out of its hash (a job
+    scheduled before that change carries them already)."""
+    if job.timeout is None:
+        job.timeout = RELEASE_DEFAULTS["timeout"]
+    if job.result_ttl is None:
+        job.result_ttl = RELEASE_DEFAULTS["result_ttl"]
+    if job.failure_ttl is None:
+        job.failure_ttl = RELEASE_DEFAULTS["failure_ttl"]
+    return job
 
 
 def unschedule(pipe, job_ids) -> None:
@@ -163,7 +185,8 @@ class BatchScheduler(Scheduler):
             for job in jobs:
                 if job.origin not in queues:
                     queues[job.origin] = self.get_queue_for_job(job)
-                queues[job.origin].enqueue_job(job, pipeline=pipe, at_front=bool(job.enqueue_at_front))
+                queues[job.origin].enqueue_job(with_release_defaults(job), pipeline=pipe,
+                                               at_front=bool(job.enqueue_at_front))
             pipe.zrem(self.scheduled_jobs_key, *[job.id for job in jobs])
             pipe.execute()
 
