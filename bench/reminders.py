@@ -38,7 +38,6 @@ from shared.settings import Settings  # noqa: E402
 from worker import apply, scheduling  # noqa: E402
 from worker.messages import reminder_job  # noqa: E402
 
-KB = 1024
 
 
 def main() -> int:

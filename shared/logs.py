@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from datetime import datetime, timezone
 from typing import Any, Iterable
 
-from shared.scrub import MIN_SCRUBBED_SECRET_LENGTH, safe_message, scrub
+from shared.scrub import MIN_SCRUBBED_SECRET_LENGTH, Verbatim, safe_message, scrub
 
 RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -76,8 +76,9 @@ class SafeFormatter(logging.Formatter):
             "logger": record.name,
             "msg": scrub(record.getMessage(), self.secrets),
         }
-        if request_id.get() is not None:
-            entry["request_id"] = scrub(request_id.get(), self.secrets)  # a client may choose it
+        given = request_id.get()
+        if given is not None:  # a client may choose it; the relay's own is Verbatim
+            entry["request_id"] = given if type(given) is Verbatim else scrub(given, self.secrets)
         if record.name == OWN_LOGGERS or record.name.startswith(OWN_LOGGERS + "."):
             for key, value in vars(record).items():
                 if key not in RESERVED and not key.startswith("_"):
@@ -90,6 +91,8 @@ class SafeFormatter(logging.Formatter):
         return safe_traceback(ei, self.secrets)
 
     def _scrubbed(self, value: Any) -> Any:
+        if type(value) is Verbatim:
+            return value
         if isinstance(value, str):
             return scrub(value, self.secrets)
         if isinstance(value, dict):

@@ -76,6 +76,15 @@ MIN_SCRUBBED_SECRET_LENGTH = 8
 contains them, and no real key is that short (ADMIN_TOKEN must have 16 characters)."""
 
 
+class Verbatim(str):
+    """A value the relay made itself from no personal data (a digest, a job or delivery id,
+    a request id it generated): logged as is. Scrubbing one is wasted work on the hottest
+    path (a 32-digit hex id sends every digit run through the phone-number check) and can
+    only mangle it. Made only by the code that made the value, never from received text."""
+
+    __slots__ = ()
+
+
 def scrub(text: str, secrets: Iterable[str] = (), urls: bool = True) -> str:
     """Secrets replaced; e-mail addresses, phone numbers in any format and (with ``urls``)
     links masked down to their host and first word: a link can act for someone (a

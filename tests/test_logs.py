@@ -175,3 +175,29 @@ def test_what_a_job_sent_is_redacted_from_a_providers_answer():
     assert isinstance(redacted, PermanentError) and redacted.code == "invalid_parameter"
     assert str(redacted) == "brevo HTTP 400 code invalid_parameter: Invalid name *** for contact"
     assert error.redacted(["Ann"]) is error  # nothing to redact: the same error
+
+
+def test_values_the_relay_made_itself_are_logged_verbatim_and_received_text_is_still_scrubbed(monkeypatch):
+    from shared import logs
+    from shared.logs import request_id
+    from shared.scrub import Verbatim
+
+    scrubbed = []
+    real_scrub = logs.scrub
+    monkeypatch.setattr(logs, "scrub", lambda text, *args, **kw: scrubbed.append(text) or real_scrub(text, *args, **kw))
+    own = Verbatim("2074946095812345abcdef0123456789")
+    token = request_id.set(Verbatim("0123456789abcdef0123456789abcdef"))
+    try:
+        entry = logged("relay.web", [], "accepted", extra={"delivery": own, "given": "call 020 7946 0958"})
+    finally:
+        request_id.reset(token)
+    assert entry["delivery"] == own and entry["request_id"] == "0123456789abcdef0123456789abcdef"
+    assert scrubbed == ["accepted", "call 020 7946 0958"]  # the message and the received text only
+    assert "7946 0958" not in entry["given"]
+    # A client's request id is text received: scrubbed as before.
+    token = request_id.set("tel-02079460958")
+    try:
+        entry = logged("relay.web", [], "accepted")
+    finally:
+        request_id.reset(token)
+    assert "02079460958" not in entry["request_id"]

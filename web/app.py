@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from shared import logs, watchdog
 from shared import defaults
 from shared.redis_conn import check_certificate, connect_for
+from shared.scrub import Verbatim
 from shared.settings import Settings
 from web import intake, security
 from web.body import BoundedBody
@@ -74,7 +75,7 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     @app.before_request
     def assign_request_id():
         given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
+        g.request_id = given if REQUEST_ID.match(given) else Verbatim(uuid.uuid4().hex)
         g.log_token = logs.request_id.set(g.request_id)
         if not settings.trusted_proxies and "X-Forwarded-For" in request.headers:
             _warn_untrusted_proxy()

@@ -24,7 +24,7 @@ from rq.utils import utcformat
 
 from shared import captures, keys, stats, watchdog
 from shared import defaults
-from shared.scrub import mask_email
+from shared.scrub import Verbatim, mask_email
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -41,7 +41,7 @@ def delivery_id(envelope: dict[str, Any]) -> str:
     """A stable id for a delivery: the same for every redelivery of it."""
     parts = (envelope["event"], envelope["payload"]["uri"], envelope.get("created_at") or "")
     # surrogatepass: JSON may carry a lone surrogate escape (\ud800), which strict UTF-8 refuses.
-    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return Verbatim(hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32])
 
 
 def recent(conn, limit: int = 50) -> list[dict[str, Any]]:

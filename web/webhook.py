@@ -18,7 +18,7 @@ from shared import defaults
 from shared import stats, watchdog
 from shared.calendly.payloads import SUPPORTED_EVENTS, PayloadError, validate_envelope
 from web import intake
-from web.responses import error_response, relay
+from web.responses import accepted_response, error_response, relay
 from shared.calendly.signature import HEADER, SignatureVerificationError, verify_with_any_key
 
 log = logging.getLogger("relay.web")
@@ -67,7 +67,7 @@ def calendly_webhook():
         return error_response(503, "redis_unavailable", "the queue is unreachable; retry later")
     log.info("webhook %s: %s", status, event,
              extra={"event": event, "delivery": ident, "outcome": status, "signature_age": age})
-    return jsonify(status=status, delivery=ident), 200
+    return accepted_response(status=status, delivery=ident)
 
 
 SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
