@@ -234,6 +234,9 @@ WORKER_HEARTBEAT_MIN_INTERVAL = 10
 spare and saves a third of a job's round trips (bench/RESULTS.md, burst drain)."""
 
 DEFAULT_SCHEDULER_INTERVAL = 1.0
+SCHEDULER_WAKE_MARGIN = 0.005
+"""Seconds past a job's due second at which the scheduler wakes for it: the due check
+compares with the clock, which must have reached that second."""
 
 # --- Development ----------------------------------------------------------------------
 

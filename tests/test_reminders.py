@@ -322,3 +322,20 @@ def test_a_pending_job_holds_only_what_differs_and_is_released_with_the_shared_s
     assert released.created_at is not None
     kept = Job.fetch("reminder-old", connection=conn)
     assert (kept.timeout, kept.result_ttl, kept.failure_ttl) == (7, 8, 9)
+
+
+def test_the_scheduler_wakes_at_the_next_due_second_not_at_its_next_tick(conn):
+    from worker.scheduling import schedule
+
+    scheduler = BatchScheduler(connection=conn, interval=30)
+    started = time.time()
+    assert 29 < scheduler._pause(started) <= 30  # nothing scheduled: the interval
+    due = datetime.now(timezone.utc) + timedelta(seconds=2)
+    with conn.pipeline() as pipe:
+        schedule(pipe, conn, due, "worker.jobs.send_reminder", {"kind": "reminder"}, "reminder-soon")
+        pipe.execute()
+    pause = scheduler._pause(started)
+    assert 1 <= pause <= 3 and time.time() + pause >= scheduled(conn)["reminder-soon"].timestamp()
+    # One already due but left (another scheduler holds the pass): no spinning on it.
+    conn.zadd(Scheduler.scheduled_jobs_key, {"reminder-soon": int(time.time()) - 5})
+    assert scheduler._pause(started) > 29

@@ -128,7 +128,7 @@ class BatchScheduler(Scheduler):
                     log.exception("scheduler pass failed; trying again in %ss", self._interval)
                 if burst:
                     return
-                pause = self._interval - (time.time() - started)
+                pause = self._pause(started)
                 while pause > 0 and not self._stopping:
                     time.sleep(min(pause, 0.2))
                     pause -= 0.2
@@ -139,6 +139,22 @@ class BatchScheduler(Scheduler):
             except RedisError:
                 pass
         log.info("scheduler stopped")
+
+    def _pause(self, started: float) -> float:
+        """Until the next pass: the interval, or less when a job falls due sooner. Jobs are
+        due on whole seconds, so waking at that second rather than at the next tick of a
+        fixed interval takes up to a whole interval off a reminder's lateness, at the cost
+        of one ZRANGE a pass. A job scheduled meanwhile for sooner waits one interval at most."""
+        pause = self._interval - (time.time() - started)
+        try:
+            first = self.connection.zrange(self.scheduled_jobs_key, 0, 0, withscores=True)
+        except RedisError:
+            return pause
+        # A job already due was left by this pass (another scheduler holds the pass, or it
+        # is released at the next): waking early for it would only spin.
+        if first and first[0][1] > time.time():
+            pause = min(pause, first[0][1] - time.time() + defaults.SCHEDULER_WAKE_MARGIN)
+        return pause
 
     def _stop(self, signum, frame) -> None:
         self._stopping = True

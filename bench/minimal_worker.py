@@ -1,0 +1,34 @@
+"""The anchor for the burst drain (issue 19, target 3): RQ doing only the work no relay
+built on RQ can skip, in the relay's shape of two jobs per booking.
+
+- ``apply(envelope)``, from the events queue: reads the invitee's number and enqueues
+  ``send(to)`` on the sms queue (the relay applies the delivery and plans the message);
+- ``send(to)``: one POST to the provider over a kept-alive connection (the relay renders,
+  guards and sends, then records the message once).
+
+Served by RQ's own ``SimpleWorker`` (the relay's default worker class runs jobs in the
+worker process as well) with RQ's defaults: no booking record, no send-once key, no
+ledger, no counters, no logging of its own. What the relay does beyond this is its own
+cost; the difference with the relay's figure in the same run is what it pays for them.
+"""
+
+from __future__ import annotations
+
+import os
+
+import requests
+from rq import Queue, get_current_job
+
+_session = requests.Session()
+
+
+def apply(envelope: dict) -> None:
+    job = get_current_job()
+    to = envelope["payload"].get("text_reminder_number")
+    Queue("sms", connection=job.connection).enqueue(send, to)
+
+
+def send(to: str) -> None:
+    answer = _session.post(os.environ["ENGAGELAB_API_URL"].rstrip("/") + "/v1/messages",
+                           json={"to": [to], "template": {"id": "1", "params": {}}}, timeout=10)
+    answer.raise_for_status()
