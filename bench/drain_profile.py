@@ -2,7 +2,7 @@
 (by command, from ``INFO commandstats``) and the worker's CPU per booking (cProfile of one
 ``relay worker --burst``, the functions with the most cumulative and own time).
 
-    .venv/bin/python bench/drain_profile.py [--bookings 1000] [--redis-url URL] [--top 25]
+    .venv/bin/python bench/drain_profile.py [--bookings 1000] [--reminders] [--redis-url URL] [--top 25]
 
 The provider answers at once, so that what is left is the relay's own work. The figures
 explain the burst drain of ``bench/end_to_end.py`` (issue 19, target 3).
@@ -25,7 +25,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import BIN, RedisDatabase, engagelab_env, machine  # noqa: E402
+from bench.common import BIN, RedisDatabase, engagelab_env, machine, relay_env  # noqa: E402
 
 
 def commandstats(conn) -> dict[str, int]:
@@ -42,25 +42,54 @@ def burst(count: int) -> list[dict]:
         for i in range(count)]
 
 
-def profile(count: int, redis_url: str | None, top: int) -> str:
-    from tests.fakes import FakeEngageLab
+def enqueue_bookings(conn, count: int) -> None:
+    """The burst drain's work: ``count`` deliveries as the receiver enqueues them."""
     from web import intake
 
-    envelopes = burst(count)
+    receiver = intake.Intake(conn)
+    for envelope in burst(count):
+        receiver.enqueue_once(envelope, 3600)
+
+
+def release_reminders(conn, count: int) -> None:
+    """The same-second burst's work: ``count`` reminders planned, then all released at once."""
+    from datetime import datetime, timedelta, timezone
+
+    from rq_scheduler import Scheduler
+
+    from shared.calendly import samples
+    from shared.calendly.payloads import parse_delivery
+    from shared.settings import Settings
+    from worker import apply
+    from worker.scheduling import BatchScheduler
+
+    settings = Settings(reminder_offsets=(timedelta(hours=1),), followup_delay=None, crm_backend="off")
+    start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
+    for i in range(count):
+        payload = samples.invitee_payload(start=start, phone=f"+1 404-555-{i % 10000:04d}")
+        apply.apply_delivery(conn, parse_delivery(samples.envelope("invitee.created", payload)), settings,
+                             datetime.now(timezone.utc))
+    conn.delete("rq:queue:sms")  # only the reminders
+    due = {member: int(time.time()) - 1 for member in conn.zrange(Scheduler.scheduled_jobs_key, 0, -1)}
+    conn.zadd(Scheduler.scheduled_jobs_key, due)
+    BatchScheduler(connection=conn).enqueue_jobs()
+
+
+def profile(count: int, redis_url: str | None, top: int, work: str = "bookings") -> str:
+    from tests.fakes import FakeEngageLab
+
     with FakeEngageLab() as engagelab, RedisDatabase(redis_url) as url, tempfile.TemporaryDirectory() as tmp:
         conn = redis.Redis.from_url(url)
-        receiver = intake.Intake(conn)
-        for envelope in envelopes:
-            receiver.enqueue_once(envelope, 3600)
+        (enqueue_bookings if work == "bookings" else release_reminders)(conn, count)
         before = commandstats(conn)
         out = os.path.join(tmp, "worker.prof")
-        env = dict(os.environ, **engagelab_env(url, engagelab.url))
+        env = dict(os.environ, **(engagelab_env(url, engagelab.url) if work == "bookings" else relay_env(url)))
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "cProfile", "-o", out, str(BIN / "relay"), "worker", "--burst"],
                        env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         elapsed = time.monotonic() - started
         after = commandstats(conn)
-        if len(engagelab.requests) < count:
+        if work == "bookings" and len(engagelab.requests) < count:
             raise SystemExit(f"only {len(engagelab.requests)} of {count} messages arrived")
         calls = {name: after.get(name, 0) - before.get(name, 0) for name in after}
         # INFO itself is counted once per reading.
@@ -71,11 +100,12 @@ def profile(count: int, redis_url: str | None, top: int) -> str:
             buffer = io.StringIO()
             pstats.Stats(out, stream=buffer).sort_stats(order).print_stats(top)
             listings[order] = _trim(buffer.getvalue())
-    lines = [f"### Drain profile: {count} bookings, one `relay worker --burst`, instant provider ({machine()})", "",
+    what = "bookings, instant provider" if work == "bookings" else "reminders released at once, console provider"
+    lines = [f"### Drain profile: {count} {what}, one `relay worker --burst` ({machine()})", "",
              f"wall {elapsed:.1f} s; CPU of the worker {stats.total_tt / count * 1000:.2f} ms per booking "
              f"(under cProfile, which inflates it)", "",
-             f"Redis commands per booking: {sum(calls.values()) / count:.1f}", "",
-             "| command | per booking |", "|---|---|"]
+             f"Redis commands per {work[:-1]}: {sum(calls.values()) / count:.1f}", "",
+             f"| command | per {work[:-1]} |", "|---|---|"]
     for name, number in sorted(calls.items(), key=lambda item: -item[1]):
         if number > 0:
             lines.append(f"| {name} | {number / count:.2f} |")
@@ -94,8 +124,9 @@ def main() -> int:
     parser.add_argument("--bookings", type=int, default=1000)
     parser.add_argument("--redis-url")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--reminders", action="store_true", help="profile a same-second burst of reminders instead")
     args = parser.parse_args()
-    print(profile(args.bookings, args.redis_url, args.top))
+    print(profile(args.bookings, args.redis_url, args.top, "reminders" if args.reminders else "bookings"))
     return 0
 
 

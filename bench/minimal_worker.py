@@ -32,3 +32,11 @@ def send(to: str) -> None:
     answer = _session.post(os.environ["ENGAGELAB_API_URL"].rstrip("/") + "/v1/messages",
                            json={"to": [to], "template": {"id": "1", "params": {}}}, timeout=10)
     answer.raise_for_status()
+
+
+def remind(booking_key: str, sent_key: str) -> None:
+    """The least a reminder can do when it fires: read its booking and claim its
+    send-once key (the console provider sends nothing over the network)."""
+    connection = get_current_job().connection
+    connection.get(booking_key)
+    connection.set(sent_key, "1", nx=True, ex=86400)

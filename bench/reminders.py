@@ -28,7 +28,7 @@ from rq.job import Job
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RedisDatabase, percentile, table  # noqa: E402
+from bench.common import RedisDatabase, percentile, table, wait_workers  # noqa: E402
 from shared import defaults  # noqa: E402
 from shared.booking import BookingRecord, BookingStore  # noqa: E402
 from shared.vocabulary import BookingStatus, SmsKind  # noqa: E402
@@ -63,6 +63,8 @@ def report(redis_url: str | None, count: int, pending: int, workers: int, worker
         conn.flushdb()
         burst = measure_lateness(conn, url, count, workers, worker_class, spread=1)
         conn.flushdb()
+        anchor = anchor_burst(conn, url, count, workers)
+        conn.flushdb()
         per_reminder, per_record = measure_memory(conn, pending)
         conn.flushdb()
     p99 = percentile(spread, 99)
@@ -73,6 +75,8 @@ def report(redis_url: str | None, count: int, pending: int, workers: int, worker
         ("lateness p99, due in the same minute", f"{p99:.3f} s", "≤ 1 s " + ("✓" if p99 <= 1 else "✗")),
         ("lateness p50, all due in the same second", f"{percentile(burst, 50):.3f} s", ""),
         ("lateness p99, all due in the same second", f"{burst99:.3f} s", "≤ 1.5 s " + ("✓" if burst99 <= 1.5 else "✗")),
+        ("anchor: minimal RQ jobs (bench/minimal_worker.py), all released at once: p50 / p99",
+         f"{percentile(anchor, 50):.3f} s / {percentile(anchor, 99):.3f} s", "same run"),
         ("Redis per pending reminder", f"{per_reminder:.0f} B", "≤ 1,000 B " + ("✓" if per_reminder <= 1000 else "✗")),
         ("Redis per booking record", f"{per_record:.0f} B", ""),
     ])
@@ -116,6 +120,37 @@ def measure_lateness(conn, url: str, count: int, workers: int, worker_class: str
     if len(sent) < count:
         print(f"warning: only {len(sent)} of {count} reminders were sent in time", file=sys.stderr)
     return sent
+
+
+def anchor_burst(conn, url: str, count: int, workers: int) -> list[float]:
+    """The same-second burst's floor: ``count`` minimal reminder jobs (read the booking,
+    claim the send-once key) put on the queue at once, as the scheduler releases them, and
+    run by plain RQ SimpleWorkers; lateness = when each job ended − the release."""
+    from bench.minimal_worker import remind
+
+    queue = Queue(defaults.REMINDERS_QUEUE, connection=conn)
+    env = dict(os.environ, REDIS_URL=url)
+    rq = str(Path(sys.executable).parent / "rq")
+    command = [rq, "worker", "--quiet", "--url", url, "-w", "rq.worker.SimpleWorker", defaults.REMINDERS_QUEUE]
+    processes = [subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL) for _ in range(workers)]
+    try:
+        wait_workers(url, workers)
+        with conn.pipeline() as pipe:
+            jobs = [queue.enqueue(remind, f"relay:booking:{i}", f"relay:sent:anchor-{i}", pipeline=pipe)
+                    for i in range(count)]
+            released = time.time()
+            pipe.execute()
+        deadline = time.time() + 120
+        while queue.count and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        ended = [Job.fetch(job.id, connection=conn).ended_at for job in jobs]
+    finally:
+        for proc in processes:
+            proc.send_signal(signal.SIGTERM)
+        for proc in processes:
+            proc.wait(timeout=30)
+    return [end.timestamp() - released for end in ended if end is not None]
 
 
 def measure_memory(conn, count: int) -> tuple[float, float]:

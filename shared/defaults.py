@@ -233,6 +233,9 @@ WORKER_HEARTBEAT_MIN_INTERVAL = 10
 ``worker_ttl`` + 60 s (8 min), so one refresh every 10 s keeps it alive with room to
 spare and saves a third of a job's round trips (bench/RESULTS.md, burst drain)."""
 
+WORKER_SUSPENSION_CHECK_INTERVAL = 1.0
+"""Seconds between a worker's checks for ``rq suspend`` (RQ checks before every job)."""
+
 DEFAULT_SCHEDULER_INTERVAL = 1.0
 SCHEDULER_WAKE_MARGIN = 0.005
 """Seconds past a job's due second at which the scheduler wakes for it: the due check

@@ -75,3 +75,31 @@ def test_a_failing_job_logs_and_stores_no_part_of_its_arguments(conn):
     assert 'in explode' in stored and 'in explode' in text
     assert '"job": "%s"' % job.id in text
     assert failures(conn)[0].reason == "builtins.ValueError: invalid literal for int() with base 10: '…'"
+
+
+def test_an_unchanged_state_is_not_written_again_and_suspension_is_checked_once_a_second(conn):
+    import time
+
+    import pytest
+    from rq.exceptions import StopRequested
+    from rq.suspension import resume, suspend
+    from rq.worker import WorkerStatus
+
+    worker = RelaySimpleWorker([Queue("events", connection=conn)], connection=conn)
+    worker.register_birth()
+    worker.set_state(WorkerStatus.IDLE)
+    conn.hset(worker.key, "state", "marker")
+    worker.set_state(WorkerStatus.IDLE)  # RQ's second "idle" of a job: nothing written
+    assert conn.hget(worker.key, "state") == b"marker"
+    worker.set_state(WorkerStatus.BUSY)  # a change is always written
+    assert conn.hget(worker.key, "state") == b"busy"
+
+    worker.check_for_suspension(burst=True)
+    suspend(conn)
+    try:
+        worker.check_for_suspension(burst=True)  # checked less than a second ago: not yet seen
+        worker._suspension_checked = time.monotonic() - defaults.WORKER_SUSPENSION_CHECK_INTERVAL
+        with pytest.raises(StopRequested):  # a suspended worker in burst mode stops
+            worker.check_for_suspension(burst=True)
+    finally:
+        resume(conn)
