@@ -102,7 +102,7 @@ def profile(count: int, redis_url: str | None, top: int, work: str = "bookings")
             listings[order] = _trim(buffer.getvalue())
     what = "bookings, instant provider" if work == "bookings" else "reminders released at once, console provider"
     lines = [f"### Drain profile: {count} {what}, one `relay worker --burst` ({machine()})", "",
-             f"wall {elapsed:.1f} s; CPU of the worker {stats.total_tt / count * 1000:.2f} ms per booking "
+             f"wall {elapsed:.1f} s; CPU of the worker {stats.total_tt / count * 1000:.2f} ms per {work[:-1]} "
              f"(under cProfile, which inflates it)", "",
              f"Redis commands per {work[:-1]}: {sum(calls.values()) / count:.1f}", "",
              f"| command | per {work[:-1]} |", "|---|---|"]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import bisect
 from datetime import datetime, timedelta, timezone
 
+from redis.client import Pipeline
+
 PREFIX = "relay:stats:"
 SEPARATOR = "|"
 
@@ -43,15 +45,23 @@ def read(client, family: str) -> dict[tuple[str, ...], int]:
 
 
 def observe(client, family: str, value: float, buckets: tuple[float, ...] = LATENESS_BUCKETS) -> None:
-    """One observation of a histogram: its bucket (non-cumulative), the count and the sum."""
+    """One observation of a histogram: its bucket (non-cumulative), the count and the sum.
+    ``client`` may be a pipeline: the observation then commits with the rest."""
     index = bisect.bisect_left(buckets, value)
     bucket = str(buckets[index]) if index < len(buckets) else "+Inf"
     key = PREFIX + family
+    if isinstance(client, Pipeline):
+        _observe(client, key, bucket, value)
+        return
     with client.pipeline(transaction=False) as pipe:
-        pipe.hincrby(key, bucket, 1)
-        pipe.hincrby(key, "_count", 1)
-        pipe.hincrbyfloat(key, "_sum", value)
+        _observe(pipe, key, bucket, value)
         pipe.execute()
+
+
+def _observe(pipe, key: str, bucket: str, value: float) -> None:
+    pipe.hincrby(key, bucket, 1)
+    pipe.hincrby(key, "_count", 1)
+    pipe.hincrbyfloat(key, "_sum", value)
 
 
 def read_histogram(client, family: str, buckets: tuple[float, ...] = LATENESS_BUCKETS):

@@ -114,6 +114,9 @@ def test_a_reminder_fires_with_its_params(conn, booking, caplog):
     assert len(reminder) == 1
     assert reminder[0]["params"]["advance"] == "24 hours"
     assert reminder[0]["params"]["name"] == "Jane Doe" and reminder[0]["params"]["time"]
+    # Its lateness is observed with the record of its sending, once.
+    _, observed, total = stats.read_histogram(conn, "reminder_lateness")
+    assert observed == 1 and 0 <= total < 60
 
 
 def test_a_reminder_fired_twice_sends_once(conn, booking, caplog):
@@ -124,6 +127,7 @@ def test_a_reminder_fired_twice_sends_once(conn, booking, caplog):
     Queue(defaults.REMINDERS_QUEUE, connection=conn).enqueue_job(job)  # a duplicated scheduler pass
     run_jobs(conn)
     assert [m["kind"] for m in console_messages(caplog)].count("reminder") == 1
+    assert stats.read_histogram(conn, "reminder_lateness")[1] == 1  # the duplicate observed nothing
 
 
 def test_a_reminder_already_queued_when_the_booking_is_cancelled_is_not_sent(conn, booking, caplog):

@@ -88,9 +88,7 @@ def send_reminder(job, payload: ReminderPayload) -> dict[str, Any]:
         log.info("%s not sent: %s", payload.kind, reason,
                  extra={"sms_kind": payload.kind, "reason": reason, "lateness": round(lateness, 3)})
         return {"status": "skipped", "reason": reason, "lateness": lateness}
-    result = deliver(job, sms, payload, defaults.REMINDERS_QUEUE)
-    if result["status"] == "sent":
-        stats.observe(conn, "reminder_lateness", max(0.0, lateness))
+    result = deliver(job, sms, payload, defaults.REMINDERS_QUEUE, lateness=max(0.0, lateness))
     return {**result, "lateness": lateness}
 
 
@@ -106,8 +104,9 @@ def _why_not_remind(record: BookingRecord | None, payload: ReminderPayload, now:
     return None
 
 
-def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, Any]:
-    """Send once; a transient failure schedules a retry, a permanent one fails the job."""
+def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float | None = None) -> dict[str, Any]:
+    """Send once; a transient failure schedules a retry, a permanent one fails the job. A
+    reminder's ``lateness`` is observed with the record of its sending (one round trip)."""
     ctx = context.current()
     conn = job.connection
     # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
@@ -130,7 +129,7 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
         return ctx.sms.send(sms)
 
     try:
-        provider_id = idempotency.run_once(conn, sms.key, send, also=lambda pipe: _count_sent(pipe, sms.kind))
+        provider_id = idempotency.run_once(conn, sms.key, send, also=lambda pipe: _count_sent(pipe, sms.kind, lateness))
     except DailyCapReached:
         stats.count(conn, "sms", sms.kind, "skipped", toll_fraud.DAILY_CAP)
         toll_fraud.log_refusal(f"sms:{sms.kind}", toll_fraud.DAILY_CAP, sms.to)
@@ -158,6 +157,8 @@ def _sent_values(sms: OutboundSms) -> list[str | None]:
     return [sms.to, *(str(value) for value in sms.params.values())]
 
 
-def _count_sent(pipe, kind: str) -> None:
+def _count_sent(pipe, kind: str, lateness: float | None) -> None:
     stats.count(pipe, "sms", kind, "sent", "")
     stats.hourly(pipe, "messages")
+    if lateness is not None:
+        stats.observe(pipe, "reminder_lateness", lateness)
