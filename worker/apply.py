@@ -105,6 +105,9 @@ def apply_delivery(conn, delivery: Delivery, settings: Settings, now: datetime) 
         "jobs": [job.job_id for job in plan.jobs],
         "scheduled": [spec.job_id for specs in plan.scheduled.values() for spec in specs],
         "unscheduled": [job_id for ids in plan.unscheduled.values() for job_id in ids],
+        # Moved by quiet hours (reminders, follow-ups) or held until they end (notices).
+        "moved": [spec.job_id for spec in (*plan.jobs, *(s for specs in plan.scheduled.values() for s in specs))
+                  if getattr(spec.payload, "moved", None)],
         "skipped": [f"{s.what}:{s.reason}" for s in plan.skipped],
         "notes": list(decision.notes),
     }
@@ -122,7 +125,7 @@ def plan_jobs(actions, records: dict[str, BookingRecord], delivery: Delivery, se
     plan = Plan()
     for action in actions:
         if isinstance(action, SendSms):
-            plan.add(notice_job(action.kind, action.recipient, records[action.invitee_uri], settings))
+            plan.add(notice_job(action.kind, action.recipient, records[action.invitee_uri], settings, now))
         elif isinstance(action, SyncContact):
             plan.add(contact_job(action, records[action.invitee_uri], delivery, settings))
         elif isinstance(action, SyncLead):
@@ -153,7 +156,10 @@ def _commit(conn, pipe, plan: Plan, records, now: datetime) -> None:
     for specs in plan.scheduled.values():
         for spec in specs:
             scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
-    _enqueue(conn, pipe, plan.jobs)
+    for spec in plan.jobs:
+        if spec.at is not None:  # a notice waiting out quiet hours
+            scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id, queue=spec.queue)
+    _enqueue(conn, pipe, [spec for spec in plan.jobs if spec.at is None])
     for skip in plan.skipped:
         _count_skip(pipe, skip.what, skip.reason)
 
