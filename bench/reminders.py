@@ -36,6 +36,7 @@ from shared.calendly import samples  # noqa: E402
 from shared.calendly.payloads import parse_delivery  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from worker import apply, scheduling  # noqa: E402
+from worker.quiet_hours import Placement  # noqa: E402
 from worker.messages import reminder_job  # noqa: E402
 
 
@@ -175,7 +176,7 @@ def measure_memory(conn, count: int) -> tuple[float, float]:
     for chunk in chunks(records, 1000):
         with conn.pipeline(transaction=False) as pipe:
             for record in chunk:
-                spec = reminder_job(record, SmsKind.REMINDER, start - timedelta(hours=1), 3600)
+                spec = reminder_job(record, SmsKind.REMINDER, Placement(start - timedelta(hours=1)), 3600)
                 scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
             pipe.execute()
     per_reminder = (used_memory(conn) - baseline) / count
