@@ -39,7 +39,8 @@ def test_scheduler_replans_after_reminder_offsets_change(env, engagelab, conn, t
                    what="the replan after the change")
         assert pending(conn) == {"reminder-4": math.ceil(due(payload, 4))}
         assert kinds(engagelab) == ["101"]  # the 20 s reminder was removed, not sent
-        wait_until(lambda: kinds(engagelab) == ["101", "104"], timeout=30, what="the moved reminder")
+        wait_until(lambda: kinds(engagelab) == ["101", "104"], timeout=due(payload, 4) - time.time() + 15,
+                   what="the moved reminder")
         sent_at = time.time()
         # Until the meeting starts and a little after: nothing more.
         time.sleep(max(0.0, due(payload, 0) - time.time()) + 1.5)
