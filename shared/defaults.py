@@ -159,6 +159,21 @@ DEFAULT_FOLLOWUP_DELAY = "30m"
 DEFAULT_CALENDLY_API_URL = "https://api.calendly.com"
 DEFAULT_CALENDLY_AUTH_URL = "https://auth.calendly.com"
 
+DEFAULT_QUIET_HOURS = "21:00-08:00"
+"""QUIET_HOURS: no reminder or follow-up lands in this window of the invitee's local time
+(shared/quiet_hours.py, worker/quiet_hours.py): the "reminder at 3:03 am" people complain of."""
+DEFAULT_QUIET_MIN_LEAD = "15m"
+"""A reminder moved out of quiet hours goes at the window's end only if that still leaves
+this long before the start; otherwise it goes before the window begins."""
+DEFAULT_QUIET_HOURS_APPLY_TO = "reminder,followup"
+"""Kinds that wait for the end of quiet hours. Confirmations, cancellations, reschedule and
+no-show notices answer something the person just did, so by default they go at once."""
+DEFAULT_HOST_QUIET_HOURS = "off"
+"""HOST_QUIET_HOURS: the host chose to be told of each booking; off unless asked for."""
+QUIET_HOURS_EARLY_MARGIN = 60
+"""Seconds before the window begins at which a reminder goes when the window's end is too
+close to the start: "the last minute before the window"."""
+
 DEFAULT_SMS_DAILY_CAP_PER_NUMBER = 10
 """Messages one invitee number may receive in any 24 hours (worker/toll_fraud.py): a
 booking costs four or five, so two bookings a day pass and a pumping run does not."""

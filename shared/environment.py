@@ -16,8 +16,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError, fields
 
-from shared.durations import parse_optional_duration, parse_optional_offsets
+from shared.durations import OFF_WORDS, parse_duration, parse_optional_duration, parse_optional_offsets
 from shared.errors import ConfigError
+from shared.locales import parse_locale_map
+from shared.quiet_hours import parse_quiet_hours
 
 
 class Environment(Env):
@@ -177,6 +179,45 @@ class Offsets(Durations):
     expects = "durations like 24h,1h (or off)"
 
 
+class Duration(Durations):
+    """A duration such as ``15m`` (``off`` is not one)."""
+
+    parse = staticmethod(parse_duration)
+    expects = "a duration like 15m"
+
+
+class QuietWindow(Durations):
+    """``21:00-08:00`` in local time, or ``off`` (None)."""
+
+    parse = staticmethod(parse_quiet_hours)
+    expects = "a window of local time like 21:00-08:00 (or off)"
+
+
+class LocaleMap(Durations):
+    """``FR=fr_FR,DE=de_DE``: a locale per phone region."""
+
+    parse = staticmethod(parse_locale_map)
+    expects = "pairs of ISO country code and locale like FR=fr_FR,DE=de_DE"
+
+
+class MessageKinds(fields.Field):
+    """Kinds of invitee messages, e.g. ``reminder,followup,confirm``; ``off`` for none."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> frozenset[str]:
+        from shared.vocabulary import SmsKind
+
+        if value.lower() in OFF_WORDS:
+            return frozenset()
+        wanted = [part.strip().lower() for part in value.split(",") if part.strip()]
+        allowed = [kind.value for kind in SmsKind if kind != SmsKind.HOST_NOTIFY]
+        unknown = [kind for kind in wanted if kind not in allowed]
+        if unknown:
+            host = " (host notices follow HOST_QUIET_HOURS)" if SmsKind.HOST_NOTIFY in unknown else ""
+            raise ValidationError(f"must be message kinds among {', '.join(allowed)} (or off); "
+                                  f"not one: {', '.join(unknown)}{host}")
+        return frozenset(wanted)
+
+
 class TimeZone(fields.Field):
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         try:
@@ -200,6 +241,7 @@ class LocaleName(fields.Field):
 FIELDS: dict[str, type[fields.Field]] = {
     "whole_number": WholeNumber, "count_or_off": CountOrOff, "number": Number, "flag": Flag, "choice": Choice,
     "http_url": HttpUrl, "token": Token, "words": Words, "regions": Regions, "offsets": Offsets,
-    "optional_duration": Durations, "time_zone": TimeZone, "locale": LocaleName,
+    "optional_duration": Durations, "time_zone": TimeZone, "locale": LocaleName, "duration": Duration,
+    "quiet_hours": QuietWindow, "locale_map": LocaleMap, "message_kinds": MessageKinds,
 }
 """The parsers ``Environment.read`` knows besides environs' own (``str``)."""

@@ -24,6 +24,17 @@ class Upcoming:
     kind: str
     detail: str
     booking_status: str | None
+    moved: str | None = None
+    """Why it is not due when its offset said (``quiet_hours``), when something moved it."""
+    wanted: datetime | None = None
+    """When it was due before the move (a reminder's or follow-up's own time)."""
+
+    @property
+    def move(self) -> str:
+        """``moved from 2026-12-02 02:30 UTC (quiet_hours)``, or empty."""
+        if not self.moved:
+            return ""
+        return f"moved from {self.wanted:%Y-%m-%d %H:%M} UTC ({self.moved})" if self.wanted else f"held ({self.moved})"
 
 
 @dataclass(frozen=True)
@@ -49,8 +60,9 @@ def upcoming(conn, limit: int = 50) -> list[Upcoming]:
         if data.get("attempt"):
             detail += f" (retry {data['attempt']})"
         record = store.load_by_digest(data["booking"]) if data.get("booking") else None
+        wanted = datetime.fromtimestamp(data["wanted"], timezone.utc) if data.get("wanted") else None
         found.append(Upcoming(job_id.decode(), datetime.fromtimestamp(score, timezone.utc), kind, detail.strip(),
-                              record.status if record else None))
+                              record.status if record else None, data.get("moved"), wanted))
     return found
 
 

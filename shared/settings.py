@@ -14,9 +14,10 @@ from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from shared import defaults, logs
-from shared.durations import parse_optional_duration, parse_optional_offsets
+from shared.durations import parse_duration, parse_optional_duration, parse_optional_offsets
 from shared.environment import Environment
 from shared.errors import ConfigError
+from shared.quiet_hours import QuietHours, parse_quiet_hours
 from shared.relay_config import RelayConfig, load_relay_config
 from shared.vocabulary import SmsKind
 
@@ -84,6 +85,17 @@ class Settings:
     """Messages per invitee number in any 24 hours; None: no cap (``off``)."""
     default_timezone: str = defaults.DEFAULT_TIMEZONE
     locale: str = defaults.DEFAULT_LOCALE
+    locale_by_country: Mapping[str, str] = field(default_factory=dict)
+    """LOCALE_BY_COUNTRY: region of the invitee's phone → locale (shared/locales.py)."""
+    quiet_hours: QuietHours | None = parse_quiet_hours(defaults.DEFAULT_QUIET_HOURS)
+    """QUIET_HOURS, in the invitee's zone; None: off."""
+    quiet_min_lead: timedelta = parse_duration(defaults.DEFAULT_QUIET_MIN_LEAD)
+    quiet_hours_apply_to: frozenset[str] = frozenset(defaults.DEFAULT_QUIET_HOURS_APPLY_TO.split(","))
+    """Kinds of invitee messages that wait out quiet hours (QUIET_HOURS_APPLY_TO)."""
+    host_quiet_hours: QuietHours | None = None
+    """HOST_QUIET_HOURS, in HOST_TIMEZONE, for host notices; None: off."""
+    host_timezone: str | None = None
+    """HOST_TIMEZONE; unset: DEFAULT_TIMEZONE."""
     scheduler_interval: float = defaults.DEFAULT_SCHEDULER_INTERVAL
     worker_class: str = defaults.DEFAULT_WORKER_CLASS
     log_format: str | None = None
@@ -150,6 +162,14 @@ class Settings:
             sms_daily_cap=env.read("count_or_off", "SMS_DAILY_CAP_PER_NUMBER", defaults.DEFAULT_SMS_DAILY_CAP_PER_NUMBER),
             default_timezone=env.read("time_zone", "DEFAULT_TIMEZONE", defaults.DEFAULT_TIMEZONE),
             locale=env.read("locale", "LOCALE", defaults.DEFAULT_LOCALE),
+            locale_by_country=env.read("locale_map", "LOCALE_BY_COUNTRY", {}),
+            quiet_hours=env.read("quiet_hours", "QUIET_HOURS", parse_quiet_hours(defaults.DEFAULT_QUIET_HOURS)),
+            quiet_min_lead=env.read("duration", "QUIET_MIN_LEAD", parse_duration(defaults.DEFAULT_QUIET_MIN_LEAD)),
+            quiet_hours_apply_to=env.read("message_kinds", "QUIET_HOURS_APPLY_TO",
+                                          frozenset(defaults.DEFAULT_QUIET_HOURS_APPLY_TO.split(","))),
+            host_quiet_hours=env.read("quiet_hours", "HOST_QUIET_HOURS",
+                                      parse_quiet_hours(defaults.DEFAULT_HOST_QUIET_HOURS)),
+            host_timezone=env.read("time_zone", "HOST_TIMEZONE"),
             scheduler_interval=env.read("number", "SCHEDULER_INTERVAL", defaults.DEFAULT_SCHEDULER_INTERVAL,
                                         minimum=0.1),
             worker_class=env.read("choice", "WORKER_CLASS", defaults.DEFAULT_WORKER_CLASS,

@@ -24,7 +24,12 @@ RELAY_VARIABLES = (
     "SMS_BACKEND", "ENGAGELAB_DEV_KEY", "ENGAGELAB_DEV_SECRET", "ENGAGELAB_API_URL", "CRM_BACKEND",
     "BREVO_API_KEY", "BREVO_API_URL", "HOST_PHONE", "DEFAULT_TIMEZONE", "LOCALE", "RELAY_CONFIG",
     "SCHEDULER_INTERVAL", "REMINDER_OFFSETS", "FOLLOWUP_DELAY", "WEB_CONCURRENCY",
+    "QUIET_HOURS", "QUIET_MIN_LEAD", "QUIET_HOURS_APPLY_TO", "HOST_QUIET_HOURS", "HOST_TIMEZONE", "LOCALE_BY_COUNTRY",
 )
+QUIET_HOURS_IN_TESTS = "off"
+"""Quiet hours are on by default (21:00-08:00 in the invitee's zone), so a test that books a
+meeting a few hours ahead would plan differently at night: tests not about quiet hours run
+without them (the processes they start inherit it); tests/test_quiet_hours.py sets its own."""
 
 
 @pytest.fixture(scope="session")
@@ -83,6 +88,7 @@ def clean_environment(monkeypatch):
     """Tests see only the relay variables they set themselves."""
     for name in RELAY_VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("QUIET_HOURS", QUIET_HOURS_IN_TESTS)
     from worker import context
 
     context.reset()
@@ -92,7 +98,7 @@ def clean_environment(monkeypatch):
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(signing_key=SIGNING_KEY, secrets=(SIGNING_KEY,))
+    return Settings(signing_key=SIGNING_KEY, secrets=(SIGNING_KEY,), quiet_hours=None)
 
 
 @pytest.fixture

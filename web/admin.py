@@ -142,9 +142,9 @@ DASHBOARD = STYLE + """
 </table>
 
 <h2>Upcoming reminders and scheduled jobs</h2>
-<table id="upcoming"><tr><th>due (UTC)</th><th>kind</th><th>when</th><th>booking</th></tr>
-{% for u in upcoming %}<tr><td>{{ u.due.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ u.kind }}</td><td>{{ u.detail }}</td><td>{{ u.booking_status or '' }}</td></tr>
-{% else %}<tr><td colspan="4" class="muted">nothing scheduled</td></tr>{% endfor %}
+<table id="upcoming"><tr><th>due (UTC)</th><th>kind</th><th>when</th><th>booking</th><th>moved</th></tr>
+{% for u in upcoming %}<tr><td>{{ u.due.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ u.kind }}</td><td>{{ u.detail }}</td><td>{{ u.booking_status or '' }}</td><td>{{ u.move }}</td></tr>
+{% else %}<tr><td colspan="5" class="muted">nothing scheduled</td></tr>{% endfor %}
 </table>
 
 <h2>Failures</h2>

@@ -122,7 +122,7 @@ def plan_jobs(actions, records: dict[str, BookingRecord], delivery: Delivery, se
     plan = Plan()
     for action in actions:
         if isinstance(action, SendSms):
-            plan.add(notice_job(action.kind, action.recipient, records[action.invitee_uri], settings))
+            plan.add(notice_job(action.kind, action.recipient, records[action.invitee_uri], settings, now))
         elif isinstance(action, SyncContact):
             plan.add(contact_job(action, records[action.invitee_uri], delivery, settings))
         elif isinstance(action, SyncLead):
@@ -153,7 +153,10 @@ def _commit(conn, pipe, plan: Plan, records, now: datetime) -> None:
     for specs in plan.scheduled.values():
         for spec in specs:
             scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
-    _enqueue(conn, pipe, plan.jobs)
+    for spec in plan.jobs:
+        if spec.at is not None:  # a notice waiting out quiet hours
+            scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id, queue=spec.queue)
+    _enqueue(conn, pipe, [spec for spec in plan.jobs if spec.at is None])
     for skip in plan.skipped:
         _count_skip(pipe, skip.what, skip.reason)
 

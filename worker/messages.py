@@ -19,11 +19,13 @@ from shared.durations import in_words
 from shared.keys import digest
 from shared.phone import normalize
 from shared.settings import Settings
-from shared.timefmt import format_meeting_time, zone_or_default
+from shared.locales import gsm_text
+from shared.timefmt import format_meeting_time
 from shared.vocabulary import Recipient, SmsKind
 from worker import toll_fraud
 from worker.payloads import JobSpec, ReminderPayload, Skipped, SmsPayload
-from worker.policy import policy_for
+from worker.policy import MessagePolicy, policy_for
+from worker.quiet_hours import QUIET_HOURS, Placement, invitee_zone, notice_placement, place_after, place_reminder
 from worker.sms import OutboundSms
 
 UNTIMED = (SmsKind.CANCEL, SmsKind.FOLLOWUP, SmsKind.NO_SHOW)
@@ -37,34 +39,43 @@ def message_key(kind: str, slot: str | int | None, invitee_uri: str) -> str:
 
 
 def render(kind: SmsKind, record: BookingRecord, settings: Settings, *, recipient: Recipient = Recipient.INVITEE,
-           offset: int | None = None) -> OutboundSms | Skipped:
+           offset: int | None = None, sent_at: datetime | None = None) -> OutboundSms | Skipped:
     """The message as it goes out, or why it does not: the template disabled (a
     reschedule notice without its template is a confirmation of the new time), no usable
     number, no start time. ``offset`` marks a reminder (seconds before the start) or, for a
-    follow-up, None; notices are keyed by their recipient instead."""
+    follow-up, None; notices are keyed by their recipient instead. ``sent_at``: when a
+    reminder moved by quiet hours was planned to go, so that ``advance`` says the lead it
+    really has ("45 minutes"), not the offset. Template and formats follow the person's
+    locale (worker/policy.py)."""
     reminder = kind in (SmsKind.REMINDER, SmsKind.FOLLOWUP)
     slot = offset if reminder else recipient
     what = f"sms:{kind}:{AFTER if slot is None else slot}"
     sent_kind = kind
-    enabled, template_id = template_for(kind, record, settings)
+    policy = policy_for(settings, record.event_type_uri, record.event_type_name)
+    locale = message_locale(policy, recipient, record, settings)
+    enabled, template_id = policy.template(kind, settings.sms_backend, locale)
     if not enabled and kind == SmsKind.RESCHEDULE:
         sent_kind = SmsKind.CONFIRM
-        enabled, template_id = template_for(sent_kind, record, settings)
+        enabled, template_id = policy.template(sent_kind, settings.sms_backend, locale)
     if not enabled:
         return Skipped(what, "template_disabled")
     to = recipient_phone(recipient, record, settings)
     if isinstance(to, Skipped):
         return Skipped(what, to.reason, to.phone)
-    advance = timedelta(seconds=offset) if kind == SmsKind.REMINDER and offset is not None else None
-    params = message_params(sent_kind, record, settings, advance)
+    advance = None
+    if kind == SmsKind.REMINDER and offset is not None:
+        advance = record.start - sent_at if sent_at is not None and record.start else timedelta(seconds=offset)
+    params = message_params(sent_kind, record, settings, advance, locale)
     if isinstance(params, Skipped):
         return Skipped(what, params.reason)
     return OutboundSms(key=message_key(kind, slot, record.invitee_uri), kind=sent_kind, to=to, params=params,
                        template_id=template_id)
 
 
-def template_for(kind: str, record: BookingRecord, settings: Settings) -> tuple[bool, str | None]:
-    return policy_for(settings, record.event_type_uri, record.event_type_name).template(kind, settings.sms_backend)
+def message_locale(policy: MessagePolicy, recipient: Recipient, record: BookingRecord, settings: Settings) -> str:
+    if recipient == Recipient.HOST:
+        return policy.host_locale
+    return policy.invitee_locale(record.phone, settings.locale_by_country)
 
 
 def recipient_phone(recipient: Recipient, record: BookingRecord, settings: Settings) -> str | Skipped:
@@ -82,30 +93,37 @@ def recipient_phone(recipient: Recipient, record: BookingRecord, settings: Setti
 
 
 def message_params(kind: str, record: BookingRecord, settings: Settings,
-                   advance: timedelta | None = None) -> dict[str, str] | Skipped:
+                   advance: timedelta | None = None, locale: str | None = None) -> dict[str, str] | Skipped:
     """The contract's template params: ``name`` always; ``time`` (the start in the
-    invitee's zone, formatted for LOCALE) except for cancel, follow-up and no-show;
-    ``advance`` (the offset in words) for reminders. ``link`` (cancel, no-show) is added
-    when the message is sent (worker/rebook.py)."""
+    invitee's zone, formatted for the locale) except for cancel, follow-up and no-show;
+    ``advance`` (the lead in words) for reminders. ``link`` (cancel, no-show) is added
+    when the message is sent (worker/rebook.py). Both stay in GSM-7 where the locale's
+    letters allow (shared/locales.py)."""
+    locale = locale or settings.locale
     params = {"name": record.name or ""}
     if kind not in UNTIMED:
         if record.start is None:
             return Skipped(kind, "no_start_time")
-        zone = zone_or_default(record.timezone, settings.default_timezone)
-        params["time"] = format_meeting_time(record.start, zone, settings.locale)
+        params["time"] = gsm_text(format_meeting_time(record.start, invitee_zone(record, settings), locale))
     if advance is not None:
-        params["advance"] = in_words(advance, settings.locale)
+        params["advance"] = gsm_text(in_words(advance, locale))
     return params
 
 
-def notice_job(kind: SmsKind, recipient: Recipient, record: BookingRecord, settings: Settings) -> JobSpec | Skipped:
-    """A message decided when the delivery is applied, rendered now and sent at once."""
+def notice_job(kind: SmsKind, recipient: Recipient, record: BookingRecord, settings: Settings,
+               now: datetime) -> JobSpec | Skipped:
+    """A message decided when the delivery is applied, rendered now and sent at once, or,
+    when quiet hours hold its kind (QUIET_HOURS_APPLY_TO, HOST_QUIET_HOURS), at their end
+    through rq-scheduler (worker/quiet_hours.py)."""
     sms = render(kind, record, settings, recipient=recipient)
     if isinstance(sms, Skipped):
         return sms
+    window = policy_for(settings, record.event_type_uri, record.event_type_name).quiet_hours
+    placement = notice_placement(kind, recipient, record, settings, window, now)
     payload = SmsPayload(key=sms.key, kind=sms.kind, to=sms.to, params=sms.params, template=sms.template_id,
-                         invitee=record.invitee_uri)
-    return JobSpec(payload, f"sms-{digest(sms.key)}", defaults.SMS_QUEUE)
+                         invitee=record.invitee_uri, moved=placement.moved,
+                         due=int(placement.at.timestamp()) if placement.moved else None)
+    return JobSpec(payload, f"sms-{digest(sms.key)}", defaults.SMS_QUEUE, at=placement.at if placement.moved else None)
 
 
 def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> tuple[list[JobSpec], list[Skipped]]:
@@ -119,27 +137,53 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
     if isinstance(to, Skipped):  # nothing to remind through: keep Redis free of dead jobs
         return specs, [Skipped("sms:reminder", to.reason, to.phone)]
     policy = policy_for(settings, record.event_type_uri, record.event_type_name)
+    locale = policy.invitee_locale(record.phone, settings.locale_by_country)
     wanted: list[tuple[SmsKind, datetime, int | None]] = [
         (SmsKind.REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets
     ]
     if policy.followup_delay is not None:
         wanted.append((SmsKind.FOLLOWUP, (record.end or record.start) + policy.followup_delay, None))
+    placed: list[tuple[SmsKind, int | None, Placement]] = []
     for kind, at, offset in wanted:
         what = f"sms:{kind}" + (f":{offset}s" if offset is not None else "")
-        if not policy.template(kind, settings.sms_backend)[0]:
+        if not policy.template(kind, settings.sms_backend, locale)[0]:
             skipped.append(Skipped(what, "template_disabled"))
         elif at <= now:
             skipped.append(Skipped(what, "already_past"))
+        elif (placement := plan_time(kind, at, record, settings, policy, now)) is None:
+            skipped.append(Skipped(what, QUIET_HOURS))  # no room outside quiet hours before the start
         else:
-            specs.append(reminder_job(record, kind, at, offset))
+            placed.append((kind, offset, placement))
+    # A reminder moved onto the time of another one would go out with it: one text is enough.
+    taken = {placement.at for _, _, placement in placed if not placement.moved}
+    for kind, offset, placement in placed:
+        if placement.moved and placement.at in taken:
+            skipped.append(Skipped(f"sms:{kind}" + (f":{offset}s" if offset is not None else ""), QUIET_HOURS))
+            continue
+        taken.add(placement.at)
+        specs.append(reminder_job(record, kind, placement, offset))
     return specs, skipped
 
 
-def reminder_job(record: BookingRecord, kind: SmsKind, at: datetime, offset: int | None) -> JobSpec:
+def plan_time(kind: SmsKind, at: datetime, record: BookingRecord, settings: Settings, policy: MessagePolicy,
+              now: datetime) -> Placement | None:
+    """When a reminder or follow-up due ``at`` goes, quiet hours considered (None: skipped)."""
+    if policy.quiet_hours is None or kind not in settings.quiet_hours_apply_to:
+        return Placement(at)
+    zone = invitee_zone(record, settings)
+    if kind == SmsKind.FOLLOWUP:
+        return place_after(at, policy.quiet_hours, zone)
+    return place_reminder(at, record.start, now, policy.quiet_hours, zone, settings.quiet_min_lead)
+
+
+def reminder_job(record: BookingRecord, kind: SmsKind, placement: Placement, offset: int | None) -> JobSpec:
     """A pending reminder or follow-up, for rq-scheduler; rendered when it fires."""
     payload = ReminderPayload(booking=digest(record.invitee_uri), kind=kind, offset=offset,
-                              start=int(record.start.timestamp()), due=int(at.timestamp()))
-    return JobSpec(payload, reminder_job_id(kind, offset, record.invitee_uri), defaults.REMINDERS_QUEUE, at=at)
+                              start=int(record.start.timestamp()), due=int(placement.at.timestamp()),
+                              moved=placement.moved,
+                              wanted=int(placement.wanted.timestamp()) if placement.wanted else None)
+    return JobSpec(payload, reminder_job_id(kind, offset, record.invitee_uri), defaults.REMINDERS_QUEUE,
+                   at=placement.at)
 
 
 def reminder_job_id(kind: str, offset: int | None, invitee_uri: str) -> str:

@@ -47,7 +47,7 @@ class SmsPayload(Payload):
     notice), rendered then."""
 
     func: ClassVar[str] = SEND_SMS_FUNC
-    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "template", "invitee"})
+    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "template", "invitee", "due", "moved"})
     key: str
     kind: str
     to: str
@@ -55,6 +55,13 @@ class SmsPayload(Payload):
     template: str | None = None
     invitee: str | None = None
     attempt: int = 0
+    due: int | None = None
+    """When it goes (unix seconds), for a notice that waits out quiet hours in rq-scheduler."""
+    moved: str | None = None
+    """Why it does not go at once (``quiet_hours``); absent for a notice sent at once."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_unset(super().to_dict(), ("due", "moved"))
 
 
 @dataclass(frozen=True)
@@ -64,12 +71,21 @@ class ReminderPayload(Payload):
     lives in Redis until due: the booking by digest, times as unix seconds."""
 
     func: ClassVar[str] = SEND_REMINDER_FUNC
+    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "moved", "wanted"})
     booking: str
     kind: str
     offset: int | None
     start: int
     due: int
+    """When it is planned to go (unix seconds): after a move, the moved time."""
     attempt: int = 0
+    moved: str | None = None
+    """Why ``due`` is not the offset's time (``quiet_hours``); absent when it is."""
+    wanted: int | None = None
+    """The offset's time, before the move."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return _without_unset(super().to_dict(), ("moved", "wanted"))
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,15 @@ class Skipped:
     reason: str
     phone: str | None = field(default=None, compare=False)
     """The number refused, for the log (masked there), when a number was the reason."""
+
+
+def _without_unset(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Keys added since, written only when set: a job stays as small, and as readable by an
+    older worker, as before."""
+    for name in names:
+        if data.get(name) is None:
+            data.pop(name, None)
+    return data
 
 
 def _plain(value: Any) -> Any:

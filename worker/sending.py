@@ -80,7 +80,10 @@ def send_reminder(job, payload: ReminderPayload) -> dict[str, Any]:
     reason = _why_not_remind(record, payload, now)
     sms = None
     if reason is None:
-        sms = render(SmsKind(payload.kind), record, context.current().settings, offset=payload.offset)
+        # A reminder moved out of quiet hours says the lead it has when it goes.
+        sent_at = datetime.fromtimestamp(payload.due, timezone.utc) if payload.moved else None
+        sms = render(SmsKind(payload.kind), record, context.current().settings, offset=payload.offset,
+                     sent_at=sent_at)
         if isinstance(sms, Skipped):
             reason = sms.reason
     if reason is not None:

@@ -7,9 +7,14 @@ import re
 from dataclasses import fields
 from typing import Iterator
 
+from babel import Locale
+
 from shared.calendly import credentials
+from shared.locales import DEFAULT_KEY
 from shared.settings import Settings
+from shared.vocabulary import SmsKind
 from worker import providers
+from worker.policy import policy_for
 
 SECRET_FIELDS = {"signing_key", "previous_signing_keys", "calendly_access_token", "calendly_client_secret",
                  "admin_token"}
@@ -29,9 +34,50 @@ def describe(settings: Settings) -> list[str]:
     lines.append(f"  {'RELAY_CONFIG':<24} {len(config.event_types)} event type override(s), "
                  f"{len(config.event_mapping)} list mapping(s), "
                  f"field_mapping {'customised' if config.field_mapping else 'default'}")
+    lines += template_coverage(settings)
     if credentials.kind(settings) == credentials.OAUTH:
         lines.append(f"note: {credentials.OAUTH_SIGNING_KEY_NOTE}")
     return lines
+
+
+def locales_in_use(settings: Settings) -> list[str]:
+    """The locales people get: LOCALE, LOCALE_BY_COUNTRY's and the event types'."""
+    found = [settings.locale, *settings.locale_by_country.values(),
+             *(o.locale for o in settings.relay_config.event_types.values() if o.locale)]
+    return list(dict.fromkeys(found))
+
+
+def template_coverage(settings: Settings) -> list[str]:
+    """Per locale in use (and per event type that overrides templates or the locale), the
+    message kinds without a template, those RELAY_CONFIG disables, and those that would go
+    in the template of another language (a ``default`` or TEMPLATE_ID_*)."""
+    lines = ["templates per locale (a kind without one is not sent, except by the console backend):"]
+    scopes = [("", policy_for(settings, None, None), locales_in_use(settings))]
+    for key, overrides in sorted(settings.relay_config.event_types.items()):
+        if overrides.templates or overrides.locale:
+            scopes.append((f"event type {key!r}, ", policy_for(settings, key, key),
+                           [overrides.locale] if overrides.locale else locales_in_use(settings)))
+    for label, policy, locales in scopes:
+        for locale in locales:
+            lines.append(f"  {label}{locale}: {_coverage(policy, locale, settings.locale)}")
+    return lines
+
+
+def _coverage(policy, locale: str, default_locale: str) -> str:
+    missing, disabled, foreign = [], [], []
+    other_language = Locale.parse(locale).language != Locale.parse(default_locale).language
+    for kind in SmsKind:
+        source = policy.source(kind, locale)
+        if not source.found:
+            missing.append(kind.value)
+        elif source.template is None:
+            disabled.append(kind.value)
+        elif other_language and (source.where.endswith(DEFAULT_KEY) or source.where.startswith("TEMPLATE_ID_")
+                                 or source.where in ("templates", "event type")):
+            foreign.append(kind.value)
+    parts = [f"{what}: {', '.join(kinds)}" for what, kinds in (
+        ("no template", missing), ("disabled", disabled), (f"not in {locale}'s language", foreign)) if kinds]
+    return "; ".join(parts) or "every kind has a template"
 
 
 def _shown(item, value) -> object:

@@ -31,7 +31,8 @@ def list_reminders(relay: Relay, limit: int) -> int:
     items = operations.upcoming(relay.redis, limit)
     for item in items:
         status = f"  [{item.booking_status}]" if item.booking_status else ""
-        print(f"{item.due:%Y-%m-%d %H:%M:%S} UTC  {item.kind:<10} {item.detail}{status}  {item.job_id}")
+        move = f"  {item.move}" if item.moved else ""
+        print(f"{item.due:%Y-%m-%d %H:%M:%S} UTC  {item.kind:<10} {item.detail}{status}{move}  {item.job_id}")
     if not items:
         print("nothing scheduled")
     return 0

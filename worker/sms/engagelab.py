@@ -22,6 +22,7 @@ from shared.environment import Environment
 from shared.errors import ConfigError
 from shared.http import HttpClient, json_body, retry_after
 from shared.keys import digest
+from shared.relay_config import template_ids
 from shared.scrub import mask_phone
 from shared.settings import Settings
 from worker.provider_errors import PermanentError, TransientError, unreachable
@@ -89,8 +90,10 @@ class EngageLabSmsBackend(SmsBackend):
     def remote_checks(cls, settings: Settings) -> Iterator[tuple[bool, str]]:
         """Every template the configuration names (TEMPLATE_ID_*, RELAY_CONFIG) approved."""
         ids = set(settings.templates.values())
-        for overrides in settings.relay_config.event_types.values():
-            ids |= {template for template in overrides.templates.values() if template}
+        tables = [settings.relay_config.templates, *(o.templates for o in settings.relay_config.event_types.values())]
+        for table in tables:
+            for choice in table.values():
+                ids |= template_ids(choice)
         config: EngageLabSettings = settings.providers[PROVIDER]
         http = HttpClient(config.api_url, lambda error: _Unreachable(type(error).__name__),
                           auth=(config.dev_key, config.dev_secret))
