@@ -254,3 +254,20 @@ def test_cli_replan_dry_run_then_for_real(conn, booking, redis_url, monkeypatch,
     assert main(["reminders", "replan"]) == 0
     assert "0 changed: 0 added, 0 removed, 0 moved" in capsys.readouterr().out
     assert all(Job.fetch(j, connection=conn).get_status() == "scheduled" for j in scheduled(conn))
+
+
+def test_quiet_hours_switched_on_move_a_pending_reminder_and_off_move_it_back(conn, monkeypatch):
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    day = (datetime.now(berlin) + timedelta(days=3)).date()
+    start = datetime(day.year, day.month, day.day, 8, 30, tzinfo=berlin).astimezone(timezone.utc)
+    payload = samples.invitee_payload(start=start, tz="Europe/Berlin")
+    apply(conn, "invitee.created", payload)  # planned without quiet hours (tests' default)
+    assert pending(conn, payload)["reminder-3600"] == -timedelta(hours=1)  # 07:30 in Berlin
+    summary = replan.replan_all(conn, configure(monkeypatch, QUIET_HOURS="21:00-08:00"))
+    assert [(c.change, c.label) for c in summary.changed[0].changes] == [("moved", "reminder-3600")]
+    assert pending(conn, payload)["reminder-3600"] == -timedelta(minutes=30)  # the window's end, 08:00
+    assert replan.replan_all(conn, settings_from_env()).changed == []
+    replan.replan_all(conn, configure(monkeypatch, QUIET_HOURS="off"))
+    assert pending(conn, payload)["reminder-3600"] == -timedelta(hours=1)
