@@ -271,3 +271,23 @@ def test_quiet_hours_switched_on_move_a_pending_reminder_and_off_move_it_back(co
     assert replan.replan_all(conn, settings_from_env()).changed == []
     replan.replan_all(conn, configure(monkeypatch, QUIET_HOURS="off"))
     assert pending(conn, payload)["reminder-3600"] == -timedelta(hours=1)
+
+
+def test_a_booking_that_keeps_changing_is_left_for_the_next_replan(conn, booking, monkeypatch):
+    settings = configure(monkeypatch, REMINDER_OFFSETS="2h")
+    real_planned = replan.planned
+    key = keys.booking(booking["uri"])
+
+    def planned_while_touched(record, settings, now):
+        conn.set(key, conn.get(key), keepttl=True)  # another writer, every time
+        return real_planned(record, settings, now)
+
+    monkeypatch.setattr(replan, "planned", planned_while_touched)
+    summary = replan_if_changed(conn, settings)
+    assert summary.busy == 1 and not summary.complete and summary.changed == []
+    assert summary.line().endswith("1 busy (left for the next replan)")
+    assert stored_fingerprint(conn) is None  # so the next start replans again
+    assert set(pending(conn, booking)) == set(BEFORE)
+    monkeypatch.setattr(replan, "planned", real_planned)
+    assert len(replan_if_changed(conn, settings).changed) == 1
+    assert stored_fingerprint(conn) == fingerprint(settings)

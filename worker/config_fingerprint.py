@@ -63,7 +63,8 @@ def replan_if_changed(conn, settings: Settings) -> ReplanSummary | None:
         log.info("configuration changed since the pending reminders were planned: replanning",
                  extra={"fingerprint": current[:12], "previous": (previous or "none")[:12]})
         summary = replan_all(conn, settings, after_batch=lock.reacquire)
-        conn.set(keys.CONFIG_FINGERPRINT, current)
+        if summary.complete:  # else the next start replans again, for the bookings left
+            conn.set(keys.CONFIG_FINGERPRINT, current)
         return summary
     finally:
         try:

@@ -45,6 +45,10 @@ RELEASED = {"queued", "started", "deferred"}
 ADDED, REMOVED, MOVED = "added", "removed", "moved"
 
 
+class BookingBusy(Exception):
+    """The booking's record or jobs changed under every attempt; the next replan retries it."""
+
+
 @dataclass(frozen=True)
 class JobChange:
     change: str
@@ -72,14 +76,21 @@ class ReplanSummary:
     bookings: int = 0
     """Active future bookings looked at."""
     changed: list[BookingReplan] = field(default_factory=list)
+    busy: int = 0
+    """Bookings left as they were because they kept changing meanwhile (retried next time)."""
+
+    @property
+    def complete(self) -> bool:
+        return self.busy == 0
 
     def count(self, change: str) -> int:
         return sum(1 for item in self.changed for job in item.changes if job.change == change)
 
     def line(self) -> str:
         verb = "would change" if self.dry_run else "changed"
+        busy = f", {self.busy} busy (left for the next replan)" if self.busy else ""
         return (f"replan: {self.bookings} active future booking(s) looked at, {len(self.changed)} {verb}: "
-                f"{self.count(ADDED)} added, {self.count(REMOVED)} removed, {self.count(MOVED)} moved")
+                f"{self.count(ADDED)} added, {self.count(REMOVED)} removed, {self.count(MOVED)} moved{busy}")
 
 
 def replan_all(conn, settings: Settings, *, dry_run: bool = False, now: datetime | None = None,
@@ -93,8 +104,12 @@ def replan_all(conn, settings: Settings, *, dry_run: bool = False, now: datetime
              extra={"bookings": total, "dry_run": dry_run})
     for batch in BookingStore(conn).active_from(now, batch_size):
         for uri in batch:
-            result = replan_booking(conn, uri, settings, now, dry_run=dry_run)
             summary.bookings += 1
+            try:
+                result = replan_booking(conn, uri, settings, now, dry_run=dry_run)
+            except BookingBusy:
+                summary.busy += 1
+                continue
             if result is not None and result.changes:
                 summary.changed.append(result)
         log.info("replan progress: %d/%d booking(s), %d changed", summary.bookings, total, len(summary.changed),
@@ -103,7 +118,7 @@ def replan_all(conn, settings: Settings, *, dry_run: bool = False, now: datetime
             after_batch()
     log.info("%s", summary.line(), extra={"bookings": summary.bookings, "changed": len(summary.changed),
                                           ADDED: summary.count(ADDED), REMOVED: summary.count(REMOVED),
-                                          MOVED: summary.count(MOVED), "dry_run": dry_run})
+                                          MOVED: summary.count(MOVED), "busy": summary.busy, "dry_run": dry_run})
     return summary
 
 
@@ -141,7 +156,7 @@ def replan_booking(conn, invitee_uri: str, settings: Settings, now: datetime, *,
                 return BookingReplan(keys.digest(invitee_uri), tuple(changes))
             except WatchError:
                 continue
-    raise RuntimeError("booking record kept changing during replan; it is replanned on the next run")
+    raise BookingBusy(keys.digest(invitee_uri))
 
 
 def planned(record: BookingRecord, settings: Settings, now: datetime) -> dict[str, JobSpec]:

@@ -15,7 +15,7 @@ def run_replan(relay: Relay, dry_run: bool) -> int:
 
     relay.log_to_stderr()
     summary = replan_all(relay.redis, relay.settings, dry_run=dry_run)
-    if not dry_run:
+    if not dry_run and summary.complete:
         # The pending jobs now match this configuration: a scheduler started with it has
         # nothing left to replan.
         store_fingerprint(relay.redis, relay.settings)
