@@ -96,17 +96,20 @@ class ReplanSummary:
 def replan_all(conn, settings: Settings, *, dry_run: bool = False, now: datetime | None = None,
                batch_size: int = defaults.REPLAN_BATCH_SIZE, after_batch=None) -> ReplanSummary:
     """Every active booking starting after ``now``, in batches; ``after_batch()`` runs after
-    each (the scheduler renews its lock there). Progress goes to the log, counts only."""
-    now = now or datetime.now(timezone.utc)
+    each (the scheduler renews its lock there). Progress goes to the log, counts only.
+    ``now`` fixes the clock (tests); otherwise each booking is planned at its own moment, so
+    that a long replan neither plans in the past nor mistakes a job fallen due for a pending one."""
+    clock = (lambda: now) if now is not None else (lambda: datetime.now(timezone.utc))
     summary = ReplanSummary(dry_run=dry_run)
-    total = conn.zcount(keys.UPCOMING, now.timestamp(), "+inf")
+    start = clock()
+    total = conn.zcount(keys.UPCOMING, start.timestamp(), "+inf")
     log.info("replan started: %d active future booking(s)%s", total, " (dry run)" if dry_run else "",
              extra={"bookings": total, "dry_run": dry_run})
-    for batch in BookingStore(conn).active_from(now, batch_size):
+    for batch in BookingStore(conn).active_from(start, batch_size):
         for uri in batch:
             summary.bookings += 1
             try:
-                result = replan_booking(conn, uri, settings, now, dry_run=dry_run)
+                result = replan_booking(conn, uri, settings, clock(), dry_run=dry_run)
             except BookingBusy:
                 summary.busy += 1
                 continue
@@ -166,7 +169,8 @@ def planned(record: BookingRecord, settings: Settings, now: datetime) -> dict[st
     return {spec.job_id: spec for spec in reminder_jobs(record, settings, now)[0]}
 
 
-def _differences(pipe, record: BookingRecord, wanted: dict[str, JobSpec], now: datetime) -> tuple[list[JobChange], list[JobSpec]]:
+def _differences(pipe, record: BookingRecord, wanted: dict[str, JobSpec],
+                 now: datetime) -> tuple[list[JobChange], list[JobSpec]]:
     """The changes, and the jobs to (re)schedule for them."""
     changes: list[JobChange] = []
     schedule: list[JobSpec] = []
