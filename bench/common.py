@@ -64,7 +64,8 @@ def free_port() -> int:
 def relay_env(redis_url: str, **extra) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPLATE_ID_", "ENGAGELAB_", "BREVO_"))}
     env.update(REDIS_URL=redis_url, CALENDLY_WEBHOOK_SIGNING_KEY=SIGNING_KEY, CRM_BACKEND="off",
-               SMS_BACKEND="console", PYTHONUNBUFFERED="1", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+               SMS_BACKEND="console", PYTHONUNBUFFERED="1", PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+               QUIET_HOURS="off")  # the same runs at any time of day
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

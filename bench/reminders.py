@@ -81,7 +81,8 @@ def measure_lateness(conn, url: str, count: int, workers: int, worker_class: str
     """Book ``count`` meetings whose reminders fall due spread over ``spread`` seconds
     (whole seconds, as meetings start on the minute), then let the real scheduler and
     workers send them; lateness = time the job ran − due time."""
-    settings = Settings(reminder_offsets=(timedelta(hours=1),), followup_delay=None, crm_backend="off")
+    # Without quiet hours: the reminders fall due when measured, whatever the time of day.
+    settings = Settings(reminder_offsets=(timedelta(hours=1),), followup_delay=None, crm_backend="off", quiet_hours=None)
     first_due = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=max(15, count // 50))
     for i in range(count):
         start = first_due + timedelta(hours=1, seconds=i % spread)

@@ -6,9 +6,10 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from rq import Queue
 from rq.job import Job
 
-from shared import operations, stats
+from shared import defaults, operations, stats
 from shared.booking import BookingRecord
 from shared.calendly import samples
 from shared.quiet_hours import clock_reaches, parse_quiet_hours
@@ -180,6 +181,8 @@ def test_a_reminder_moved_out_of_quiet_hours_fires_at_the_windows_end_with_its_r
     apply(conn, "invitee.created", samples.invitee_payload(start=start))
     [(job_id, due)] = scheduled(conn).items()
     assert due == start - timedelta(minutes=45)  # 08:00 New York time
+    [event_job] = [job for job in Queue(defaults.EVENTS_QUEUE, connection=conn).finished_job_registry.get_job_ids()]
+    assert Job.fetch(event_job, connection=conn).return_value()["moved"] == [job_id]  # in the log line too
     data = Job.fetch(job_id, connection=conn).args[0]
     assert data["moved"] == QUIET_HOURS and data["due"] == int(due.timestamp())
     assert data["wanted"] == int((start - timedelta(hours=1)).timestamp())

@@ -166,3 +166,24 @@ def _any_sms_key(conn):
         data = Job.fetch(job_key.decode().split(":")[-1], connection=conn).args[0]
         return keys.digest(data["key"])
     return "none"
+
+
+def test_a_reminder_moved_out_of_quiet_hours_fires_at_the_moved_time_with_its_real_lead(env, engagelab, conn, tmp_path):
+    """Quiet hours end at E (a whole minute of the invitee's clock: windows are HH:MM); the
+    meeting starts 45 s later; its 1 min reminder, due 15 s before E, is moved to E by the
+    worker and released there by the real scheduler, saying "45 seconds"."""
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    ends = (datetime.now(timezone.utc) + timedelta(seconds=20) + timedelta(minutes=1)).replace(second=0, microsecond=0)
+    window = f"{(ends - timedelta(hours=2)).astimezone(new_york):%H:%M}-{ends.astimezone(new_york):%H:%M}"
+    env = dict(env, QUIET_HOURS=window, QUIET_MIN_LEAD="30s", REMINDER_OFFSETS="1m", FOLLOWUP_DELAY="off")
+    log = tmp_path / "processes.log"
+    with process([str(BIN / "relay"), "worker"], env, log), process([str(BIN / "relay"), "scheduler"], env, log):
+        payload = samples.invitee_payload(start=ends + timedelta(seconds=45), tz="America/New_York")
+        enqueue(conn, "invitee.created", payload)
+        wait_until(lambda: kinds(engagelab) == ["101"], timeout=15, what="the confirmation")
+        wait_until(lambda: kinds(engagelab) == ["101", "104"], timeout=120, what="the moved reminder")
+    [reminder] = [r for r in engagelab.received("/v1/messages") if r["body"]["template"]["id"] == "104"]
+    assert ends.timestamp() <= reminder["at"] < ends.timestamp() + 5  # at the window's end, not 15 s before it
+    assert reminder["body"]["template"]["params"]["advance"] == "45 seconds"

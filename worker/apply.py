@@ -105,6 +105,9 @@ def apply_delivery(conn, delivery: Delivery, settings: Settings, now: datetime) 
         "jobs": [job.job_id for job in plan.jobs],
         "scheduled": [spec.job_id for specs in plan.scheduled.values() for spec in specs],
         "unscheduled": [job_id for ids in plan.unscheduled.values() for job_id in ids],
+        # Moved by quiet hours (reminders, follow-ups) or held until they end (notices).
+        "moved": [spec.job_id for spec in (*plan.jobs, *(s for specs in plan.scheduled.values() for s in specs))
+                  if getattr(spec.payload, "moved", None)],
         "skipped": [f"{s.what}:{s.reason}" for s in plan.skipped],
         "notes": list(decision.notes),
     }
