@@ -130,6 +130,23 @@ def test_a_reminder_moves_out_of_quiet_hours_or_is_skipped(window, start, offset
     assert (placement.moved, placement.wanted) == ((None, None) if placement.at == due else (QUIET_HOURS, due))
 
 
+# The 1 h reminder of an 08:45 meeting on the mornings after the clocks change: 08:00 local
+# time, whatever the offset that night; the lead it says is 45 minutes each time.
+@pytest.mark.parametrize("zone, start, placed", [
+    (NY, "2026-03-08 12:45", "2026-03-08 12:00"),       # 08:45 EDT, the morning after springing forward
+    (NY, "2026-11-01 13:45", "2026-11-01 13:00"),       # 08:45 EST, after falling back
+    (BERLIN, "2026-03-29 06:45", "2026-03-29 06:00"),   # 08:45 CEST
+    (BERLIN, "2026-10-25 07:45", "2026-10-25 07:00"),   # 08:45 CET
+    (SYDNEY, "2026-04-04 22:45", "2026-04-04 22:00"),   # 08:45 AEST on 5 April
+    (SYDNEY, "2026-10-03 21:45", "2026-10-03 21:00"),   # 08:45 AEDT on 4 October
+])
+def test_reminders_move_to_the_local_morning_on_the_nights_clocks_change(zone, start, placed):
+    placement = place_reminder(utc(start) - timedelta(hours=1), utc(start), utc("2026-01-01 00:00"), DEFAULT, zone,
+                               LEAD)
+    assert placement.at == utc(placed) and placement.at.astimezone(zone).strftime("%H:%M") == "08:00"
+    assert utc(start) - placement.at == timedelta(minutes=45)
+
+
 @pytest.mark.parametrize("due, placed", [
     ("2026-12-03 21:15", "2026-12-04 08:00"), ("2026-12-04 07:59", "2026-12-04 08:00"),
     ("2026-12-03 20:59", "2026-12-03 20:59"), ("2026-12-04 08:00", "2026-12-04 08:00"),
@@ -206,6 +223,15 @@ def test_two_reminders_moved_onto_one_time_go_as_one(conn, monkeypatch):
     apply(conn, "invitee.created", samples.invitee_payload(start=start))
     assert list(scheduled(conn).values()) == [start - timedelta(hours=1)]  # 08:00, the 1 h reminder
     assert stats.read(conn, "sms")[("reminder", "skipped", QUIET_HOURS)] == 1
+
+
+@pytest.mark.parametrize("apply_to, moved", [("reminder,followup", True), ("followup", False), ("off", False)])
+def test_quiet_hours_apply_to_the_kinds_listed(conn, monkeypatch, apply_to, moved):
+    quiet(monkeypatch, QUIET_HOURS="21:00-08:00", QUIET_HOURS_APPLY_TO=apply_to, REMINDER_OFFSETS="1h",
+          FOLLOWUP_DELAY="off")
+    start = next_local(8, 45)
+    apply(conn, "invitee.created", samples.invitee_payload(start=start))
+    assert list(scheduled(conn).values()) == [start - timedelta(minutes=45 if moved else 60)]
 
 
 def test_a_follow_up_in_quiet_hours_waits_for_the_morning(conn, monkeypatch):

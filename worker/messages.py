@@ -18,8 +18,8 @@ from shared.booking import BookingRecord
 from shared.durations import in_words
 from shared.keys import digest
 from shared.phone import normalize
-from shared.settings import Settings
 from shared.locales import gsm_text
+from shared.settings import Settings
 from shared.timefmt import format_meeting_time
 from shared.vocabulary import Recipient, SmsKind
 from worker import toll_fraud
@@ -145,7 +145,7 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
         wanted.append((SmsKind.FOLLOWUP, (record.end or record.start) + policy.followup_delay, None))
     placed: list[tuple[SmsKind, int | None, Placement]] = []
     for kind, at, offset in wanted:
-        what = f"sms:{kind}" + (f":{offset}s" if offset is not None else "")
+        what = _planned(kind, offset)
         if not policy.template(kind, settings.sms_backend, locale)[0]:
             skipped.append(Skipped(what, "template_disabled"))
         elif at <= now:
@@ -158,11 +158,16 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
     taken = {placement.at for _, _, placement in placed if not placement.moved}
     for kind, offset, placement in placed:
         if placement.moved and placement.at in taken:
-            skipped.append(Skipped(f"sms:{kind}" + (f":{offset}s" if offset is not None else ""), QUIET_HOURS))
+            skipped.append(Skipped(_planned(kind, offset), QUIET_HOURS))
             continue
         taken.add(placement.at)
         specs.append(reminder_job(record, kind, placement, offset))
     return specs, skipped
+
+
+def _planned(kind: SmsKind, offset: int | None) -> str:
+    """``sms:reminder:3600s``, ``sms:followup``: what a skip names (payloads.Skipped)."""
+    return f"sms:{kind}" + (f":{offset}s" if offset is not None else "")
 
 
 def plan_time(kind: SmsKind, at: datetime, record: BookingRecord, settings: Settings, policy: MessagePolicy,

@@ -89,6 +89,14 @@ def _shown(item, value) -> object:
         return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "none set"
     if item.name == "reminder_offsets":
         return ", ".join(str(o) for o in value) or "off"
+    if item.name in ("quiet_hours", "host_quiet_hours"):
+        return value or "off"
+    if item.name == "quiet_hours_apply_to":
+        return ", ".join(sorted(value)) or "none"
+    if item.name == "locale_by_country":
+        return ",".join(f"{region}={locale}" for region, locale in sorted(value.items())) or "not set"
+    if item.name == "host_timezone":
+        return value or "DEFAULT_TIMEZONE"
     return value
 
 
