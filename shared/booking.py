@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterator
 
 from shared import keys
 from shared import defaults
@@ -120,3 +120,21 @@ class BookingStore:
     def active_between(self, start: datetime, end: datetime) -> list[str]:
         """Invitee URIs of active bookings starting in [start, end]."""
         return [uri.decode() for uri in self.client.zrangebyscore(keys.UPCOMING, start.timestamp(), end.timestamp())]
+
+    def active_from(self, start: datetime, batch_size: int) -> Iterator[list[str]]:
+        """Invitee URIs of active bookings starting at or after ``start``, in batches, in
+        start order. Paged by score, not by position, so bookings cancelled meanwhile (gone
+        from the set) make no others be skipped."""
+        low: float | str = start.timestamp()
+        seen_at_low: set[bytes] = set()
+        while True:
+            rows = self.client.zrangebyscore(keys.UPCOMING, low, "+inf", start=0, num=batch_size + len(seen_at_low),
+                                             withscores=True)
+            batch = [(uri, score) for uri, score in rows if not (score == low and uri in seen_at_low)]
+            if batch:
+                yield [uri.decode() for uri, _ in batch]
+            if len(rows) < batch_size + len(seen_at_low) or not batch:
+                return
+            last = batch[-1][1]
+            seen_at_low = (seen_at_low if last == low else set()) | {uri for uri, score in batch if score == last}
+            low = last

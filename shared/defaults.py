@@ -256,6 +256,15 @@ SCHEDULER_WAKE_MARGIN = 0.005
 """Seconds past a job's due second at which the scheduler wakes for it: the due check
 compares with the clock, which must have reached that second."""
 
+REPLAN_BATCH_SIZE = 100
+"""Bookings replanned per batch when the configuration changed (worker/replan.py): each
+booking is its own small transaction; a batch is the unit of the progress line in the log
+and of renewing the replan lock."""
+REPLAN_LOCK_TTL = 120
+"""Seconds the replan lock is held without renewal: renewed after every batch (a batch
+takes well under a second), so only a scheduler that died mid-replan lets it expire, and
+the next start replans again (the fingerprint is stored only once a replan completed)."""
+
 # --- Development ----------------------------------------------------------------------
 
 VAR_DIR = "var"

@@ -38,6 +38,17 @@ def list_reminders(relay: Relay, limit: int) -> int:
     return 0
 
 
+@reminders.command("replan")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@pass_relay
+def replan_reminders(relay: Relay, dry_run: bool) -> int:
+    """Plan the pending reminders of every active future booking again, under the current
+    configuration (the scheduler does it at start when the configuration changed)."""
+    from worker.cli.replan import run_replan
+
+    return run_replan(relay, dry_run)
+
+
 @click.group()
 def failed() -> None:
     """Failed jobs."""

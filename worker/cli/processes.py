@@ -46,6 +46,7 @@ def worker(relay: Relay, burst: bool) -> int:
 def scheduler(relay: Relay) -> int:
     """Run rq-scheduler's loop and the periodic checks (Procfile scheduler)."""
     from shared.redis_conn import wait_until_reachable
+    from worker.config_fingerprint import replan_in_background
     from worker.maintenance import register_periodic_jobs
     from worker.scheduling import BatchScheduler
 
@@ -54,6 +55,7 @@ def scheduler(relay: Relay) -> int:
     batch = BatchScheduler(connection=relay.redis, interval=relay.settings.scheduler_interval)
     register_periodic_jobs(batch, relay.settings)
     log.info("scheduler starting", extra={"interval": relay.settings.scheduler_interval})
+    replan_in_background(relay.redis, relay.settings)  # pending reminders follow a changed configuration
     batch.run()
     return 0
 
