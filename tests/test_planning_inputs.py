@@ -9,13 +9,15 @@ from worker.planning_inputs import planning_inputs
 
 def test_planning_inputs_are_plain_json_and_name_every_planning_setting():
     settings = Settings.from_env({"TEMPLATE_ID_REMINDER": "7", "QUIET_HOURS": "22:00-07:00",
-                                  "LOCALE_BY_COUNTRY": "FR=fr_FR", "HOST_QUIET_HOURS": "23:00-06:00"})
+                                  "LOCALE_BY_COUNTRY": "FR=fr_FR", "HOST_QUIET_HOURS": "23:00-06:00",
+                                  "SMS_COUNTRIES": "us,GB"})
     inputs = planning_inputs(settings)
     assert json.loads(json.dumps(inputs)) == inputs
     assert inputs["quiet_hours"] == "22:00-07:00" and inputs["host_quiet_hours"] == "23:00-06:00"
     assert inputs["reminder_offsets"] == [86400, 3600] and inputs["followup_delay"] == 1800
     assert inputs["locale_by_country"] == {"FR": "fr_FR"} and inputs["templates"] == {"reminder": "7"}
     assert inputs["quiet_hours_apply_to"] == ["followup", "reminder"] and inputs["quiet_min_lead"] == 900
+    assert inputs["sms_countries"] == ["GB", "US"]  # planning leaves out numbers no longer allowed
 
 
 def test_planning_inputs_change_with_an_event_types_settings_and_not_otherwise():

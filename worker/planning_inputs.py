@@ -37,6 +37,8 @@ def planning_inputs(settings: Settings) -> dict[str, Any]:
         "quiet_hours_apply_to": sorted(settings.quiet_hours_apply_to),
         "host_quiet_hours": _text(settings.host_quiet_hours),
         "host_timezone": settings.host_timezone,
+        # Planning leaves out numbers no longer allowed: a change removes their pending jobs.
+        "sms_countries": sorted(settings.sms_countries),
     }
 
 
