@@ -75,7 +75,8 @@ def burst_drain(redis_url: str | None, workers: int, count: int = BURST, anchor:
             from bench.minimal_worker import apply
 
             events = Queue("events", connection=conn)
-            command = [str(BIN / "rq"), "worker", "--quiet", "--url", url, "-w", "rq.worker.SimpleWorker", "events", "sms"]
+            command = [str(BIN / "rq"), "worker", "--quiet", "--url", url, "-w", "worker.rq_worker.RelaySimpleWorker",
+                       "events", "sms"]
             env = dict(relay_env(url), ENGAGELAB_API_URL=engagelab.url)
 
             def enqueue(envelope):

@@ -6,10 +6,11 @@ built on RQ can skip, in the relay's shape of two jobs per booking.
 - ``send(to)``: one POST to the provider over a kept-alive connection (the relay renders,
   guards and sends, then records the message once).
 
-Served by RQ's own ``SimpleWorker`` (the relay's default worker class runs jobs in the
-worker process as well) with RQ's defaults: no booking record, no send-once key, no
-ledger, no counters, no logging of its own. What the relay does beyond this is its own
-cost; the difference with the relay's figure in the same run is what it pays for them.
+Served by ``rq worker`` with the relay's own worker class (``RelaySimpleWorker``: jobs in
+the worker process, RQ's bookkeeping trimmed as the relay trims it) and logging quiet: no
+booking record, no send-once key, no ledger, no counters, no log lines. What the relay
+does beyond this is its own cost; the difference with the relay's figure in the same run
+is what it pays for them.
 """
 
 from __future__ import annotations

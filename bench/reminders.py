@@ -127,13 +127,14 @@ def measure_lateness(conn, url: str, count: int, workers: int, worker_class: str
 def anchor_burst(conn, url: str, count: int, workers: int) -> list[float]:
     """The same-second burst's floor: ``count`` minimal reminder jobs (read the booking,
     claim the send-once key) put on the queue at once, as the scheduler releases them, and
-    run by plain RQ SimpleWorkers; lateness = when each job ended − the release."""
+    run by `rq worker` with the relay's worker class; lateness = when each job ended − the release."""
     from bench.minimal_worker import remind
 
     queue = Queue(defaults.REMINDERS_QUEUE, connection=conn)
     env = dict(os.environ, REDIS_URL=url)
     rq = str(Path(sys.executable).parent / "rq")
-    command = [rq, "worker", "--quiet", "--url", url, "-w", "rq.worker.SimpleWorker", defaults.REMINDERS_QUEUE]
+    command = [rq, "worker", "--quiet", "--url", url, "-w", "worker.rq_worker.RelaySimpleWorker",
+               defaults.REMINDERS_QUEUE]
     processes = [subprocess.Popen(command, env=env, cwd=ROOT, stderr=subprocess.DEVNULL) for _ in range(workers)]
     try:
         wait_workers(url, workers)
