@@ -112,7 +112,7 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
     conn = job.connection
     # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
     # number instead would let an invitee who books with the host's number escape the cap.
-    to_host = sms.kind == SmsKind.HOST_NOTIFY
+    to_host = sms.kind in (SmsKind.HOST_NOTIFY, SmsKind.HOST_RECONFIRMED)
     # Checked when the message was planned; again now, since a retry or a reminder may run
     # days later under a changed SMS_COUNTRIES.
     refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
