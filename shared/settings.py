@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from shared import defaults, logs
-from shared.durations import parse_optional_duration, parse_optional_offsets
+from shared.durations import parse_duration, parse_optional_duration, parse_optional_offsets
 from shared.environment import Environment, words
 from shared.errors import ConfigError
 from shared.relay_config import RelayConfig, load_relay_config
@@ -135,6 +135,8 @@ class Settings:
     worker_class: str = defaults.DEFAULT_WORKER_CLASS
     callbacks: CallbackSettings = field(default_factory=lambda: CallbackSettings())
     """POST /webhooks/engagelab and what replies mean (ENGAGELAB_CALLBACK_*, SMS_*_WORDS)."""
+    ledger_retention: int = defaults.DEFAULT_LEDGER_RETENTION
+    """Seconds a message's ledger entry is kept after its last event (LEDGER_RETENTION)."""
     log_format: str | None = None
     """LOG_FORMAT, ``json`` or ``text``; unset: text on a terminal, JSON otherwise (shared/logs.py)."""
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -205,6 +207,8 @@ class Settings:
             worker_class=env.read("choice", "WORKER_CLASS", defaults.DEFAULT_WORKER_CLASS,
                                   choices=defaults.WORKER_CLASSES),
             callbacks=callbacks,
+            ledger_retention=int(env.read("duration", "LEDGER_RETENTION",
+                                          parse_duration(defaults.DEFAULT_LEDGER_RETENTION_TEXT)).total_seconds()),
             log_format=env.read("choice", "LOG_FORMAT", None, choices=logs.FORMATS),
             secrets=tuple(s for s in (*signing_keys, *chosen.secrets, access_token, client_secret, admin_token,
                                       _url_password(redis_url), callbacks.secret, callbacks.authorization) if s),

@@ -28,6 +28,9 @@ FAMILIES = {
     "calendly_forbidden": ("feature",),
     "engagelab_callbacks": ("outcome",),
     "engagelab_rows": ("kind", "outcome"),
+    "messages": ("kind", "state", "reason"),
+    "ledger_orphans": ("event",),
+    "optouts": ("change", "source"),
 }
 """Family → its label names, for the metrics endpoint."""
 
