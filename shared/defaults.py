@@ -295,4 +295,8 @@ VAR_DIR = "var"
 EMBEDDED_REDIS_DB_FILE = "redis.db"
 DEV_SIGNING_KEY_FILE = "dev_signing_key"
 DEV_ADMIN_TOKEN_FILE = "dev_admin_token"
+DEV_CALLBACK_SECRET_FILE = "dev_engagelab_callback_secret"
+DEV_CALLBACK_USERNAME = "relay-dev"
+"""``relay dev`` signs nothing itself; it enables POST /webhooks/engagelab with this
+username and a secret kept under ./var/, which ``relay simulate sms-*`` signs with."""
 
