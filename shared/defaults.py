@@ -174,6 +174,8 @@ messages for as long as it shows the booking."""
 LEDGER_MAX_EVENTS = 20
 """Events kept per message (the plan and the latest ones): a message has three to five; a
 provider repeating a status cannot grow an entry without bound."""
+LEDGER_REASON_LENGTH = 160
+"""A provider's failure reason is kept this long in a ledger event: the code says the rest."""
 LEDGER_SCAN_BATCH = 200
 LEDGER_SCAN_LIMIT = 20000
 """``relay messages list`` and /admin read recent entries a batch at a time, newest first,

@@ -152,9 +152,9 @@ class FakeEngageLab(FakeProvider):
                      "message_id": f"msg-{self.counter}"}
 
     def messages(self) -> list[dict[str, Any]]:
-        """Accepted sends: {to, template, params}."""
+        """Accepted sends: {to, template, params, custom_args}."""
         return [{"to": r["body"]["to"][0], "template": r["body"]["template"]["id"],
-                 "params": r["body"]["template"]["params"]}
+                 "params": r["body"]["template"]["params"], "custom_args": r["body"].get("custom_args")}
                 for r in self.received("/v1/messages", status=200)]
 
 
