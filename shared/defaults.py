@@ -185,6 +185,9 @@ LEDGER_ORPHANS_KEPT = 500
 LEDGER_ORPHAN_WAIT = 24 * 3600
 """How long a status row naming only a provider id we have not seen waits for its send to
 be recorded (a callback that raced the send), before it is only an orphan."""
+PHONE_INDEX_MARGIN = 24 * 3600
+"""A number's index of bookings (BookingStore.with_phone: who replied, whose reminders an
+opt-out cancels) outlives the latest start by this much, so a pending follow-up is found."""
 DELIVERY_RATIO_WINDOW_HOURS = 24
 """relay_sms_delivery_ratio: delivered / (delivered + failed) over this many hours."""
 
