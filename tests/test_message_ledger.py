@@ -148,3 +148,13 @@ def test_opted_out_after_planning_the_send_is_skipped(conn, engagelab):
     reminder = message(conn, "reminder", 3600, payload["uri"])
     assert (reminder.state, reminder.reason) == ("skipped", "opted_out")
     assert Job.fetch(job.id, connection=conn).return_value()["reason"] == "opted_out"
+
+
+def test_a_refusal_for_an_unsubscribed_number_opts_it_out(conn, engagelab):
+    engagelab.answer("/v1/messages", 200, {"code": 5019, "message": "user unsubscribed"})
+    payload = booking()
+    apply(conn, "invitee.created", payload)
+    assert optouts.is_opted_out(conn, PHONE)
+    assert [entry.source for entry in optouts.entries(conn)] == ["provider"]
+    assert Scheduler(connection=conn).count() == 0  # its reminders removed
+    assert (message(conn, "reminder", 3600, payload["uri"]).reason) == "opted_out"

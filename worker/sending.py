@@ -15,7 +15,7 @@ from shared import defaults, ledger, optouts, stats
 from shared.booking import BookingRecord, BookingStore
 from shared.scrub import mask_phone, safe_message
 from shared.vocabulary import BookingStatus, LedgerEvent, SmsKind
-from worker import context, idempotency, rebook, retry, toll_fraud
+from worker import context, idempotency, optout, rebook, retry, toll_fraud
 from worker.messages import message_key, render
 from worker.payloads import Payload, ReminderPayload, Skipped, SmsPayload
 from worker.provider_errors import PermanentError, TransientError
@@ -180,6 +180,8 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
         retry.record_failure(job, error)
         log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
                   extra={"sms_kind": sms.kind, "code": error.code})
+        if ctx.sms.refused_as_opted_out(error):  # the platform says the person unsubscribed
+            optout.opt_out(conn, sms.to, "provider", ctx.settings)
         raise error from None
     if provider_id is None:
         log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})
