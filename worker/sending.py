@@ -24,6 +24,8 @@ from worker.sms import OutboundSms
 log = logging.getLogger("relay.worker")
 
 
+RETRIES_EXHAUSTED = "retries_exhausted"
+"""The ledger's failure code of a message whose transient failures outlasted every retry."""
 OPTED_OUT = "opted_out"
 """The skip reason of a message to a number on the opt-out list (shared/optouts.py)."""
 
@@ -167,7 +169,12 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
         return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
     except TransientError as error:
         stats.count(conn, "sms", sms.kind, "retry", "")
-        return retry.schedule_retry(conn, payload, job.id, queue, error.redacted(_sent_values(sms)))
+        try:
+            return retry.schedule_retry(conn, payload, job.id, queue, error.redacted(_sent_values(sms)))
+        except retry.RetriesExhausted as exhausted:
+            ledger.record(conn, message, LedgerEvent.FAILED, code=RETRIES_EXHAUSTED,
+                          reason=safe_message(exhausted)[:defaults.LEDGER_REASON_LENGTH])
+            raise
     except PermanentError as error:
         if capped:
             toll_fraud.give_back(conn, sms.to, sms.key)
