@@ -158,3 +158,16 @@ def test_a_refusal_for_an_unsubscribed_number_opts_it_out(conn, engagelab):
     assert [entry.source for entry in optouts.entries(conn)] == ["provider"]
     assert Scheduler(connection=conn).count() == 0  # its reminders removed
     assert (message(conn, "reminder", 3600, payload["uri"]).reason) == "opted_out"
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: samples.canceled(p), "booking_canceled"),
+    (lambda p: samples.canceled(p, rescheduled_to=p["uri"] + "-new"), "booking_rescheduled"),
+])
+def test_reminders_removed_by_a_cancellation_are_skipped_with_the_reason(conn, engagelab, make, reason):
+    payload = booking()
+    apply(conn, "invitee.created", payload)
+    apply(conn, "invitee.canceled", make(payload))
+    for kind, slot in (("reminder", 86400), ("reminder", 3600), ("followup", None)):
+        entry = message(conn, kind, slot, payload["uri"])
+        assert (entry.state, entry.reason) == ("skipped", reason)
