@@ -19,7 +19,9 @@ planned 1 < skipped, opted_out 2 < sent 3 < delivered, failed 4. A higher rank w
 equal rank the first stays, except: ``delivered`` beats a plain ``failed`` (whichever comes
 first), and a ``failed`` whose reason is EngageLab's ``delivered_failed`` beats
 ``delivered`` (the carrier's own last word). A ``planned`` later than a skip reopens the
-message (planned again, e.g. after an opt-in), an earlier one does not.
+message (planned again, e.g. after an opt-in), an earlier one does not. An event added to
+LedgerEvent later without a rank here (a reconfirmation, say) joins the timeline and leaves
+the state alone.
 """
 
 SCRIPT = """
@@ -40,9 +42,11 @@ local function final_failure(d)
 end
 
 local function wins(name, at, d)
+  local rn = RANK[name]
+  if not rn then return false end  -- an event outside the life (a reply ...): in the timeline only
   local old = m.s
   if not old then return true end
-  local rn, ro = RANK[name], RANK[old]
+  local ro = RANK[old]
   if name == 'planned' and ro == 2 then return at > (m.sa or 0) end
   if rn ~= ro then return rn > ro end
   if rn == 4 and name ~= old then

@@ -171,3 +171,17 @@ def test_reminders_removed_by_a_cancellation_are_skipped_with_the_reason(conn, e
     for kind, slot in (("reminder", 86400), ("reminder", 3600), ("followup", None)):
         entry = message(conn, kind, slot, payload["uri"])
         assert (entry.state, entry.reason) == ("skipped", reason)
+
+
+def test_the_ledger_and_its_indexes_hold_no_clear_number_or_address(conn, engagelab):
+    payload = booking()
+    apply(conn, "invitee.created", payload)
+    optouts.add(conn, "+14045550000", "operator")
+    apply(conn, "invitee.created", booking(phone="+14045550000"))
+    patterns = ("relay:msg:*", "relay:ledger:*", "relay:optouts", "relay:bookings:phone:*", "relay:stats:*")
+    found = [key for pattern in patterns for key in conn.scan_iter(pattern)]
+    assert len(found) > 10
+    for key in found:
+        dump = conn.dump(key)
+        for secret in (b"4045551234", b"4045550000", payload["email"].encode(), b"jane"):
+            assert secret not in key and secret not in dump, key
