@@ -33,7 +33,7 @@ ID_LENGTH = 16
 ID_PATTERN = re.compile(rf"[0-9a-f]{{{ID_LENGTH}}}")
 INVITEE_URI = re.compile(r"https://api\.calendly\.com/scheduled_events/([\w-]+)/invitees/([\w-]+)")
 """A booking (invitee URI) is stored as its two ids, ``<event> <invitee>``: 60 bytes less per
-entry (Lua's cjson writes each ``/`` as ``\/``), and every entry names its booking."""
+entry (Lua's cjson escapes each slash), and every entry names its booking."""
 IDENTIFIERS = frozenset({"booking", "kind", "template", "provider_id", "code", "status"})
 """Detail kept as given: ids and codes, which the scrubber could take for phone numbers (a
 template id of seven digits). Every other text (a provider's reason) is scrubbed."""
