@@ -45,6 +45,8 @@ class BookingRecord:
     no_show_cleared_at: datetime | None = None
     last_event: str | None = None
     last_event_at: datetime | None = None
+    reconfirmed_at: datetime | None = None
+    """When the invitee confirmed the booking by replying a confirm word (SMS_CONFIRM_WORDS)."""
     reminder_jobs: tuple[str, ...] = ()
     """Ids of the reminder and follow-up jobs scheduled for this booking, so a
     cancellation removes exactly those, whatever the configuration says by then."""
@@ -71,7 +73,7 @@ class BookingRecord:
         return anchor + timedelta(seconds=defaults.BOOKING_RECORD_TTL)
 
 
-DATETIME_FIELDS = {"start", "end", "no_show_marked_at", "no_show_cleared_at", "last_event_at"}
+DATETIME_FIELDS = {"start", "end", "no_show_marked_at", "no_show_cleared_at", "last_event_at", "reconfirmed_at"}
 
 
 def _encode(value: Any) -> Any:
@@ -88,6 +90,14 @@ def _decode(name: str, value: Any) -> Any:
     if isinstance(value, list):
         return tuple(value)
     return value
+
+
+INDEX_PHONE = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+"""
+"""A number's bookings by start; the index lives until a day after the latest of them has
+started (PHONE_INDEX_MARGIN), never shortened by an earlier booking saved later."""
 
 
 class BookingStore:
@@ -114,8 +124,36 @@ class BookingStore:
         # Active bookings by start time: what reconciliation compares with Calendly.
         if record.status == BookingStatus.ACTIVE and record.start is not None:
             target.zadd(keys.UPCOMING, {record.invitee_uri: record.start.timestamp()})
+            if record.phone:
+                target.eval(INDEX_PHONE, 1, keys.bookings_by_phone(record.phone), record.invitee_uri,
+                            record.start.timestamp(), max(60, int(record.start.timestamp() - now.timestamp()) + defaults.PHONE_INDEX_MARGIN))
         else:
             target.zrem(keys.UPCOMING, record.invitee_uri)
+            if record.phone:
+                target.zrem(keys.bookings_by_phone(record.phone), record.invitee_uri)
+
+    def upcoming_for_phone(self, phone_e164: str, now: datetime) -> list[BookingRecord]:
+        """Active bookings with this invitee number starting after ``now``, nearest first."""
+        return [record for record in self.with_phone(phone_e164, since=now) if record.start > now]
+
+    def with_phone(self, phone_e164: str, since: datetime | None = None) -> list[BookingRecord]:
+        """Active bookings with this invitee number, by start (those that started within
+        the index's margin too: their follow-ups may be pending). The index is checked
+        against the records: a number changed since, or a booking no longer active, is
+        dropped from it here."""
+        key = keys.bookings_by_phone(phone_e164)
+        low = f"({since.timestamp()}" if since else "-inf"
+        uris = [uri.decode() for uri in self.client.zrangebyscore(key, low, "+inf")]
+        found, stale = [], []
+        for uri in uris:
+            record = self.load(uri)
+            if record and record.phone == phone_e164 and record.status == BookingStatus.ACTIVE and record.start:
+                found.append(record)
+            else:
+                stale.append(uri)
+        if stale:
+            self.client.zrem(key, *stale)
+        return sorted(found, key=lambda record: record.start)
 
     def active_between(self, start: datetime, end: datetime) -> list[str]:
         """Invitee URIs of active bookings starting in [start, end]."""

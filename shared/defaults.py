@@ -43,6 +43,31 @@ DEDUPE_TTL_MARGIN = 24 * 3600
 """The dedupe record lives at least a week and always a day longer than the tolerance,
 so no delivery the signature check accepts can find its dedupe record expired."""
 
+# --- EngageLab callbacks (POST /webhooks/engagelab) -------------------------------------
+
+DEFAULT_ENGAGELAB_CALLBACK_TOLERANCE = 300
+"""Seconds the ``timestamp`` of an ``X-CALLBACK-ID`` header may be off, either way: the
+window EngageLab's own verifier applies (https://www.engagelab.com/docs/sms/api/callback,
+engagelab-otp's WebhookVerifier). A nonce is remembered for twice as long, so a replayed
+header is refused for as long as its timestamp could still pass."""
+MAX_ENGAGELAB_CALLBACK_TOLERANCE = 24 * 3600
+
+CALLBACK_DEDUPE_TTL = 7 * 24 * 3600
+"""A callback body's digest is remembered this long: EngageLab's retries of a refused
+callback are not documented, so a generous week, like Calendly's dedupe."""
+
+DEFAULT_SMS_STOP_WORDS = "STOP, STOPALL, UNSUBSCRIBE, END, QUIT, REVOKE, OPTOUT, CANCEL"
+"""Replies that opt a number out: CTIA's list plus what the FCC's 2024 order treats as a
+revocation (shared/research/real-world.md)."""
+DEFAULT_SMS_START_WORDS = "START, UNSTOP"
+DEFAULT_SMS_CONFIRM_WORDS = "C, CONFIRM, 1"
+"""Replies that reconfirm the sender's nearest upcoming booking. Never ``CANCEL``: that is
+a stop word, and a word in both lists is refused at start."""
+HELP_WORDS = ("HELP",)
+"""Replies that are logged as a request for help (the carrier answers HELP itself)."""
+UNMATCHED_REPLIES_KEPT = 200
+"""Replies that matched no word, kept masked for /admin (the newest this many)."""
+
 # --- Web process (gunicorn, web/gunicorn_config.py) -------------------------------------
 
 DEFAULT_WEB_CONCURRENCY = 2
@@ -116,11 +141,16 @@ REMINDERS_QUEUE = "reminders"
 CRM_QUEUE = "crm"
 MAINTENANCE_QUEUE = "maintenance"
 """Subscription checks and reconciliation: slow API calls that must not hold up messages."""
-WORKER_QUEUES = (EVENTS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE, MAINTENANCE_QUEUE)
+CALLBACKS_QUEUE = "callbacks"
+"""EngageLab's status rows and replies (POST /webhooks/engagelab). Right after the
+deliveries: a STOP reply must land on the opt-out list before the next message is sent."""
+WORKER_QUEUES = (EVENTS_QUEUE, CALLBACKS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE, MAINTENANCE_QUEUE)
 """Queues a worker listens to, in priority order."""
 
 PROCESS_EVENT_FUNC = "worker.jobs.process_event"
 """Referenced by name so the receiver never imports worker code."""
+PROCESS_CALLBACK_FUNC = "worker.jobs.process_callback"
+"""An EngageLab callback body's job, enqueued by the receiver by this name likewise."""
 
 EVENT_JOB_RESULT_TTL = 24 * 3600
 SIDE_EFFECT_RESULT_TTL = 24 * 3600
@@ -179,6 +209,33 @@ DEFAULT_SMS_DAILY_CAP_PER_NUMBER = 10
 booking costs four or five, so two bookings a day pass and a pumping run does not."""
 SMS_CAP_WINDOW = 24 * 3600
 
+# --- Message ledger and opt-outs (shared/ledger.py, shared/optouts.py) -----------------
+
+DEFAULT_LEDGER_RETENTION_TEXT = "90d"
+DEFAULT_LEDGER_RETENTION = 90 * 24 * 3600
+"""LEDGER_RETENTION: a message's entry is kept this long after its last event, as long as
+the booking record after its meeting (BOOKING_RECORD_TTL), so a booking's page shows its
+messages for as long as it shows the booking."""
+LEDGER_MAX_EVENTS = 20
+"""Events kept per message (the plan and the latest ones): a message has three to five; a
+provider repeating a status cannot grow an entry without bound."""
+LEDGER_REASON_LENGTH = 160
+"""A provider's failure reason is kept this long in a ledger event: the code says the rest."""
+LEDGER_SCAN_BATCH = 200
+LEDGER_SCAN_LIMIT = 20000
+"""``relay messages list`` and /admin read recent entries a batch at a time, newest first,
+and stop after this many: a filter that matches little does not read 90 days of messages."""
+LEDGER_ORPHANS_KEPT = 500
+"""Status rows that matched no message, kept for /admin (the newest)."""
+LEDGER_ORPHAN_WAIT = 24 * 3600
+"""How long a status row naming only a provider id we have not seen waits for its send to
+be recorded (a callback that raced the send), before it is only an orphan."""
+PHONE_INDEX_MARGIN = 24 * 3600
+"""A number's index of bookings (BookingStore.with_phone: who replied, whose reminders an
+opt-out cancels) outlives the latest start by this much, so a pending follow-up is found."""
+DELIVERY_RATIO_WINDOW_HOURS = 24
+"""relay_sms_delivery_ratio: delivered / (delivered + failed) over this many hours."""
+
 # --- Calendly API housekeeping --------------------------------------------------------
 
 WEBHOOK_CHECK_INTERVAL = 3600
@@ -212,35 +269,7 @@ requeueing a job that crashes every worker that takes it would stop all messages
 MIN_ADMIN_TOKEN_LENGTH = 16
 """A shorter ADMIN_TOKEN is refused at start: it is the only guard of /admin and /metrics."""
 
-# --- Admin surfaces (/admin, /metrics, the OAuth start) -------------------------------
-
-DEFAULT_TRUSTED_PROXIES = 0
-MAX_TRUSTED_PROXIES = 10
-"""TRUSTED_PROXIES: how many reverse proxies stand in front of the web process (Heroku's
-router is one). With 0, X-Forwarded-* headers are ignored: anyone can send them. More than
-a handful is a typo, not a deployment."""
-
-ADMIN_SESSION_SECONDS = 12 * 3600
-"""A signed-in session lasts this long (absolute, not sliding); signing out, or a change of
-ADMIN_TOKEN, ends it sooner."""
-
-ADMIN_SIGN_IN_FAILURES = 10
-ADMIN_SIGN_IN_WINDOW = 15 * 60
-"""At most this many wrong admin tokens per client address per window (seconds), on the
-sign-in form and as a bearer header alike. The window starts at the first failure; once
-it is full, every attempt from that address gets 429 with Retry-After until the window
-ends, without its token being looked at. Others keep signing in: the count is per address."""
-
-ADMIN_THROTTLE_IPV6_PREFIX = 64
-"""IPv6 clients are counted per /64 network: one host usually holds a whole /64, and
-counting single addresses would give it 2**64 windows."""
-
-ADMIN_SESSION_KDF_SALT = b"calendly-relay admin session v1"
-ADMIN_SESSION_KDF = {"n": 2**14, "r": 8, "p": 1}
-"""scrypt parameters for the key that binds sessions to ADMIN_TOKEN. The session record in
-Redis holds HMAC(scrypt(ADMIN_TOKEN), session); scrypt makes every guess at the token from
-a copy of Redis cost ~16 MiB and tens of milliseconds, while the web process derives the key
-once and then pays one HMAC per request."""
+# --- Worker and scheduler processes -------------------------------------------------
 
 WORKER_HEARTBEAT_MIN_INTERVAL = 10
 """Seconds between a worker's own heartbeats outside a job. RQ refreshes the worker key
@@ -273,4 +302,11 @@ VAR_DIR = "var"
 EMBEDDED_REDIS_DB_FILE = "redis.db"
 DEV_SIGNING_KEY_FILE = "dev_signing_key"
 DEV_ADMIN_TOKEN_FILE = "dev_admin_token"
+DEV_CALLBACK_SECRET_FILE = "dev_engagelab_callback_secret"
+DEV_CALLBACK_USERNAME = "relay-dev"
+"""``relay dev`` signs nothing itself; it enables POST /webhooks/engagelab with this
+username and a secret kept under ./var/, which ``relay simulate sms-*`` signs with."""
 
+# --- Admin surfaces: in their own module for length, read through this one -------------
+
+from shared.admin_defaults import *  # noqa: E402,F401,F403

@@ -137,11 +137,16 @@ class Token(fields.Field):
         return value
 
 
-class Words(fields.Field):
+def words(value: str) -> tuple[str, ...]:
     """Comma-separated words, blanks dropped: ``new-key, old-key`` → (new-key, old-key)."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+class Words(fields.Field):
+    """Comma-separated words, blanks dropped (``words``)."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> tuple[str, ...]:
-        return tuple(part.strip() for part in value.split(",") if part.strip())
+        return words(value)
 
 
 class Regions(fields.Field):
@@ -170,6 +175,13 @@ class Durations(fields.Field):
             return self.parse(value)
         except ValueError as error:
             raise ValidationError(f"must be {self.expects}: {error}") from None
+
+
+class Duration(Durations):
+    """A duration that cannot be ``off`` (LEDGER_RETENTION)."""
+
+    parse = staticmethod(parse_duration)
+    expects = "a duration like 90d"
 
 
 class Offsets(Durations):

@@ -6,6 +6,7 @@ digits, ``_`` and ``-``), so every identifier is a digest of what it names."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 PREFIX = "relay:"
 UPCOMING = f"{PREFIX}bookings:upcoming"
@@ -51,3 +52,41 @@ def sent(message_key: str) -> str:
 def event_job(delivery_id: str) -> str:
     """The RQ job id of a delivery's ``process_event``: one per delivery."""
     return f"event-{delivery_id}"
+
+
+LEDGER_RECENT = f"{PREFIX}ledger:recent"
+"""Sorted set of message ids by the time of their latest event (``relay messages list``)."""
+LEDGER_ORPHANS = f"{PREFIX}ledger:orphans"
+"""List of status rows that matched no message when they arrived, newest first (masked)."""
+OPTOUTS = f"{PREFIX}optouts"
+"""Hash: digest of an opted-out number → its masked form, when and why (shared/optouts.py)."""
+
+
+def ledger_message(message_id: str) -> str:
+    return f"{PREFIX}msg:{message_id}"
+
+
+def ledger_booking(invitee_uri: str) -> str:
+    """Hash of a booking's message ids (→ kind): a small hash is Redis's most compact set."""
+    return f"{PREFIX}ledger:booking:{digest(invitee_uri)}"
+
+
+def ledger_provider(provider_id: str) -> str:
+    """The provider's message id → ours."""
+    return f"{PREFIX}ledger:provider:{_short_id(provider_id)}"
+
+
+def ledger_waiting(provider_id: str) -> str:
+    """Status rows for a provider id not (yet) attached to a message, waiting for its send."""
+    return f"{PREFIX}ledger:waiting:{_short_id(provider_id)}"
+
+
+def _short_id(provider_id: str) -> str:
+    """A provider's id as it is when short and plain (EngageLab's are 19 digits), else its
+    digest: a key per sent message, so every byte counts."""
+    return provider_id if re.fullmatch(r"[\w.-]{1,40}", provider_id) else digest(provider_id)
+
+
+def bookings_by_phone(phone_e164: str) -> str:
+    """Sorted set of the invitee URIs of active bookings with this number, by start."""
+    return f"{PREFIX}bookings:phone:{digest(phone_e164)}"

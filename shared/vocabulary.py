@@ -34,6 +34,8 @@ class SmsKind(StrEnum):
     FOLLOWUP = "followup"
     HOST_NOTIFY = "host_notify"
     NO_SHOW = "no_show"
+    HOST_RECONFIRMED = "host_reconfirmed"
+    """The host hears that an invitee confirmed by SMS reply (worker/callbacks/)."""
 
     @property
     def template_variable(self) -> str:
@@ -45,6 +47,18 @@ class Recipient(StrEnum):
 
     INVITEE = "invitee"
     HOST = "host"
+
+
+class LedgerEvent(StrEnum):
+    """What happens to a message (shared/ledger.py); the states of a ledger entry are the
+    same words (its furthest event)."""
+
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    OPTED_OUT = "opted_out"
 
 
 class ContactStatus(StrEnum):

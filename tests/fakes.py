@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -138,23 +138,91 @@ def _hung_up(sock) -> bool:
 
 
 class FakeEngageLab(FakeProvider):
-    """``POST /v1/messages``: accepts each message with a fresh message id."""
+    """``POST /v1/messages``: accepts each message with a fresh message id.
+
+    With ``callback_url`` set it calls back as EngageLab does (shared/engagelab_samples.py):
+    after each send, a status row per ``callback_statuses`` (echoing the message's
+    ``custom_args``), from a thread, ``callback_delay`` seconds later; ``reply`` posts a
+    person's reply on demand. Signed with ``callback_secret`` and ``callback_username``
+    when set (X-CALLBACK-ID), with ``callback_authorization`` as the Authorization header."""
 
     def __init__(self):
         super().__init__()
         self.counter = 0
+        self.callback_url: str | None = None
+        self.callback_username: str | None = None
+        self.callback_secret: str | None = None
+        self.callback_authorization: str | None = None
+        self.callback_statuses: tuple[str, ...] = ("sent", "delivered")
+        self.callback_delay = 0.05
+        self.callbacks: list[tuple[int, bytes]] = []
+        """(status answered, body) of every callback posted."""
+        self.callback_threads: list[threading.Thread] = []
 
     def respond(self, method, path, body, headers, query):
         if path != "/v1/messages":
             return 404, {"code": 4001, "message": "not found"}
         self.counter += 1
+        message_id = f"msg-{self.counter}"
+        if self.callback_url and self.callback_statuses:
+            to = (body.get("to") or [""])[0] if isinstance(body, dict) else ""
+            args = body.get("custom_args") or {} if isinstance(body, dict) else {}
+            self._call_back_later([self.status_row(message_id, status, to, args) for status in self.callback_statuses])
         return 200, {"plan_id": f"plan-{self.counter}", "total_count": 1, "accepted_count": 1,
-                     "message_id": f"msg-{self.counter}"}
+                     "message_id": message_id}
+
+    @staticmethod
+    def status_row(message_id: str, status: str, to: str, custom_args: dict) -> dict:
+        from shared import engagelab_samples
+
+        row = engagelab_samples.status_row(message_id, status, to=to)
+        row["custom_args"] = dict(custom_args)
+        return row
+
+    def reply(self, phone: str, text: str) -> int:
+        """A person's reply, posted now; the receiver's status."""
+        from shared import engagelab_samples
+
+        return self.post_callback([engagelab_samples.reply_row(phone, text)])
+
+    def post_callback(self, rows: list[dict]) -> int:
+        import requests
+
+        from shared import engagelab_samples
+        from shared.engagelab_callback import HEADER, generate_header
+
+        raw = engagelab_samples.body(rows)
+        headers = {"Content-Type": "application/json"}
+        if self.callback_secret:
+            headers[HEADER] = generate_header(self.callback_secret, self.callback_username or "")
+        if self.callback_authorization:
+            headers["Authorization"] = self.callback_authorization
+        try:
+            status = requests.post(self.callback_url, data=raw, headers=headers, timeout=5).status_code
+        except requests.RequestException:
+            status = 0
+        with self.lock:
+            self.callbacks.append((status, raw))
+        return status
+
+    def _call_back_later(self, rows: list[dict]) -> None:
+        def later():
+            time.sleep(self.callback_delay)
+            for row in rows:  # one row a request, as statuses come one at a time
+                self.post_callback([row])
+
+        thread = threading.Thread(target=later, daemon=True)
+        self.callback_threads.append(thread)
+        thread.start()
+
+    def wait_for_callbacks(self, timeout: float = 10) -> None:
+        for thread in list(self.callback_threads):
+            thread.join(timeout)
 
     def messages(self) -> list[dict[str, Any]]:
-        """Accepted sends: {to, template, params}."""
+        """Accepted sends: {to, template, params, custom_args}."""
         return [{"to": r["body"]["to"][0], "template": r["body"]["template"]["id"],
-                 "params": r["body"]["template"]["params"]}
+                 "params": r["body"]["template"]["params"], "custom_args": r["body"].get("custom_args")}
                 for r in self.received("/v1/messages", status=200)]
 
 
@@ -182,6 +250,8 @@ class FakeBrevo(FakeProvider):
         if method == "POST" and path == "/events":
             self.events.append(body)
             return 204, None
+        if method == "PUT" and path.startswith("/contacts/") and not path.startswith("/contacts/attributes"):
+            return self.update(unquote(path.split("/", 2)[2]), query.get("identifierType", "email_id"), body)
         if method == "GET" and path == "/contacts/attributes":
             return 200, {"attributes": list(self.attribute_defs.values())}
         if path.startswith("/contacts/attributes/"):
@@ -216,6 +286,21 @@ class FakeBrevo(FakeProvider):
         contact["listIds"].update(body.get("listIds") or [])
         self.contacts[email] = contact
         return (204, None) if existing else (201, {"id": contact["id"]})
+
+    def update(self, identifier, identifier_type, body):
+        """``PUT /contacts/{identifier}``: by e-mail or by the SMS attribute (phone_id);
+        ``smsBlacklisted`` kept on the contact."""
+        if identifier_type == "phone_id":
+            found = [c for c in self.contacts.values() if c["attributes"].get("SMS") == identifier]
+        else:
+            found = [self.contacts[identifier]] if identifier in self.contacts else []
+        if not found:
+            return 404, {"code": "document_not_found", "message": "Contact does not exist"}
+        for name in ("smsBlacklisted", "emailBlacklisted"):
+            if name in (body or {}):
+                found[0][name] = bool(body[name])
+        found[0]["attributes"].update((body or {}).get("attributes") or {})
+        return 204, None
 
     def define(self, method, category, name, body):
         if method == "POST":

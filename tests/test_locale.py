@@ -167,7 +167,7 @@ def test_config_check_lists_per_locale_the_kinds_without_a_template(tmp_path):
     from worker.cli.config_check import template_coverage
 
     settings = Settings(templates={kind: "1" for kind in ("confirm", "cancel", "reschedule", "reminder", "followup",
-                                                          "host_notify", "no_show")},
+                                                          "host_notify", "no_show", "host_reconfirmed")},
                         locale_by_country={"FR": "fr_FR"},
                         relay_config=parse_relay_config({
                             "templates": {"reminder": {"fr": "2"}, "no_show": {"fr": None}},

@@ -1,6 +1,6 @@
-"""The web process's Flask app: the Calendly receiver, health, metrics, admin, OAuth.
+"""The web process's Flask app: the Calendly and EngageLab receivers, health, metrics, admin, OAuth.
 
-Each surface is a blueprint of its own (web/webhook.py, web/metrics.py, web/admin.py,
+Each surface is a blueprint of its own (web/webhook.py, web/engagelab.py, web/metrics.py, web/admin.py,
 web/oauth.py); this module only wires them to the settings and the Redis connection.
 """
 
@@ -16,13 +16,15 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import logs, watchdog
+from shared import ledger, logs, watchdog
 from shared import defaults
 from shared.redis_conn import check_certificate, connect_for
 from shared.scrub import Verbatim
 from shared.settings import Settings
 from web import intake, security
 from web.body import BoundedBody
+from web.callback_intake import CallbackIntake
+from web.engagelab import blueprint as engagelab_blueprint
 from web.admin import blueprint as admin_blueprint
 from web.metrics import blueprint as metrics_blueprint
 from web.oauth import blueprint as oauth_blueprint
@@ -48,6 +50,7 @@ def _warn_untrusted_proxy() -> None:
 def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check_web()
+    ledger.configure(settings.ledger_retention)
     if redis_client is None:
         logs.configure(secrets=settings.secrets, log_format=settings.log_format)
         redis_client = connect_for(settings, fail_fast=True)
@@ -68,8 +71,9 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.wsgi_app = BoundedBody(app.wsgi_app)  # outermost: the body is in before anything else runs
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
-                               "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client)}
-    for blueprint in (webhook_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint):
+                               "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client),
+                               "callback_intake": CallbackIntake(redis_client)}
+    for blueprint in (webhook_blueprint, engagelab_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint):
         app.register_blueprint(blueprint)
 
     @app.before_request

@@ -8,6 +8,8 @@ a bearer header unless METRICS_PUBLIC=1.
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -58,6 +60,11 @@ class RelayCollector:
         for candidate in SUBSCRIPTION_STATES:
             subscription.add_metric([candidate], 1 if candidate == state else 0)
         yield subscription
+        ratio, _, _ = stats.delivery_ratio(self.conn, defaults.DELIVERY_RATIO_WINDOW_HOURS)
+        yield GaugeMetricFamily("relay_sms_delivery_ratio",
+                                "Delivered / (delivered + failed) SMS over the last 24 hours, each message counted "
+                                "once by when it reached its outcome; NaN when none did yet",
+                                value=math.nan if ratio is None else ratio)
         yield GaugeMetricFamily("relay_webhook_verification_failing",
                                 "1 while signed deliveries keep failing verification (shared/watchdog.py), "
                                 "until one is accepted", value=self.conn.exists(keys.WEBHOOK_VERIFICATION_FAILING))
@@ -77,6 +84,13 @@ HELP = {
     "admin_auth_failures": "Wrong admin tokens (via the sign-in form or a bearer header) and attempts refused "
                            "while the address was throttled",
     "calendly_forbidden": "Calendly 403s jobs met (a missing scope, the plan), by feature; the job went on without it",
+    "engagelab_callbacks": "EngageLab callback requests, by outcome (accepted, duplicate, probe, refused_<reason>)",
+    "engagelab_rows": "Rows of EngageLab callbacks the worker processed, by kind (status, reply, notification, "
+                      "system_event ...) and outcome (delivered, orphan, stop, reconfirmed, unmatched, unreadable ...)",
+    "messages": "SMS ledger entries reaching each state (planned, skipped, sent, delivered, failed, opted_out), "
+                "by kind, with the reason of a skip or failure; a message counts once per state it reaches",
+    "ledger_orphans": "Provider status rows that matched no message when they arrived, by event",
+    "optouts": "Changes to the opt-out list (added, removed), by source",
 }
 
 

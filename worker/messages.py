@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from shared import defaults
+from shared import defaults, ledger
 from shared.booking import BookingRecord
 from shared.durations import in_words
 from shared.keys import digest
@@ -57,19 +57,31 @@ def render(kind: SmsKind, record: BookingRecord, settings: Settings, *, recipien
     if not enabled and kind == SmsKind.RESCHEDULE:
         sent_kind = SmsKind.CONFIRM
         enabled, template_id = policy.template(sent_kind, settings.sms_backend, locale)
+    key = message_key(kind, slot, record.invitee_uri)
     if not enabled:
-        return Skipped(what, "template_disabled")
+        return Skipped(what, "template_disabled", messages=(ledger_entry(key, sent_kind, record, None, None, offset),))
     to = recipient_phone(recipient, record, settings)
     if isinstance(to, Skipped):
-        return Skipped(what, to.reason, to.phone)
+        entry = ledger_entry(key, sent_kind, record, to.phone, template_id, offset)
+        return Skipped(what, to.reason, to.phone, messages=(entry,))
     advance = None
     if kind == SmsKind.REMINDER and offset is not None:
         advance = record.start - sent_at if sent_at is not None and record.start else timedelta(seconds=offset)
     params = message_params(sent_kind, record, settings, advance, locale)
     if isinstance(params, Skipped):
-        return Skipped(what, params.reason)
-    return OutboundSms(key=message_key(kind, slot, record.invitee_uri), kind=sent_kind, to=to, params=params,
-                       template_id=template_id)
+        return Skipped(what, params.reason, messages=(ledger_entry(key, sent_kind, record, to, template_id, offset),))
+    return OutboundSms(key=key, kind=sent_kind, to=to, params=params, template_id=template_id)
+
+
+def ledger_entry(key: str, kind: str, record: BookingRecord, to: str | None, template: str | None,
+                 offset: int | None = None, due: datetime | None = None, moved: str | None = None) -> dict:
+    """What the ledger records of a message when it is planned or skipped (shared/ledger.py):
+    ``to`` is masked there; ``moved`` says why ``due`` is not the message's own time."""
+    entry = {"key": key, "booking": record.invitee_uri, "kind": str(kind), "offset": offset, "to": to,
+             "template": template, "due": int(due.timestamp()) if due else None}
+    if moved:
+        entry["moved"] = moved
+    return entry
 
 
 def message_locale(policy: MessagePolicy, recipient: Recipient, record: BookingRecord, settings: Settings) -> str:
@@ -123,7 +135,10 @@ def notice_job(kind: SmsKind, recipient: Recipient, record: BookingRecord, setti
     payload = SmsPayload(key=sms.key, kind=sms.kind, to=sms.to, params=sms.params, template=sms.template_id,
                          invitee=record.invitee_uri, moved=placement.moved,
                          due=int(placement.at.timestamp()) if placement.moved else None)
-    return JobSpec(payload, f"sms-{digest(sms.key)}", defaults.SMS_QUEUE, at=placement.at if placement.moved else None)
+    planned = ledger_entry(sms.key, sms.kind, record, sms.to, sms.template_id,
+                           due=placement.at if placement.moved else None, moved=placement.moved)
+    return JobSpec(payload, f"sms-{digest(sms.key)}", defaults.SMS_QUEUE, at=placement.at if placement.moved else None,
+                   planned=planned)
 
 
 def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> tuple[list[JobSpec], list[Skipped]]:
@@ -131,37 +146,44 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
     those still ahead; offsets already past at booking time are skipped."""
     specs: list[JobSpec] = []
     skipped: list[Skipped] = []
+    policy = policy_for(settings, record.event_type_uri, record.event_type_name)
     if record.start is None:
         return specs, [Skipped("sms:reminder", "no_start_time")]
-    to = recipient_phone(Recipient.INVITEE, record, settings)
-    if isinstance(to, Skipped):  # nothing to remind through: keep Redis free of dead jobs
-        return specs, [Skipped("sms:reminder", to.reason, to.phone)]
-    policy = policy_for(settings, record.event_type_uri, record.event_type_name)
     locale = policy.invitee_locale(record.phone, settings.locale_by_country)
     wanted: list[tuple[SmsKind, datetime, int | None]] = [
         (SmsKind.REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets
     ]
     if policy.followup_delay is not None:
         wanted.append((SmsKind.FOLLOWUP, (record.end or record.start) + policy.followup_delay, None))
+    entries = {(kind, offset): ledger_entry(message_key(kind, offset, record.invitee_uri), kind, record, record.phone,
+                                            policy.template(kind, settings.sms_backend, locale)[1], offset, at)
+               for kind, at, offset in wanted}
+    to = recipient_phone(Recipient.INVITEE, record, settings)
+    if isinstance(to, Skipped):  # nothing to remind through: keep Redis free of dead jobs
+        return specs, [Skipped("sms:reminder", to.reason, to.phone, messages=tuple(entries.values()))]
     placed: list[tuple[SmsKind, int | None, Placement]] = []
     for kind, at, offset in wanted:
         what = _planned(kind, offset)
+        entry = entries[(kind, offset)]
         if not policy.template(kind, settings.sms_backend, locale)[0]:
-            skipped.append(Skipped(what, "template_disabled"))
+            skipped.append(Skipped(what, "template_disabled", messages=(entry,)))
         elif at <= now:
-            skipped.append(Skipped(what, "already_past"))
+            skipped.append(Skipped(what, "already_past", messages=(entry,)))
         elif (placement := plan_time(kind, at, record, settings, policy, now)) is None:
-            skipped.append(Skipped(what, QUIET_HOURS))  # no room outside quiet hours before the start
+            # no room outside quiet hours before the start
+            skipped.append(Skipped(what, QUIET_HOURS, messages=(entry,)))
         else:
             placed.append((kind, offset, placement))
     # A reminder moved onto the time of another one would go out with it: one text is enough.
     taken = {placement.at for _, _, placement in placed if not placement.moved}
     for kind, offset, placement in placed:
+        entry = entries[(kind, offset)]
         if placement.moved and placement.at in taken:
-            skipped.append(Skipped(_planned(kind, offset), QUIET_HOURS))
+            skipped.append(Skipped(_planned(kind, offset), QUIET_HOURS, messages=(entry,)))
             continue
         taken.add(placement.at)
-        specs.append(reminder_job(record, kind, placement, offset))
+        moved = {"due": int(placement.at.timestamp()), "moved": placement.moved} if placement.moved else {}
+        specs.append(reminder_job(record, kind, placement, offset, planned={**entry, **moved}))
     return specs, skipped
 
 
@@ -181,16 +203,28 @@ def plan_time(kind: SmsKind, at: datetime, record: BookingRecord, settings: Sett
     return place_reminder(at, record.start, now, policy.quiet_hours, zone, settings.quiet_min_lead)
 
 
-def reminder_job(record: BookingRecord, kind: SmsKind, placement: Placement, offset: int | None) -> JobSpec:
+def reminder_job(record: BookingRecord, kind: SmsKind, placement: Placement, offset: int | None,
+                 planned: dict | None = None) -> JobSpec:
     """A pending reminder or follow-up, for rq-scheduler; rendered when it fires."""
     payload = ReminderPayload(booking=digest(record.invitee_uri), kind=kind, offset=offset,
                               start=int(record.start.timestamp()), due=int(placement.at.timestamp()),
+                              message=ledger.message_id(message_key(kind, offset, record.invitee_uri)),
                               moved=placement.moved,
                               wanted=int(placement.wanted.timestamp()) if placement.wanted else None)
     return JobSpec(payload, reminder_job_id(kind, offset, record.invitee_uri), defaults.REMINDERS_QUEUE,
-                   at=placement.at)
+                   at=placement.at, planned=planned)
 
 
 def reminder_job_id(kind: str, offset: int | None, invitee_uri: str) -> str:
     """Deterministic per (invitee, kind, offset): scheduling twice leaves one job."""
     return f"{kind}-{AFTER if offset is None else offset}-{digest(invitee_uri)[:32]}"
+
+
+def reminder_message_key(job_id: str, invitee_uri: str) -> str | None:
+    """The send-once key of a pending reminder from its job id (``reminder_job_id``:
+    ``<kind>-<offset or after>-<digest>``), for the ledger when it is removed unfired."""
+    kind, _, rest = job_id.partition("-")
+    slot = rest.split("-", 1)[0]
+    if not slot or kind not in (SmsKind.REMINDER, SmsKind.FOLLOWUP):
+        return None
+    return message_key(kind, None if slot == AFTER else int(slot) if slot.isdigit() else slot, invitee_uri)

@@ -71,13 +71,16 @@ class ReminderPayload(Payload):
     lives in Redis until due: the booking by digest, times as unix seconds."""
 
     func: ClassVar[str] = SEND_REMINDER_FUNC
-    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "moved", "wanted"})
+    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "message", "moved", "wanted"})
     booking: str
     kind: str
     offset: int | None
     start: int
     due: int
     """When it is planned to go (unix seconds): after a move, the moved time."""
+    message: str | None = None
+    """Its ledger id (shared/ledger.py), so a skip is recorded even when the booking record
+    is gone; absent in reminders scheduled before the ledger."""
     attempt: int = 0
     moved: str | None = None
     """Why ``due`` is not the offset's time (``quiet_hours``); absent when it is."""
@@ -85,7 +88,8 @@ class ReminderPayload(Payload):
     """The offset's time, before the move."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _without_unset(super().to_dict(), ("moved", "wanted"))
+        # An earlier version's job (no ledger id, never moved) reads back as it was.
+        return _without_unset(super().to_dict(), ("message", "moved", "wanted"))
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,9 @@ class JobSpec:
     job_id: str
     queue: str
     at: datetime | None = field(default=None)
+    planned: dict[str, Any] | None = field(default=None, compare=False)
+    """For an SMS, what the ledger records as planned: its send-once ``key``, booking,
+    kind, offset, to, template, due (worker/messages.py ``ledger_entry``)."""
 
     @property
     def func(self) -> str:
@@ -137,6 +144,9 @@ class Skipped:
     reason: str
     phone: str | None = field(default=None, compare=False)
     """The number refused, for the log (masked there), when a number was the reason."""
+    messages: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    """The SMS this skip concerns, for the ledger: each its send-once ``key`` and what the
+    ledger records of it (kind, offset, to, template, booking)."""
 
 
 def _without_unset(data: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from shared.errors import ConfigError
 from shared.http import HttpClient, json_body, retry_after
 from shared.keys import digest
 from shared.relay_config import template_ids
+from shared import ledger
 from shared.scrub import mask_phone
 from shared.settings import Settings
 from worker.provider_errors import PermanentError, TransientError, unreachable
@@ -41,6 +42,9 @@ FREQUENCY_LIMIT_DELAY = 3600
 PERMANENT_CODES = {2001, 2002, 2004, 3001, 3002, 3003, 4001} | set(range(5011, 5016)) | set(range(5017, 5021))
 """Credentials, permission, malformed request, business rule, unknown template, and
 per-number outcomes (invalid, unreachable, blacklisted, unsubscribed ...)."""
+OPTED_OUT_CODES = {5013, 5019}
+"""Number blacklisted; user unsubscribed: the person does not want the messages
+(research/providers.md A.3, "5019 ... also mark opted-out")."""
 TRANSIENT_HTTP = {429, 500, 502, 503, 504}
 TEMPLATE_STATES = {1: "pending review", 2: "approved", 3: "rejected"}
 
@@ -107,13 +111,21 @@ class EngageLabSmsBackend(SmsBackend):
 
     # --- sending -------------------------------------------------------------------------
 
+    def refused_as_opted_out(self, error: Exception) -> bool:
+        try:
+            return int(getattr(error, "code", None)) in OPTED_OUT_CODES
+        except (TypeError, ValueError):
+            return False
+
     def send(self, message: OutboundSms) -> str:
         if not message.template_id:
             raise PermanentError(PROVIDER, f"no template id for {message.kind} messages")
         body = {
             "to": [message.to],
             "template": {"id": str(message.template_id), "params": message.params},
-            "custom_args": {"relay_key": digest(message.key), "kind": message.kind},
+            # Echoed in EngageLab's status callbacks: the ledger entry they belong to
+            # (https://www.engagelab.com/docs/sms/api/send-message; research/providers.md A.2).
+            "custom_args": {"relay_message": ledger.message_id(message.key), "kind": message.kind},
         }
         message_id = parse_response(self.http.request("POST", "/v1/messages", json=body))
         log.info("sms %s accepted for %s", message.kind, mask_phone(message.to),
