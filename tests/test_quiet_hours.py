@@ -9,7 +9,7 @@ import pytest
 from rq import Queue
 from rq.job import Job
 
-from shared import defaults, operations, stats
+from shared import defaults, keys, ledger, operations, stats
 from shared.booking import BookingRecord
 from shared.calendly import samples
 from shared.quiet_hours import clock_reaches, parse_quiet_hours
@@ -205,6 +205,8 @@ def test_a_reminder_moved_out_of_quiet_hours_fires_at_the_windows_end_with_its_r
     assert data["wanted"] == int((start - timedelta(hours=1)).timestamp())
     [listed] = operations.upcoming(conn)
     assert listed.moved == QUIET_HOURS and listed.move.startswith("moved from ") and "(quiet_hours)" in listed.move
+    entry = ledger.load(conn, data["message"])  # the ledger says when and why
+    assert (entry.state, entry.due, entry.events[-1].detail["moved"]) == ("planned", data["due"], QUIET_HOURS)
     fire(conn, job_id)
     [reminder] = [m for m in console_messages(caplog) if m["kind"] == "reminder"]
     assert reminder["params"]["advance"] == "45 minutes"
@@ -223,6 +225,8 @@ def test_two_reminders_moved_onto_one_time_go_as_one(conn, monkeypatch):
     apply(conn, "invitee.created", samples.invitee_payload(start=start))
     assert list(scheduled(conn).values()) == [start - timedelta(hours=1)]  # 08:00, the 1 h reminder
     assert stats.read(conn, "sms")[("reminder", "skipped", QUIET_HOURS)] == 1
+    states = {(m.offset, m.state, m.reason) for m in ledger.for_booking(conn, samples_uri(conn))}
+    assert {(7200, "skipped", QUIET_HOURS), (3600, "planned", None)} <= states
 
 
 @pytest.mark.parametrize("apply_to, moved", [("reminder,followup", True), ("followup", False), ("off", False)])
@@ -308,3 +312,9 @@ def test_moves_show_in_relay_reminders_list_and_admin(conn, redis_url, monkeypat
     admin = create_app(Settings(signing_key=SIGNING_KEY, admin_token="admin-page-token"), redis_client=conn)
     page = admin.test_client().get("/admin", headers={"Authorization": "Bearer admin-page-token"})
     assert wanted in page.get_data(as_text=True)
+
+
+def samples_uri(conn) -> str:
+    """The one booking these tests make."""
+    [uri] = [u.decode() for u in conn.zrange(keys.UPCOMING, 0, -1)]
+    return uri

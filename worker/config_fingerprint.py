@@ -1,8 +1,8 @@
 """The planning configuration's fingerprint, and the replan it triggers when it changed.
 
 The scheduler computes the sha256 of the canonical JSON of ``planning_inputs(settings)``
-(worker/planning_inputs.py) at start and compares it with the one stored in Redis
-(``relay:config:fingerprint``). When they differ, the pending reminders were planned under
+(worker/planning_inputs.py) at start and compares it with the one stored in Redis under
+``relay:config:fingerprint``. When they differ, the pending reminders were planned under
 another configuration: it replans them (worker/replan.py), under a Redis lock so that two
 schedulers starting together replan once, and stores the new fingerprint only once the
 replan completed (a scheduler stopped midway leaves the old one, and the next start
