@@ -227,6 +227,18 @@ Redis holds HMAC(scrypt(ADMIN_TOKEN), session); scrypt makes every guess at the 
 a copy of Redis cost ~16 MiB and tens of milliseconds, while the web process derives the key
 once and then pays one HMAC per request."""
 
+ADMIN_DELIVERIES_SHOWN = 50
+"""Rows of the dashboard's recent deliveries (the list keeps 200: web/intake.py)."""
+ADMIN_MESSAGES_SHOWN = 100
+ADMIN_MESSAGES_MAX = 1000
+"""/admin/messages shows this many ledger entries unless ``limit`` asks for more, up to the
+maximum: each row is a ledger read, and the page is for reading, not for export (the CLI's
+``relay messages list`` is)."""
+ADMIN_REPLIES_SHOWN = 50
+"""Unmatched SMS replies on /admin (the callbacks keep the last 200)."""
+ADMIN_SEARCH_MAX_LENGTH = 512
+"""A search longer than this is no id, URI or e-mail address the relay holds."""
+
 WORKER_HEARTBEAT_MIN_INTERVAL = 10
 """Seconds between a worker's own heartbeats outside a job. RQ refreshes the worker key
 (HSET and two EXPIREs, a round trip each) three times per job; the key lives for

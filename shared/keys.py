@@ -20,6 +20,9 @@ CALENDLY_FEATURES = f"{PREFIX}calendly:features"
 """Per Calendly feature, the last verdict of a check or of a refusal a job met (for /admin)."""
 CALENDLY_FORBIDDEN_LOGGED = f"{PREFIX}calendly:forbidden:logged:"
 """+ feature: present while a refusal of that feature has been logged this hour."""
+UNMATCHED_REPLIES = f"{PREFIX}replies:unmatched"
+"""List of SMS replies that matched no word (JSON ``{"at", "from", "text"}``, masked),
+newest first, for /admin."""
 RECOVERY_PASS = f"{PREFIX}recovery:last_pass"
 """When the scheduler last looked for abandoned jobs (unix seconds)."""
 
@@ -34,6 +37,12 @@ def booking(invitee_uri: str) -> str:
 
 def booking_by_digest(invitee_digest: str) -> str:
     return f"{PREFIX}booking:{invitee_digest}"
+
+
+def bookings_by_email(email: str) -> str:
+    """The invitee URIs booked with an e-mail address (for /admin's search), named by a
+    digest of the address, so that no address appears in a key."""
+    return f"{PREFIX}bookings:email:{digest(email.strip().lower())}"
 
 
 def dedupe(delivery_id: str) -> str:
