@@ -90,7 +90,14 @@ def _decode(name: str, value: Any) -> Any:
     return value
 
 
-INDEX_SCRIPT = """
+INDEX_PHONE = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+"""
+"""A number's bookings by start; the index lives until the latest of them has started."""
+
+
+INDEX_EMAIL = """
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
 local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
@@ -126,17 +133,42 @@ class BookingStore:
         # Active bookings by start time: what reconciliation compares with Calendly.
         if record.status == BookingStatus.ACTIVE and record.start is not None:
             target.zadd(keys.UPCOMING, {record.invitee_uri: record.start.timestamp()})
+            if record.phone:
+                # Kept until the last of the number's bookings has started; never shortened
+                # by an earlier booking saved later.
+                target.eval(INDEX_PHONE, 1, keys.bookings_by_phone(record.phone), record.invitee_uri,
+                            record.start.timestamp(), max(60, int(record.start.timestamp() - now.timestamp()) + 60))
         else:
             target.zrem(keys.UPCOMING, record.invitee_uri)
+            if record.phone:
+                target.zrem(keys.bookings_by_phone(record.phone), record.invitee_uri)
         if record.email:
             expires = int(record.expires_at(now).timestamp())
-            target.eval(INDEX_SCRIPT, 1, keys.bookings_by_email(record.email), expires, record.invitee_uri,
+            target.eval(INDEX_EMAIL, 1, keys.bookings_by_email(record.email), expires, record.invitee_uri,
                         int(now.timestamp()))
 
     def for_email(self, email: str, now: datetime) -> list[str]:
         """Invitee URIs of the records booked with ``email`` (any case), newest expiry first."""
         found = self.client.zrevrangebyscore(keys.bookings_by_email(email), "+inf", f"({int(now.timestamp())}")
         return [uri.decode() for uri in found]
+
+    def upcoming_for_phone(self, phone_e164: str, now: datetime) -> list[BookingRecord]:
+        """Active bookings with this invitee number starting after ``now``, nearest first.
+        The index is checked against the records: a number changed since, or a booking no
+        longer active, is dropped from it here."""
+        key = keys.bookings_by_phone(phone_e164)
+        uris = [uri.decode() for uri in self.client.zrangebyscore(key, f"({now.timestamp()}", "+inf")]
+        found, stale = [], []
+        for uri in uris:
+            record = self.load(uri)
+            if record and record.phone == phone_e164 and record.status == BookingStatus.ACTIVE and \
+                    record.start is not None and record.start > now:
+                found.append(record)
+            else:
+                stale.append(uri)
+        if stale:
+            self.client.zrem(key, *stale)
+        return sorted(found, key=lambda record: record.start)
 
     def active_between(self, start: datetime, end: datetime) -> list[str]:
         """Invitee URIs of active bookings starting in [start, end]."""

@@ -164,6 +164,28 @@ DEFAULT_SMS_DAILY_CAP_PER_NUMBER = 10
 booking costs four or five, so two bookings a day pass and a pumping run does not."""
 SMS_CAP_WINDOW = 24 * 3600
 
+# --- Message ledger and opt-outs (shared/ledger.py, shared/optouts.py) -----------------
+
+DEFAULT_LEDGER_RETENTION_TEXT = "90d"
+DEFAULT_LEDGER_RETENTION = 90 * 24 * 3600
+"""LEDGER_RETENTION: a message's entry is kept this long after its last event, as long as
+the booking record after its meeting (BOOKING_RECORD_TTL), so a booking's page shows its
+messages for as long as it shows the booking."""
+LEDGER_MAX_EVENTS = 20
+"""Events kept per message (the plan and the latest ones): a message has three to five; a
+provider repeating a status cannot grow an entry without bound."""
+LEDGER_SCAN_BATCH = 200
+LEDGER_SCAN_LIMIT = 20000
+"""``relay messages list`` and /admin read recent entries a batch at a time, newest first,
+and stop after this many: a filter that matches little does not read 90 days of messages."""
+LEDGER_ORPHANS_KEPT = 500
+"""Status rows that matched no message, kept for /admin (the newest)."""
+LEDGER_ORPHAN_WAIT = 24 * 3600
+"""How long a status row naming only a provider id we have not seen waits for its send to
+be recorded (a callback that raced the send), before it is only an orphan."""
+DELIVERY_RATIO_WINDOW_HOURS = 24
+"""relay_sms_delivery_ratio: delivered / (delivered + failed) over this many hours."""
+
 # --- Calendly API housekeeping --------------------------------------------------------
 
 WEBHOOK_CHECK_INTERVAL = 3600

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from environs import Env, EnvValidationError
 from marshmallow import ValidationError, fields
 
-from shared.durations import parse_optional_duration, parse_optional_offsets
+from shared.durations import parse_duration, parse_optional_duration, parse_optional_offsets
 from shared.errors import ConfigError
 
 
@@ -170,6 +170,13 @@ class Durations(fields.Field):
             raise ValidationError(f"must be {self.expects}: {error}") from None
 
 
+class Duration(Durations):
+    """A duration that cannot be ``off`` (LEDGER_RETENTION)."""
+
+    parse = staticmethod(parse_duration)
+    expects = "a duration like 90d"
+
+
 class Offsets(Durations):
     """Reminder offsets such as ``24h,1h``, or ``off`` (none)."""
 
@@ -200,6 +207,6 @@ class LocaleName(fields.Field):
 FIELDS: dict[str, type[fields.Field]] = {
     "whole_number": WholeNumber, "count_or_off": CountOrOff, "number": Number, "flag": Flag, "choice": Choice,
     "http_url": HttpUrl, "token": Token, "words": Words, "regions": Regions, "offsets": Offsets,
-    "optional_duration": Durations, "time_zone": TimeZone, "locale": LocaleName,
+    "optional_duration": Durations, "duration": Duration, "time_zone": TimeZone, "locale": LocaleName,
 }
 """The parsers ``Environment.read`` knows besides environs' own (``str``)."""

@@ -56,3 +56,35 @@ def sent(message_key: str) -> str:
 def event_job(delivery_id: str) -> str:
     """The RQ job id of a delivery's ``process_event``: one per delivery."""
     return f"event-{delivery_id}"
+
+
+LEDGER_RECENT = f"{PREFIX}ledger:recent"
+"""Sorted set of message ids by the time of their latest event (``relay messages list``)."""
+LEDGER_ORPHANS = f"{PREFIX}ledger:orphans"
+"""List of status rows that matched no message when they arrived, newest first (masked)."""
+OPTOUTS = f"{PREFIX}optouts"
+"""Hash: digest of an opted-out number → its masked form, when and why (shared/optouts.py)."""
+
+
+def ledger_message(message_id: str) -> str:
+    return f"{PREFIX}msg:{message_id}"
+
+
+def ledger_booking(invitee_uri: str) -> str:
+    """Set of a booking's message ids."""
+    return f"{PREFIX}ledger:booking:{digest(invitee_uri)}"
+
+
+def ledger_provider(provider_id: str) -> str:
+    """The provider's message id → ours."""
+    return f"{PREFIX}ledger:provider:{digest(provider_id)}"
+
+
+def ledger_waiting(provider_id: str) -> str:
+    """Status rows for a provider id not (yet) attached to a message, waiting for its send."""
+    return f"{PREFIX}ledger:waiting:{digest(provider_id)}"
+
+
+def bookings_by_phone(phone_e164: str) -> str:
+    """Sorted set of the invitee URIs of active bookings with this number, by start."""
+    return f"{PREFIX}bookings:phone:{digest(phone_e164)}"

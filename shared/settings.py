@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from shared import defaults, logs
-from shared.durations import parse_optional_duration, parse_optional_offsets
+from shared.durations import parse_duration, parse_optional_duration, parse_optional_offsets
 from shared.environment import Environment
 from shared.errors import ConfigError
 from shared.relay_config import RelayConfig, load_relay_config
@@ -86,6 +86,8 @@ class Settings:
     locale: str = defaults.DEFAULT_LOCALE
     scheduler_interval: float = defaults.DEFAULT_SCHEDULER_INTERVAL
     worker_class: str = defaults.DEFAULT_WORKER_CLASS
+    ledger_retention: int = defaults.DEFAULT_LEDGER_RETENTION
+    """Seconds a message's ledger entry is kept after its last event (LEDGER_RETENTION)."""
     log_format: str | None = None
     """LOG_FORMAT, ``json`` or ``text``; unset: text on a terminal, JSON otherwise (shared/logs.py)."""
     secrets: tuple[str, ...] = field(default=(), repr=False)
@@ -154,6 +156,8 @@ class Settings:
                                         minimum=0.1),
             worker_class=env.read("choice", "WORKER_CLASS", defaults.DEFAULT_WORKER_CLASS,
                                   choices=defaults.WORKER_CLASSES),
+            ledger_retention=int(env.read("duration", "LEDGER_RETENTION",
+                                          parse_duration(defaults.DEFAULT_LEDGER_RETENTION_TEXT)).total_seconds()),
             log_format=env.read("choice", "LOG_FORMAT", None, choices=logs.FORMATS),
             secrets=tuple(s for s in (*signing_keys, *chosen.secrets, access_token, client_secret, admin_token,
                                       _url_password(redis_url)) if s),

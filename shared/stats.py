@@ -26,6 +26,9 @@ FAMILIES = {
     "webhook_checks": ("state",),
     "admin_auth_failures": ("via", "outcome"),
     "calendly_forbidden": ("feature",),
+    "messages": ("kind", "state", "reason"),
+    "ledger_orphans": ("event",),
+    "optouts": ("change", "source"),
 }
 """Family → its label names, for the metrics endpoint."""
 

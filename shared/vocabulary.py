@@ -47,6 +47,18 @@ class Recipient(StrEnum):
     HOST = "host"
 
 
+class LedgerEvent(StrEnum):
+    """What happens to a message (shared/ledger.py); the states of a ledger entry are the
+    same words (its furthest event)."""
+
+    PLANNED = "planned"
+    SKIPPED = "skipped"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    OPTED_OUT = "opted_out"
+
+
 class ContactStatus(StrEnum):
     """A CRM contact's ``status`` (Brevo's BOOKING_STATUS), in the contract's spelling. The
     order is that of the Brevo category's option ids (1-4), which ``relay crm setup`` creates."""

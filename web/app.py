@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from shared import logs, watchdog
+from shared import ledger, logs, watchdog
 from shared import defaults
 from shared.redis_conn import check_certificate, connect_for
 from shared.settings import Settings
@@ -48,6 +48,7 @@ def _warn_untrusted_proxy() -> None:
 def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     settings = settings or Settings.from_env()
     settings.check_web()
+    ledger.configure(settings.ledger_retention)
     if redis_client is None:
         logs.configure(secrets=settings.secrets, log_format=settings.log_format)
         redis_client = connect_for(settings, fail_fast=True)

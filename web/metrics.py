@@ -77,6 +77,10 @@ HELP = {
     "admin_auth_failures": "Wrong admin tokens (via the sign-in form or a bearer header) and attempts refused "
                            "while the address was throttled",
     "calendly_forbidden": "Calendly 403s jobs met (a missing scope, the plan), by feature; the job went on without it",
+    "messages": "SMS ledger entries reaching each state (planned, skipped, sent, delivered, failed, opted_out), "
+                "by kind, with the reason of a skip or failure; a message counts once per state it reaches",
+    "ledger_orphans": "Provider status rows that matched no message when they arrived, by event",
+    "optouts": "Changes to the opt-out list (added, removed), by source",
 }
 
 

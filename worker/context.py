@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared import ledger
 from shared.settings import Settings
 from worker import providers
 from worker.crm import CrmBackend
@@ -24,6 +25,7 @@ class WorkerContext:
 @lru_cache(maxsize=1)
 def current() -> WorkerContext:
     settings = providers.settings_from_env()
+    ledger.configure(settings.ledger_retention)
     return WorkerContext(settings, providers.sms_backend(settings), providers.crm_backend(settings))
 
 

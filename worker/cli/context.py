@@ -20,9 +20,12 @@ class Relay:
 
     @cached_property
     def settings(self) -> Settings:
+        from shared import ledger
         from worker.providers import settings_from_env
 
-        return settings_from_env(self.env)
+        settings = settings_from_env(self.env)
+        ledger.configure(settings.ledger_retention)
+        return settings
 
     @cached_property
     def redis(self):
