@@ -148,7 +148,7 @@ def booking(ident: str):
                          f"records expire {defaults.BOOKING_RECORD_TTL // 86400} days after the meeting)")
     deliveries = admin.with_status(conn, [d for d in intake.recent(conn, intake.RECENT_SIZE)
                                           if d.get("booking") == ident])
-    messages = sorted(ledger.for_booking(conn, record.invitee_uri), key=first_seen)
+    messages = ledger.for_booking(conn, record.invitee_uri)  # in the order they were (or are) due
     return render_template_string(BOOKING, record=summary(record), deliveries=deliveries,
                                   messages=messages, when=utc, offset=offset_words, detail=detail_text,
                                   booking_url=booking_url)
@@ -168,7 +168,7 @@ def messages():
     if not limit.isdigit() or not 1 <= int(limit) <= defaults.ADMIN_MESSAGES_MAX:
         return bad_request("invalid_limit", f"limit: a whole number from 1 to {defaults.ADMIN_MESSAGES_MAX}")
     conn = relay()["redis"]
-    found = sorted(ledger.recent(conn, state=state, kind=kind, limit=int(limit)), key=last_seen, reverse=True)
+    found = ledger.recent(conn, state=state, kind=kind, limit=int(limit))  # newest activity first
     return render_template_string(MESSAGES, messages=found, state=state, kind=kind,
                                   states=LISTED_STATES, kinds=list(SmsKind), limit=int(limit), when=utc,
                                   offset=offset_words, last_seen=last_seen, booking_url=booking_url,
@@ -184,10 +184,6 @@ def summary(record: BookingRecord) -> dict:
             "reconfirmed_at": getattr(record, "reconfirmed_at", None), "last_event": record.last_event,
             "last_event_at": record.last_event_at, "old_invitee": record.old_invitee,
             "new_invitee": record.new_invitee}
-
-
-def first_seen(message: ledger.Message) -> float:
-    return min([event.at for event in message.events] or [message.due or 0.0])
 
 
 def last_seen(message: ledger.Message) -> float:
