@@ -199,8 +199,8 @@ def test_a_bad_filter_is_400_saying_which(web, query, error):
 
 
 def test_unmatched_replies_are_shown_masked_on_the_dashboard_and_the_messages_list(web, conn):
-    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time() - 60, "from": "+4479*****21", "text": "Is the meeting at 3?"}))
-    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time(), "from": "+1404*****34", "text": "running late"}))
+    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time() - 60, "phone": "+4479*****21", "text": "Is the meeting at 3?"}))
+    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time(), "phone": "+1404*****34", "text": "running late"}))
     for path in ("/admin", "/admin/messages"):
         replies = page(web.get(path)).split('id="unmatched-replies"')[1].split("</table>")[0]
         assert replies.index("running late") < replies.index("Is the meeting at 3?")  # newest first
@@ -212,7 +212,7 @@ def test_hostile_values_are_escaped_everywhere(web, conn):
     uri = payload["uri"]
     message = reminder_story(conn, uri, 7200, (LedgerEvent.FAILED, {"code": HOSTILE, "reason": HOSTILE}),
                              at=time.time())
-    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time(), "from": HOSTILE, "text": HOSTILE}))
+    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time(), "phone": HOSTILE, "text": HOSTILE}))
     pages = [page(web.get(f"/admin/bookings/{keys.digest(uri)}")), page(web.get("/admin/messages")),
              page(web.get("/admin"))]
     for html in pages:

@@ -13,7 +13,7 @@ from shared import defaults, keys
 
 
 def unmatched_replies(conn, limit: int) -> list[dict]:
-    """The last ``limit`` replies: ``{"at", "from", "text"}``, already masked when kept."""
+    """The last ``limit`` replies: ``{"at", "phone", "text", "reason"}``, masked when kept."""
     replies = []
     for raw in conn.lrange(keys.UNMATCHED_REPLIES, 0, limit - 1):
         try:
@@ -44,9 +44,9 @@ def panel(conn) -> Markup:
 
 PANEL = """
 <h2>Unmatched replies</h2>
-<table id="unmatched-replies"><tr><th>received (UTC)</th><th>from</th><th>text</th></tr>
-{% for r in replies %}<tr><td>{{ when(r.at) }}</td><td>{{ r['from'] or '' }}</td><td>{{ r.text or '' }}</td></tr>
-{% else %}<tr><td colspan="3" class="muted">no reply that matched no word</td></tr>{% endfor %}
+<table id="unmatched-replies"><tr><th>received (UTC)</th><th>from</th><th>text</th><th>why unmatched</th></tr>
+{% for r in replies %}<tr><td>{{ when(r.at) }}</td><td>{{ r.phone or '' }}</td><td>{{ r.text or '' }}</td><td class="muted">{{ r.reason or '' }}</td></tr>
+{% else %}<tr><td colspan="4" class="muted">none</td></tr>{% endfor %}
 </table>
 <p class="muted">Replies that were no stop, start or confirm word, masked; the last 200 are kept.</p>
 """
