@@ -258,6 +258,8 @@ maximum: each row is a ledger read, and the page is for reading, not for export 
 ``relay messages list`` is)."""
 ADMIN_REPLIES_SHOWN = 50
 """Unmatched SMS replies on /admin (the callbacks keep the last 200)."""
+ADMIN_ORPHANS_SHOWN = 20
+"""Status rows that matched no message, on /admin/messages (the ledger keeps more)."""
 ADMIN_SEARCH_MAX_LENGTH = 512
 """A search longer than this is no id, URI or e-mail address the relay holds."""
 

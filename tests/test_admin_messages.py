@@ -250,3 +250,11 @@ def test_the_email_index_holds_no_address_and_lapses_with_the_records(conn):
     assert store.for_email("sam@example.com", after_early) == [late.invitee_uri]
     store.save(late, after_early)
     assert conn.zcard(index) == 1
+
+
+def test_status_rows_that_matched_no_message_are_listed(web, conn):
+    ledger.record_status(conn, relay_message=None, provider_id="el-unknown-9", event=LedgerEvent.FAILED,
+                         at=time.time(), code="3002", reason="invalid number +14045551234")
+    orphans = page(web.get("/admin/messages")).split('id="orphans"')[1].split("</table>")[0]
+    assert "el-unknown-9" in orphans and ">failed<" in orphans and "3002" in orphans
+    assert "4045551234" not in orphans

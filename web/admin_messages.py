@@ -172,7 +172,8 @@ def messages():
     return render_template_string(MESSAGES, messages=found, state=state, kind=kind,
                                   states=LISTED_STATES, kinds=list(SmsKind), limit=int(limit), when=utc,
                                   offset=offset_words, last_seen=last_seen, booking_url=booking_url,
-                                  replies=replies_panel(conn))
+                                  detail=detail_text, replies=replies_panel(conn),
+                                  orphans=ledger.orphans(conn, defaults.ADMIN_ORPHANS_SHOWN))
 
 
 def summary(record: BookingRecord) -> dict:

@@ -78,4 +78,12 @@ MESSAGES = """<title>messages · calendly-relay admin</title>""" + STYLE + NAV +
 {% else %}<tr><td colspan="7" class="muted">no message{{ ' in state ' ~ state if state }}{{ ' of kind ' ~ kind if kind }}</td></tr>{% endfor %}
 </table>
 {{ replies }}
+<h2>Status rows that matched no message</h2>
+<table id="orphans"><tr><th>at (UTC)</th><th>status</th><th>EngageLab id</th><th>relay id</th><th>details</th></tr>
+{% for o in orphans %}<tr><td>{{ when(o.at) }}</td><td>{{ o.event }}</td><td><code>{{ o.provider_id or '' }}</code></td>
+<td><code>{{ o.relay_message or '' }}</code></td><td class="muted">{{ detail(o.detail) }}</td></tr>
+{% else %}<tr><td colspan="5" class="muted">none</td></tr>{% endfor %}
+</table>
+<p class="muted">EngageLab reported on a message the ledger does not know (sent before the ledger, or by another
+sender on the account); the newest {{ orphans|length }} shown.</p>
 """
