@@ -191,6 +191,7 @@ def test_the_messages_list_filters_by_state_and_kind_newest_first(web, conn):
 @pytest.mark.parametrize("query, error", [
     ("?state=lost", "invalid_state"), ("?kind=fax", "invalid_kind"), ("?limit=0", "invalid_limit"),
     ("?limit=lots", "invalid_limit"), ("?limit=100000", "invalid_limit"),
+    ("?limit=%C2%B2", "invalid_limit"),
 ])
 def test_a_bad_filter_is_400_saying_which(web, query, error):
     answer = web.get(f"/admin/messages{query}")

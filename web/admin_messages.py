@@ -34,6 +34,8 @@ DELIVERY_ID = re.compile(r"[0-9a-f]{32}")
 BOOKING_DIGEST = re.compile(r"[0-9a-f]{40}")
 """shared/keys.py's digest of an invitee URI: 40 hex digits."""
 HEX_ID = re.compile(r"[0-9a-f]{8,64}")
+WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")
+"""ASCII digits only: str.isdigit() takes "²", which int() refuses."""
 LISTED_STATES = (LedgerEvent.FAILED, LedgerEvent.SKIPPED, LedgerEvent.DELIVERED, LedgerEvent.SENT)
 """The states the messages list offers as links; the others may be asked for by URL."""
 
@@ -159,13 +161,14 @@ def messages():
     refused = refusal()
     if refused:
         return refused
-    state, kind, limit = request.args.get("state") or None, request.args.get("kind") or None, \
-        request.args.get("limit", str(defaults.ADMIN_MESSAGES_SHOWN))
+    state = request.args.get("state") or None
+    kind = request.args.get("kind") or None
+    limit = request.args.get("limit") or str(defaults.ADMIN_MESSAGES_SHOWN)
     if state is not None and state not in set(LedgerEvent):
         return bad_request("invalid_state", f"state: one of {', '.join(LedgerEvent)}, not {state[:40]!r}")
     if kind is not None and kind not in set(SmsKind):
         return bad_request("invalid_kind", f"kind: one of {', '.join(SmsKind)}, not {kind[:40]!r}")
-    if not limit.isdigit() or not 1 <= int(limit) <= defaults.ADMIN_MESSAGES_MAX:
+    if not WHOLE_NUMBER.fullmatch(limit) or not 1 <= int(limit) <= defaults.ADMIN_MESSAGES_MAX:
         return bad_request("invalid_limit", f"limit: a whole number from 1 to {defaults.ADMIN_MESSAGES_MAX}")
     conn = relay()["redis"]
     found = ledger.recent(conn, state=state, kind=kind, limit=int(limit))  # newest activity first
