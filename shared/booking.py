@@ -94,7 +94,8 @@ INDEX_PHONE = """
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 """
-"""A number's bookings by start; the index lives until the latest of them has started."""
+"""A number's bookings by start; the index lives until a day after the latest of them has
+started (PHONE_INDEX_MARGIN), never shortened by an earlier booking saved later."""
 
 
 INDEX_EMAIL = """
@@ -134,10 +135,8 @@ class BookingStore:
         if record.status == BookingStatus.ACTIVE and record.start is not None:
             target.zadd(keys.UPCOMING, {record.invitee_uri: record.start.timestamp()})
             if record.phone:
-                # Kept until the last of the number's bookings has started; never shortened
-                # by an earlier booking saved later.
                 target.eval(INDEX_PHONE, 1, keys.bookings_by_phone(record.phone), record.invitee_uri,
-                            record.start.timestamp(), max(60, int(record.start.timestamp() - now.timestamp()) + 60))
+                            record.start.timestamp(), max(60, int(record.start.timestamp() - now.timestamp()) + defaults.PHONE_INDEX_MARGIN))
         else:
             target.zrem(keys.UPCOMING, record.invitee_uri)
             if record.phone:
@@ -153,16 +152,21 @@ class BookingStore:
         return [uri.decode() for uri in found]
 
     def upcoming_for_phone(self, phone_e164: str, now: datetime) -> list[BookingRecord]:
-        """Active bookings with this invitee number starting after ``now``, nearest first.
-        The index is checked against the records: a number changed since, or a booking no
-        longer active, is dropped from it here."""
+        """Active bookings with this invitee number starting after ``now``, nearest first."""
+        return [record for record in self.with_phone(phone_e164, since=now) if record.start > now]
+
+    def with_phone(self, phone_e164: str, since: datetime | None = None) -> list[BookingRecord]:
+        """Active bookings with this invitee number, by start (those that started within
+        the index's margin too: their follow-ups may be pending). The index is checked
+        against the records: a number changed since, or a booking no longer active, is
+        dropped from it here."""
         key = keys.bookings_by_phone(phone_e164)
-        uris = [uri.decode() for uri in self.client.zrangebyscore(key, f"({now.timestamp()}", "+inf")]
+        low = f"({since.timestamp()}" if since else "-inf"
+        uris = [uri.decode() for uri in self.client.zrangebyscore(key, low, "+inf")]
         found, stale = [], []
         for uri in uris:
             record = self.load(uri)
-            if record and record.phone == phone_e164 and record.status == BookingStatus.ACTIVE and \
-                    record.start is not None and record.start > now:
+            if record and record.phone == phone_e164 and record.status == BookingStatus.ACTIVE and record.start:
                 found.append(record)
             else:
                 stale.append(uri)

@@ -174,6 +174,8 @@ messages for as long as it shows the booking."""
 LEDGER_MAX_EVENTS = 20
 """Events kept per message (the plan and the latest ones): a message has three to five; a
 provider repeating a status cannot grow an entry without bound."""
+LEDGER_REASON_LENGTH = 160
+"""A provider's failure reason is kept this long in a ledger event: the code says the rest."""
 LEDGER_SCAN_BATCH = 200
 LEDGER_SCAN_LIMIT = 20000
 """``relay messages list`` and /admin read recent entries a batch at a time, newest first,
@@ -183,6 +185,9 @@ LEDGER_ORPHANS_KEPT = 500
 LEDGER_ORPHAN_WAIT = 24 * 3600
 """How long a status row naming only a provider id we have not seen waits for its send to
 be recorded (a callback that raced the send), before it is only an orphan."""
+PHONE_INDEX_MARGIN = 24 * 3600
+"""A number's index of bookings (BookingStore.with_phone: who replied, whose reminders an
+opt-out cancels) outlives the latest start by this much, so a pending follow-up is found."""
 DELIVERY_RATIO_WINDOW_HOURS = 24
 """relay_sms_delivery_ratio: delivered / (delivered + failed) over this many hours."""
 

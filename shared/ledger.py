@@ -97,12 +97,12 @@ def record(client, message_id: str, event: str, *, at: float | None = None, **de
     """Append a timed event (one command; ``client`` may be a pipeline inside a MULTI).
 
     Detail keys: ``planned``: booking, kind, offset, to, template, due, moved; ``skipped``:
-    reason; ``sent``: provider_id (also indexed, as ``attach_provider_id``); ``failed``:
+    reason (and, for a message skipped before it was planned, what ``planned`` says of it,
+    without ``due``); ``sent``: provider_id (also indexed, as ``attach_provider_id``); ``failed``:
     code, reason (``delivered_failed`` is final, see shared/ledger_script.py)."""
     name = LedgerEvent(event)
     provider_id = str(detail["provider_id"]) if name == LedgerEvent.SENT and detail.get("provider_id") else ""
-    _run(client, message_id, name, at, _stored_detail(detail), provider_id,
-         booking=detail.get("booking") if name == LedgerEvent.PLANNED else None)
+    _run(client, message_id, name, at, _stored_detail(detail), provider_id, booking=detail.get("booking"))
 
 
 def attach_provider_id(client, message_id: str, provider_id: str) -> None:
@@ -208,7 +208,7 @@ def _stored_detail(detail: dict[str, Any]) -> dict[str, Any]:
     shortened, free text scrubbed (a provider's reason may quote the number it refused)."""
     stored: dict[str, Any] = {}
     for name, value in detail.items():
-        if value is None:
+        if value is None or value == "":
             continue
         if name == "to":
             value = value if "*" in str(value) else mask_phone(str(value))

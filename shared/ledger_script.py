@@ -9,7 +9,9 @@ message costs the booking transaction one more command, not a round trip.
 The entry is one JSON string (cjson), short field names on purpose (Redis memory per event
 is what the ledger is sized by):
 ``b`` booking, ``k`` kind, ``o`` offset, ``t`` masked recipient, ``tp`` template,
-``d`` due, ``p`` provider id, ``s`` state, ``r`` reason, ``sa`` when the state was reached,
+``d`` due, ``p`` provider id, ``s`` state, ``r`` reason (a failure's code, a skip's reason: it is
+also the counter's label, so never free text), ``sa`` when the state was reached, ``fd`` the
+failure is final (``delivered_failed``),
 ``e`` events ``[[at, name, detail], ...]`` in time order.
 
 State: the furthest along the message's life, not the last event to arrive. Ranks:
@@ -54,10 +56,10 @@ local function apply(name, at, d)
   for _, ev in ipairs(m.e) do
     if ev[1] == at and ev[2] == name then return end  -- the same event again (a duplicated callback)
   end
+  for long, short in pairs(PLANNED) do  -- what the message is, from whichever event says it
+    if d[long] ~= nil then m[short] = d[long]; d[long] = nil end
+  end
   if name == 'planned' then
-    for long, short in pairs(PLANNED) do
-      if d[long] ~= nil then m[short] = d[long]; d[long] = nil end
-    end
     local latest = true
     for _, ev in ipairs(m.e) do
       if ev[2] == 'planned' and ev[1] > at then latest = false end
@@ -72,7 +74,8 @@ local function apply(name, at, d)
   while #m.e > tonumber(ARGV[9]) do table.remove(m.e, 2) end  -- the first (the plan) stays
   if wins(name, at, d) then
     m.s, m.sa = name, at
-    m.r = d.reason or d.code or (name == 'opted_out' and 'opted_out') or nil
+    -- a failure is known by its code (a short, countable label), a skip by its reason
+    m.r = (name == 'failed' and d.code) or d.reason or d.code or (name == 'opted_out' and 'opted_out') or nil
     m.fd = (name == 'failed' and final_failure(d)) or nil
     redis.call('HINCRBY', KEYS[3], (m.k or 'unknown') .. '|' .. name .. '|' .. (m.r or ''), 1)
     if name == 'delivered' or name == 'failed' then

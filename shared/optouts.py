@@ -43,6 +43,15 @@ def is_opted_out(client, phone_e164: str) -> bool:
     return bool(client.hexists(keys.OPTOUTS, _field(phone_e164)))
 
 
+def opted_out_among(client, phones) -> set[str]:
+    """Which of these E.164 numbers are on the list, in one round trip."""
+    phones = sorted(set(phones))
+    if not phones:
+        return set()
+    found = client.hmget(keys.OPTOUTS, [_field(phone) for phone in phones])
+    return {phone for phone, entry in zip(phones, found) if entry is not None}
+
+
 def add(client, phone: str, source: str, at: float | None = None) -> bool:
     """Put the number on the list; True if it was not on it (the first reason is kept)."""
     number = canonical(phone)

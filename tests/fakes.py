@@ -6,7 +6,7 @@ import json
 import threading
 import uuid
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -152,9 +152,9 @@ class FakeEngageLab(FakeProvider):
                      "message_id": f"msg-{self.counter}"}
 
     def messages(self) -> list[dict[str, Any]]:
-        """Accepted sends: {to, template, params}."""
+        """Accepted sends: {to, template, params, custom_args}."""
         return [{"to": r["body"]["to"][0], "template": r["body"]["template"]["id"],
-                 "params": r["body"]["template"]["params"]}
+                 "params": r["body"]["template"]["params"], "custom_args": r["body"].get("custom_args")}
                 for r in self.received("/v1/messages", status=200)]
 
 
@@ -182,6 +182,8 @@ class FakeBrevo(FakeProvider):
         if method == "POST" and path == "/events":
             self.events.append(body)
             return 204, None
+        if method == "PUT" and path.startswith("/contacts/") and not path.startswith("/contacts/attributes"):
+            return self.update(unquote(path.split("/", 2)[2]), query.get("identifierType", "email_id"), body)
         if method == "GET" and path == "/contacts/attributes":
             return 200, {"attributes": list(self.attribute_defs.values())}
         if path.startswith("/contacts/attributes/"):
@@ -216,6 +218,21 @@ class FakeBrevo(FakeProvider):
         contact["listIds"].update(body.get("listIds") or [])
         self.contacts[email] = contact
         return (204, None) if existing else (201, {"id": contact["id"]})
+
+    def update(self, identifier, identifier_type, body):
+        """``PUT /contacts/{identifier}``: by e-mail or by the SMS attribute (phone_id);
+        ``smsBlacklisted`` kept on the contact."""
+        if identifier_type == "phone_id":
+            found = [c for c in self.contacts.values() if c["attributes"].get("SMS") == identifier]
+        else:
+            found = [self.contacts[identifier]] if identifier in self.contacts else []
+        if not found:
+            return 404, {"code": "document_not_found", "message": "Contact does not exist"}
+        for name in ("smsBlacklisted", "emailBlacklisted"):
+            if name in (body or {}):
+                found[0][name] = bool(body[name])
+        found[0]["attributes"].update((body or {}).get("attributes") or {})
+        return 204, None
 
     def define(self, method, category, name, body):
         if method == "POST":

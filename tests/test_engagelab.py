@@ -7,6 +7,8 @@ import pytest
 import requests
 import responses
 
+from shared import ledger
+
 from worker.provider_errors import PermanentError, TransientError
 from worker.sms.base import OutboundSms
 from worker.sms.engagelab import EngageLabSmsBackend
@@ -31,7 +33,7 @@ def test_request_shape_and_success(backend):
     body = json.loads(call.request.body)
     assert body["to"] == ["+14045551234"]
     assert body["template"] == {"id": "1201", "params": MESSAGE.params}
-    assert set(body["custom_args"]) == {"relay_key", "kind"}
+    assert body["custom_args"] == {"relay_message": ledger.message_id(MESSAGE.key), "kind": MESSAGE.kind}
     assert "+14045551234" not in json.dumps(body["custom_args"])
     expected = "Basic " + base64.b64encode(b"dev-key:dev-secret").decode()
     assert call.request.headers["Authorization"] == expected

@@ -19,20 +19,23 @@ from typing import Any
 from redis.exceptions import WatchError
 from rq import Queue
 
-from shared import defaults, keys, stats
+from shared import defaults, keys, ledger, optouts, stats
 from shared.booking import BookingRecord, BookingStore
 from shared.calendly.payloads import Delivery, PayloadError, parse_delivery
 from shared.calendly.schemas import MAX_TEXT
 from shared.errors import RelayError
+from shared.phone import normalize
 from shared.settings import Settings
 from worker import lifecycle, scheduling, toll_fraud
 from worker.actions import CancelScheduled, ScheduleReminders, SendSms, SyncContact, SyncLead
 from worker.crm.contacts import contact_job, lead_job
 from worker.messages import notice_job, reminder_jobs
-from worker.payloads import JobSpec, Skipped
+from worker.payloads import JobSpec, Skipped, SmsPayload
+from shared.vocabulary import LedgerEvent
 
 log = logging.getLogger("relay.worker")
 
+OPTED_OUT = "opted_out"
 MAX_TRANSACTION_ATTEMPTS = 20
 """WATCH conflicts happen when two halves of a reschedule are processed at once; each
 retry re-reads the records, so a handful of attempts always suffices in practice."""
@@ -88,7 +91,8 @@ def apply_delivery(conn, delivery: Delivery, settings: Settings, now: datetime) 
                 stored = {uri: store.load(uri) for uri in uris}
                 decision = lifecycle.decide(delivery, stored, now)
                 records = {**{u: r for u, r in stored.items() if r}, **decision.records}
-                plan = plan_jobs(decision.actions, records, delivery, settings, now)
+                opted_out = optouts.opted_out_among(pipe, _numbers(records, settings))
+                plan = plan_jobs(decision.actions, records, delivery, settings, now, opted_out)
                 changed = {**decision.records, **plan.records}
                 pipe.multi()
                 _commit(conn, pipe, plan, changed.values(), now)
@@ -115,20 +119,32 @@ def apply_delivery(conn, delivery: Delivery, settings: Settings, now: datetime) 
     return summary
 
 
+def _numbers(records: dict[str, BookingRecord], settings: Settings) -> set[str]:
+    """The numbers this delivery could text: its invitees' and HOST_PHONE."""
+    return {record.phone for record in records.values() if record.phone} | {normalize(settings.host_phone)} - {None}
+
+
 def plan_jobs(actions, records: dict[str, BookingRecord], delivery: Delivery, settings: Settings,
-              now: datetime) -> Plan:
+              now: datetime, opted_out: set[str] = frozenset()) -> Plan:
     """The jobs the decided actions lead to; ``records`` are the booking records as they
-    will be (stored, with the lifecycle's changes)."""
+    will be (stored, with the lifecycle's changes). No message is planned to a number in
+    ``opted_out``: each is a skip (``opted_out``) instead."""
     plan = Plan()
     for action in actions:
         if isinstance(action, SendSms):
-            plan.add(notice_job(action.kind, action.recipient, records[action.invitee_uri], settings))
+            notice = notice_job(action.kind, action.recipient, records[action.invitee_uri], settings)
+            if isinstance(notice, JobSpec) and notice.payload.to in opted_out:
+                notice = Skipped(f"sms:{notice.payload.kind}", OPTED_OUT, messages=(notice.planned,))
+            plan.add(notice)
         elif isinstance(action, SyncContact):
             plan.add(contact_job(action, records[action.invitee_uri], delivery, settings))
         elif isinstance(action, SyncLead):
             plan.add(lead_job(action, settings))
         elif isinstance(action, ScheduleReminders):
             specs, skipped = reminder_jobs(records[action.invitee_uri], settings, now)
+            if specs and records[action.invitee_uri].phone in opted_out:
+                skipped.append(Skipped("sms:reminder", OPTED_OUT, messages=tuple(s.planned for s in specs)))
+                specs = []
             plan.scheduled[action.invitee_uri] = specs
             plan.skipped.extend(skipped)
         elif isinstance(action, CancelScheduled):
@@ -156,6 +172,24 @@ def _commit(conn, pipe, plan: Plan, records, now: datetime) -> None:
     _enqueue(conn, pipe, plan.jobs)
     for skip in plan.skipped:
         _count_skip(pipe, skip.what, skip.reason)
+    _record_in_ledger(pipe, plan, now)
+
+
+def _record_in_ledger(pipe, plan: Plan, now: datetime) -> None:
+    """Every SMS decided here, planned or skipped, in the ledger: one command each, in the
+    delivery's transaction. A notice is due now; a reminder at its time."""
+    at = now.timestamp()
+    planned = [spec.planned for spec in plan.jobs if isinstance(spec.payload, SmsPayload) and spec.planned]
+    planned += [spec.planned for specs in plan.scheduled.values() for spec in specs if spec.planned]
+    for entry in planned:
+        detail = {name: value for name, value in entry.items() if name != "key"}
+        detail["due"] = detail.get("due") or int(at)
+        ledger.record(pipe, ledger.message_id(entry["key"]), LedgerEvent.PLANNED, at=at, **detail)
+    for skip in plan.skipped:
+        for entry in skip.messages:
+            detail = {name: value for name, value in entry.items() if name not in ("key", "due")}
+            ledger.record(pipe, ledger.message_id(entry["key"]), LedgerEvent.SKIPPED, at=at, reason=skip.reason,
+                          **detail)
 
 
 _queues: dict[tuple[int, str], Queue] = {}

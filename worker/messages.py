@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from shared import defaults
+from shared import defaults, ledger
 from shared.booking import BookingRecord
 from shared.durations import in_words
 from shared.keys import digest
@@ -50,17 +50,26 @@ def render(kind: SmsKind, record: BookingRecord, settings: Settings, *, recipien
     if not enabled and kind == SmsKind.RESCHEDULE:
         sent_kind = SmsKind.CONFIRM
         enabled, template_id = template_for(sent_kind, record, settings)
+    key = message_key(kind, slot, record.invitee_uri)
     if not enabled:
-        return Skipped(what, "template_disabled")
+        return Skipped(what, "template_disabled", messages=(ledger_entry(key, sent_kind, record, None, None, offset),))
     to = recipient_phone(recipient, record, settings)
     if isinstance(to, Skipped):
-        return Skipped(what, to.reason, to.phone)
+        entry = ledger_entry(key, sent_kind, record, to.phone, template_id, offset)
+        return Skipped(what, to.reason, to.phone, messages=(entry,))
     advance = timedelta(seconds=offset) if kind == SmsKind.REMINDER and offset is not None else None
     params = message_params(sent_kind, record, settings, advance)
     if isinstance(params, Skipped):
-        return Skipped(what, params.reason)
-    return OutboundSms(key=message_key(kind, slot, record.invitee_uri), kind=sent_kind, to=to, params=params,
-                       template_id=template_id)
+        return Skipped(what, params.reason, messages=(ledger_entry(key, sent_kind, record, to, template_id, offset),))
+    return OutboundSms(key=key, kind=sent_kind, to=to, params=params, template_id=template_id)
+
+
+def ledger_entry(key: str, kind: str, record: BookingRecord, to: str | None, template: str | None,
+                 offset: int | None = None, due: datetime | None = None) -> dict:
+    """What the ledger records of a message when it is planned or skipped (shared/ledger.py):
+    ``to`` is masked there."""
+    return {"key": key, "booking": record.invitee_uri, "kind": str(kind), "offset": offset, "to": to,
+            "template": template, "due": int(due.timestamp()) if due else None}
 
 
 def template_for(kind: str, record: BookingRecord, settings: Settings) -> tuple[bool, str | None]:
@@ -105,7 +114,8 @@ def notice_job(kind: SmsKind, recipient: Recipient, record: BookingRecord, setti
         return sms
     payload = SmsPayload(key=sms.key, kind=sms.kind, to=sms.to, params=sms.params, template=sms.template_id,
                          invitee=record.invitee_uri)
-    return JobSpec(payload, f"sms-{digest(sms.key)}", defaults.SMS_QUEUE)
+    return JobSpec(payload, f"sms-{digest(sms.key)}", defaults.SMS_QUEUE,
+                   planned=ledger_entry(sms.key, sms.kind, record, sms.to, sms.template_id))
 
 
 def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> tuple[list[JobSpec], list[Skipped]]:
@@ -113,33 +123,40 @@ def reminder_jobs(record: BookingRecord, settings: Settings, now: datetime) -> t
     those still ahead; offsets already past at booking time are skipped."""
     specs: list[JobSpec] = []
     skipped: list[Skipped] = []
+    policy = policy_for(settings, record.event_type_uri, record.event_type_name)
     if record.start is None:
         return specs, [Skipped("sms:reminder", "no_start_time")]
-    to = recipient_phone(Recipient.INVITEE, record, settings)
-    if isinstance(to, Skipped):  # nothing to remind through: keep Redis free of dead jobs
-        return specs, [Skipped("sms:reminder", to.reason, to.phone)]
-    policy = policy_for(settings, record.event_type_uri, record.event_type_name)
     wanted: list[tuple[SmsKind, datetime, int | None]] = [
         (SmsKind.REMINDER, record.start - offset, int(offset.total_seconds())) for offset in policy.reminder_offsets
     ]
     if policy.followup_delay is not None:
         wanted.append((SmsKind.FOLLOWUP, (record.end or record.start) + policy.followup_delay, None))
+    entries = {(kind, offset): ledger_entry(message_key(kind, offset, record.invitee_uri), kind, record, record.phone,
+                                            policy.template(kind, settings.sms_backend)[1], offset, at)
+               for kind, at, offset in wanted}
+    to = recipient_phone(Recipient.INVITEE, record, settings)
+    if isinstance(to, Skipped):  # nothing to remind through: keep Redis free of dead jobs
+        return specs, [Skipped("sms:reminder", to.reason, to.phone, messages=tuple(entries.values()))]
     for kind, at, offset in wanted:
         what = f"sms:{kind}" + (f":{offset}s" if offset is not None else "")
+        entry = entries[(kind, offset)]
         if not policy.template(kind, settings.sms_backend)[0]:
-            skipped.append(Skipped(what, "template_disabled"))
+            skipped.append(Skipped(what, "template_disabled", messages=(entry,)))
         elif at <= now:
-            skipped.append(Skipped(what, "already_past"))
+            skipped.append(Skipped(what, "already_past", messages=(entry,)))
         else:
-            specs.append(reminder_job(record, kind, at, offset))
+            specs.append(reminder_job(record, kind, at, offset, planned=entry))
     return specs, skipped
 
 
-def reminder_job(record: BookingRecord, kind: SmsKind, at: datetime, offset: int | None) -> JobSpec:
+def reminder_job(record: BookingRecord, kind: SmsKind, at: datetime, offset: int | None,
+                 planned: dict | None = None) -> JobSpec:
     """A pending reminder or follow-up, for rq-scheduler; rendered when it fires."""
     payload = ReminderPayload(booking=digest(record.invitee_uri), kind=kind, offset=offset,
-                              start=int(record.start.timestamp()), due=int(at.timestamp()))
-    return JobSpec(payload, reminder_job_id(kind, offset, record.invitee_uri), defaults.REMINDERS_QUEUE, at=at)
+                              start=int(record.start.timestamp()), due=int(at.timestamp()),
+                              message=ledger.message_id(message_key(kind, offset, record.invitee_uri)))
+    return JobSpec(payload, reminder_job_id(kind, offset, record.invitee_uri), defaults.REMINDERS_QUEUE, at=at,
+                   planned=planned)
 
 
 def reminder_job_id(kind: str, offset: int | None, invitee_uri: str) -> str:

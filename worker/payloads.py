@@ -64,12 +64,22 @@ class ReminderPayload(Payload):
     lives in Redis until due: the booking by digest, times as unix seconds."""
 
     func: ClassVar[str] = SEND_REMINDER_FUNC
+    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "message"})
     booking: str
     kind: str
     offset: int | None
     start: int
     due: int
+    message: str | None = None
+    """Its ledger id (shared/ledger.py), so a skip is recorded even when the booking record
+    is gone; absent in reminders scheduled before the ledger."""
     attempt: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if data["message"] is None:  # an earlier version's job reads back as it was
+            del data["message"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,9 @@ class JobSpec:
     job_id: str
     queue: str
     at: datetime | None = field(default=None)
+    planned: dict[str, Any] | None = field(default=None, compare=False)
+    """For an SMS, what the ledger records as planned: its send-once ``key``, booking,
+    kind, offset, to, template, due (worker/messages.py ``ledger_entry``)."""
 
     @property
     def func(self) -> str:
@@ -121,6 +134,9 @@ class Skipped:
     reason: str
     phone: str | None = field(default=None, compare=False)
     """The number refused, for the log (masked there), when a number was the reason."""
+    messages: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    """The SMS this skip concerns, for the ledger: each its send-once ``key`` and what the
+    ledger records of it (kind, offset, to, template, booking)."""
 
 
 def _plain(value: Any) -> Any:

@@ -11,17 +11,21 @@ import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from shared import defaults, stats
+from shared import defaults, ledger, optouts, stats
 from shared.booking import BookingRecord, BookingStore
 from shared.scrub import mask_phone, safe_message
-from shared.vocabulary import BookingStatus, SmsKind
+from shared.vocabulary import BookingStatus, LedgerEvent, SmsKind
 from worker import context, idempotency, rebook, retry, toll_fraud
-from worker.messages import render
+from worker.messages import message_key, render
 from worker.payloads import Payload, ReminderPayload, Skipped, SmsPayload
 from worker.provider_errors import PermanentError, TransientError
 from worker.sms import OutboundSms
 
 log = logging.getLogger("relay.worker")
+
+
+OPTED_OUT = "opted_out"
+"""The skip reason of a message to a number on the opt-out list (shared/optouts.py)."""
 
 
 class DailyCapReached(Exception):
@@ -50,7 +54,7 @@ def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
         if reason is None and not link and payload.kind == SmsKind.NO_SHOW:
             reason = "no_rebook_link"  # the no-show message is the link; without one it says nothing
     if reason is not None:
-        stats.count(conn, "sms", payload.kind, "skipped", reason)
+        skip(conn, ledger.message_id(payload.key), payload.kind, reason)
         log.info("sms %s not sent: %s", payload.kind, reason, extra={"sms_kind": payload.kind, "reason": reason})
         return {"status": "skipped", "reason": reason}
     sms = OutboundSms(key=payload.key, kind=payload.kind, to=payload.to, params=params, template_id=payload.template)
@@ -84,7 +88,7 @@ def send_reminder(job, payload: ReminderPayload) -> dict[str, Any]:
         if isinstance(sms, Skipped):
             reason = sms.reason
     if reason is not None:
-        stats.count(conn, "sms", payload.kind, "skipped", reason)
+        skip(conn, _reminder_id(payload, record), payload.kind, reason)
         log.info("%s not sent: %s", payload.kind, reason,
                  extra={"sms_kind": payload.kind, "reason": reason, "lateness": round(lateness, 3)})
         return {"status": "skipped", "reason": reason, "lateness": lateness}
@@ -92,6 +96,23 @@ def send_reminder(job, payload: ReminderPayload) -> dict[str, Any]:
     if result["status"] == "sent":
         stats.observe(conn, "reminder_lateness", max(0.0, lateness))
     return {**result, "lateness": lateness}
+
+
+def _reminder_id(payload: ReminderPayload, record: BookingRecord | None) -> str | None:
+    """The reminder's ledger id: carried by the job, or (a job scheduled before the ledger)
+    made from its booking, when the record still exists."""
+    if payload.message:
+        return payload.message
+    return ledger.message_id(message_key(payload.kind, payload.offset, record.invitee_uri)) if record else None
+
+
+def skip(conn, message: str | None, kind: str, reason: str, **detail: Any) -> None:
+    """A message not sent: counted, and in its ledger entry, in one round trip."""
+    with conn.pipeline(transaction=False) as pipe:
+        stats.count(pipe, "sms", kind, "skipped", reason)
+        if message:
+            ledger.record(pipe, message, LedgerEvent.SKIPPED, reason=reason, **detail)
+        pipe.execute()
 
 
 def _why_not_remind(record: BookingRecord | None, payload: ReminderPayload, now: datetime) -> str | None:
@@ -113,26 +134,35 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
     # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
     # number instead would let an invitee who books with the host's number escape the cap.
     to_host = sms.kind == SmsKind.HOST_NOTIFY
+    message = ledger.message_id(sms.key)
     # Checked when the message was planned; again now, since a retry or a reminder may run
-    # days later under a changed SMS_COUNTRIES.
-    refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
+    # days later: the number may have opted out meanwhile, SMS_COUNTRIES may have changed.
+    # An opt-out binds the host's number too: whoever replied STOP asked for no messages.
+    refused = OPTED_OUT if optouts.is_opted_out(conn, sms.to) else \
+        None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
     if refused:
-        stats.count(conn, "sms", sms.kind, "skipped", refused)
+        skip(conn, message, sms.kind, refused)
         toll_fraud.log_refusal(f"sms:{sms.kind}", refused, sms.to)
         return {"status": "skipped", "reason": refused}
     capped = ctx.settings.sms_daily_cap is not None and not to_host
+    accepted: dict[str, str] = {}
 
     def send() -> str:
         # Inside the send-once claim: a message already sent takes no slot, and one refused
         # here releases its claim (a later replay, a day on, can still send it).
         if capped and not toll_fraud.take_slot(conn, sms.to, sms.key, ctx.settings.sms_daily_cap):
             raise DailyCapReached()
-        return ctx.sms.send(sms)
+        accepted["id"] = ctx.sms.send(sms)
+        return accepted["id"]
+
+    def record_sent(pipe) -> None:  # in the transaction that marks the key sent
+        _count_sent(pipe, sms.kind)
+        ledger.record(pipe, message, LedgerEvent.SENT, provider_id=accepted["id"])
 
     try:
-        provider_id = idempotency.run_once(conn, sms.key, send, also=lambda pipe: _count_sent(pipe, sms.kind))
+        provider_id = idempotency.run_once(conn, sms.key, send, also=record_sent)
     except DailyCapReached:
-        stats.count(conn, "sms", sms.kind, "skipped", toll_fraud.DAILY_CAP)
+        skip(conn, message, sms.kind, toll_fraud.DAILY_CAP)
         toll_fraud.log_refusal(f"sms:{sms.kind}", toll_fraud.DAILY_CAP, sms.to)
         return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
     except TransientError as error:
@@ -142,7 +172,11 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
         if capped:
             toll_fraud.give_back(conn, sms.to, sms.key)
         error = error.redacted(_sent_values(sms))
-        stats.count(conn, "sms", sms.kind, "failed", str(error.code or error.status or ""))
+        code = str(error.code or error.status or "")
+        with conn.pipeline(transaction=False) as pipe:
+            stats.count(pipe, "sms", sms.kind, "failed", code)
+            ledger.record(pipe, message, LedgerEvent.FAILED, code=code, reason=safe_message(error)[:defaults.LEDGER_REASON_LENGTH])
+            pipe.execute()
         retry.record_failure(job, error)
         log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
                   extra={"sms_kind": sms.kind, "code": error.code})

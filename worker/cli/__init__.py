@@ -5,6 +5,7 @@ commands, each has its own ``--help``, and click's shell completion works
     processes (worker/cli/processes.py)  dev, worker, scheduler, release
     Calendly (worker/cli/calendly.py)    webhooks, backfill, event-types, links
     operators (worker/cli/operations.py) reminders, failed, deliveries, config, crm
+    messages (worker/cli/messages.py)    messages (the ledger), optouts
     simulate (worker/cli/simulate.py)    a signed Calendly delivery to a running receiver
 
 A command gets the settings and Redis from one place, the ``Relay`` object click hands it
@@ -20,7 +21,7 @@ import sys
 import click
 
 from shared.errors import ConfigError
-from worker.cli import calendly, operations, processes, simulate
+from worker.cli import calendly, messages, operations, processes, simulate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -58,6 +59,6 @@ def main(argv: list[str] | None = None) -> int:
     return status or 0
 
 
-for _module in (processes, calendly, operations, simulate):
+for _module in (processes, calendly, operations, messages, simulate):
     for _command in _module.COMMANDS:
         relay.add_command(_command)

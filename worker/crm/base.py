@@ -49,3 +49,8 @@ class CrmBackend(Provider, ABC):
     @abstractmethod
     def record_event(self, update: ContactUpdate) -> None:
         """Record ``update.event`` for the contact's automations (no-op when None)."""
+
+    def mark_sms_blacklisted(self, email: str | None, phone: str, blacklisted: bool) -> None:
+        """The contact (by e-mail when known, else by its SMS number) blocked from SMS, or
+        unblocked: the opt-out list's change (worker/optout.py). A backend without the
+        notion does nothing."""

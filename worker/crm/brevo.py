@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
+from urllib.parse import quote
+
 import requests
 
 from shared.environment import Environment
@@ -73,6 +75,11 @@ class BrevoClient:
         if date:
             body["event_date"] = date
         self.request("POST", "/events", body)
+
+    def update_contact(self, identifier: str, identifier_type: str, body: dict[str, Any]) -> None:
+        """``PUT /contacts/{identifier}?identifierType=email_id|phone_id`` (a number is
+        found by the contact's SMS attribute)."""
+        self.request("PUT", f"/contacts/{quote(identifier, safe='')}?identifierType={identifier_type}", body)
 
     def attributes(self) -> list[dict[str, Any]]:
         return (self.request("GET", "/contacts/attributes") or {}).get("attributes", [])
@@ -208,6 +215,20 @@ class BrevoCrmBackend(CrmBackend):
         self.client.create_event(update.event, contact["email"],
                                  {k: v for k, v in properties.items() if v is not None},
                                  contact.get("changed_at"))
+
+    def mark_sms_blacklisted(self, email: str | None, phone: str, blacklisted: bool) -> None:
+        """By e-mail when the relay knows it: the number may not be in the contact's SMS
+        attribute (Brevo refuses a number another contact holds, or one it finds invalid:
+        the contact is then saved without it). Brevo's ``smsBlacklisted`` on update contact:
+        https://developers.brevo.com/reference/update-contact. A contact Brevo does not
+        know (404) has nothing to block."""
+        identifier, kind = (email, "email_id") if email else (phone, "phone_id")
+        try:
+            self.client.update_contact(identifier, kind, {"smsBlacklisted": blacklisted})
+        except PermanentError as error:
+            if error.status != 404:
+                raise
+            log.info("crm contact unknown to Brevo; sms block not set", extra={"identifier_type": kind})
 
     def _with_category_values(self, attributes: dict[str, Any]) -> dict[str, Any]:
         """A category attribute takes its option's numeric id, not its label (Brevo

@@ -35,3 +35,7 @@ class LogCrmBackend(CrmBackend):
                 "lists": contact.get("lists") or [],
             },
         )
+
+    def mark_sms_blacklisted(self, email: str | None, phone: str, blacklisted: bool) -> None:
+        log.info("crm contact sms %s", "blocked" if blacklisted else "unblocked",
+                 extra={"email": mask_email(email), "phone": mask_phone(phone), "sms_blacklisted": blacklisted})

@@ -18,12 +18,18 @@ from worker.provider_errors import PermanentError, TransientError
 log = logging.getLogger("relay.worker")
 
 
+SMS_BLACKLIST = "sms_blacklist"
+"""The CRM job of an opt-out list change (worker/optout.py)."""
+
+
 def sync_contact(job, payload: CrmPayload) -> dict[str, Any]:
     ctx = context.current()
     if ctx.crm is None:
         return {"status": "skipped", "reason": "crm_off"}
     crm = ctx.crm
     conn = job.connection
+    if payload.kind == SMS_BLACKLIST:
+        return _sync_sms_blacklist(job, payload, crm)
     contact = payload.contact
     if contact.get("status") in rebook.LINK_STATUSES and payload.invitee:
         try:
@@ -69,6 +75,31 @@ def sync_contact(job, payload: CrmPayload) -> dict[str, Any]:
         return {"status": "duplicate"}
     stats.count(conn, "crm", change.kind, "synced", "")
     return {"status": "synced", "backend": crm.name, "event": change.event if recorded else None}
+
+
+def _sync_sms_blacklist(job, payload: CrmPayload, crm) -> dict[str, Any]:
+    contact = payload.contact
+    conn = job.connection
+    try:
+        done = idempotency.run_once(conn, payload.key, lambda: step_blacklist(crm, contact))
+    except TransientError as error:
+        stats.count(conn, "crm", payload.kind, "retry", "")
+        return retry.schedule_retry(conn, payload, job.id, defaults.CRM_QUEUE, error.redacted(_contact_values(contact)))
+    except PermanentError as error:
+        error = error.redacted(_contact_values(contact))
+        stats.count(conn, "crm", payload.kind, "failed", str(error.code or error.status or ""))
+        retry.record_failure(job, error)
+        log.error("crm %s failed for good: %s", payload.kind, safe_message(error), extra={"code": error.code})
+        raise error from None
+    if done is None:
+        return {"status": "duplicate"}
+    stats.count(conn, "crm", payload.kind, "synced", "")
+    return {"status": "synced", "backend": crm.name, "sms_blacklisted": contact["blacklisted"]}
+
+
+def step_blacklist(crm, contact: dict[str, Any]) -> str:
+    crm.mark_sms_blacklisted(contact.get("email"), contact["phone"], bool(contact["blacklisted"]))
+    return crm.name
 
 
 def _contact_values(contact: dict[str, Any]) -> list[str | None]:

@@ -21,7 +21,7 @@ import requests
 from shared.environment import Environment
 from shared.errors import ConfigError
 from shared.http import HttpClient, json_body, retry_after
-from shared.keys import digest
+from shared import ledger
 from shared.scrub import mask_phone
 from shared.settings import Settings
 from worker.provider_errors import PermanentError, TransientError, unreachable
@@ -110,7 +110,9 @@ class EngageLabSmsBackend(SmsBackend):
         body = {
             "to": [message.to],
             "template": {"id": str(message.template_id), "params": message.params},
-            "custom_args": {"relay_key": digest(message.key), "kind": message.kind},
+            # Echoed in EngageLab's status callbacks: the ledger entry they belong to
+            # (https://www.engagelab.com/docs/sms/api/send-message; research/providers.md A.2).
+            "custom_args": {"relay_message": ledger.message_id(message.key), "kind": message.kind},
         }
         message_id = parse_response(self.http.request("POST", "/v1/messages", json=body))
         log.info("sms %s accepted for %s", message.kind, mask_phone(message.to),
