@@ -45,6 +45,8 @@ class BookingRecord:
     no_show_cleared_at: datetime | None = None
     last_event: str | None = None
     last_event_at: datetime | None = None
+    reconfirmed_at: datetime | None = None
+    """When the invitee confirmed the booking by replying a confirm word (SMS_CONFIRM_WORDS)."""
     reminder_jobs: tuple[str, ...] = ()
     """Ids of the reminder and follow-up jobs scheduled for this booking, so a
     cancellation removes exactly those, whatever the configuration says by then."""
@@ -71,7 +73,7 @@ class BookingRecord:
         return anchor + timedelta(seconds=defaults.BOOKING_RECORD_TTL)
 
 
-DATETIME_FIELDS = {"start", "end", "no_show_marked_at", "no_show_cleared_at", "last_event_at"}
+DATETIME_FIELDS = {"start", "end", "no_show_marked_at", "no_show_cleared_at", "last_event_at", "reconfirmed_at"}
 
 
 def _encode(value: Any) -> Any:

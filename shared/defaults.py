@@ -43,6 +43,31 @@ DEDUPE_TTL_MARGIN = 24 * 3600
 """The dedupe record lives at least a week and always a day longer than the tolerance,
 so no delivery the signature check accepts can find its dedupe record expired."""
 
+# --- EngageLab callbacks (POST /webhooks/engagelab) -------------------------------------
+
+DEFAULT_ENGAGELAB_CALLBACK_TOLERANCE = 300
+"""Seconds the ``timestamp`` of an ``X-CALLBACK-ID`` header may be off, either way: the
+window EngageLab's own verifier applies (https://www.engagelab.com/docs/sms/api/callback,
+engagelab-otp's WebhookVerifier). A nonce is remembered for twice as long, so a replayed
+header is refused for as long as its timestamp could still pass."""
+MAX_ENGAGELAB_CALLBACK_TOLERANCE = 24 * 3600
+
+CALLBACK_DEDUPE_TTL = 7 * 24 * 3600
+"""A callback body's digest is remembered this long: EngageLab's retries of a refused
+callback are not documented, so a generous week, like Calendly's dedupe."""
+
+DEFAULT_SMS_STOP_WORDS = "STOP, STOPALL, UNSUBSCRIBE, END, QUIT, REVOKE, OPTOUT, CANCEL"
+"""Replies that opt a number out: CTIA's list plus what the FCC's 2024 order treats as a
+revocation (shared/research/real-world.md)."""
+DEFAULT_SMS_START_WORDS = "START, UNSTOP"
+DEFAULT_SMS_CONFIRM_WORDS = "C, CONFIRM, 1"
+"""Replies that reconfirm the sender's nearest upcoming booking. Never ``CANCEL``: that is
+a stop word, and a word in both lists is refused at start."""
+HELP_WORDS = ("HELP",)
+"""Replies that are logged as a request for help (the carrier answers HELP itself)."""
+UNMATCHED_REPLIES_KEPT = 200
+"""Replies that matched no word, kept masked for /admin (the newest this many)."""
+
 # --- Web process (gunicorn, web/gunicorn_config.py) -------------------------------------
 
 DEFAULT_WEB_CONCURRENCY = 2
@@ -116,11 +141,16 @@ REMINDERS_QUEUE = "reminders"
 CRM_QUEUE = "crm"
 MAINTENANCE_QUEUE = "maintenance"
 """Subscription checks and reconciliation: slow API calls that must not hold up messages."""
-WORKER_QUEUES = (EVENTS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE, MAINTENANCE_QUEUE)
+CALLBACKS_QUEUE = "callbacks"
+"""EngageLab's status rows and replies (POST /webhooks/engagelab). Right after the
+deliveries: a STOP reply must land on the opt-out list before the next message is sent."""
+WORKER_QUEUES = (EVENTS_QUEUE, CALLBACKS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE, MAINTENANCE_QUEUE)
 """Queues a worker listens to, in priority order."""
 
 PROCESS_EVENT_FUNC = "worker.jobs.process_event"
 """Referenced by name so the receiver never imports worker code."""
+PROCESS_CALLBACK_FUNC = "worker.jobs.process_callback"
+"""An EngageLab callback body's job, enqueued by the receiver by this name likewise."""
 
 EVENT_JOB_RESULT_TTL = 24 * 3600
 SIDE_EFFECT_RESULT_TTL = 24 * 3600
@@ -284,4 +314,8 @@ VAR_DIR = "var"
 EMBEDDED_REDIS_DB_FILE = "redis.db"
 DEV_SIGNING_KEY_FILE = "dev_signing_key"
 DEV_ADMIN_TOKEN_FILE = "dev_admin_token"
+DEV_CALLBACK_SECRET_FILE = "dev_engagelab_callback_secret"
+DEV_CALLBACK_USERNAME = "relay-dev"
+"""``relay dev`` signs nothing itself; it enables POST /webhooks/engagelab with this
+username and a secret kept under ./var/, which ``relay simulate sms-*`` signs with."""
 

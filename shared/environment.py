@@ -135,11 +135,16 @@ class Token(fields.Field):
         return value
 
 
-class Words(fields.Field):
+def words(value: str) -> tuple[str, ...]:
     """Comma-separated words, blanks dropped: ``new-key, old-key`` → (new-key, old-key)."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+class Words(fields.Field):
+    """Comma-separated words, blanks dropped (``words``)."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> tuple[str, ...]:
-        return tuple(part.strip() for part in value.split(",") if part.strip())
+        return words(value)
 
 
 class Regions(fields.Field):

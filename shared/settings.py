@@ -15,12 +15,12 @@ from urllib.parse import parse_qs, urlsplit
 
 from shared import defaults, logs
 from shared.durations import parse_duration, parse_optional_duration, parse_optional_offsets
-from shared.environment import Environment
+from shared.environment import Environment, words
 from shared.errors import ConfigError
 from shared.relay_config import RelayConfig, load_relay_config
 from shared.vocabulary import SmsKind
 
-__all__ = ["ConfigError", "ProviderSettings", "Settings"]
+__all__ = ["CallbackSettings", "ConfigError", "ProviderSettings", "Settings"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,53 @@ class ProviderSettings:
     crm_backend: str
     configs: Mapping[str, Any]
     secrets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CallbackSettings:
+    """EngageLab's callbacks: how they are authenticated, and the words replies are read by.
+    https://www.engagelab.com/docs/sms/api/callback: a username and a secret (both, or
+    neither) make EngageLab sign every callback in ``X-CALLBACK-ID``; an Authorization
+    value is sent as the request's ``Authorization`` header."""
+
+    username: str | None = None
+    secret: str | None = field(default=None, repr=False)
+    authorization: str | None = field(default=None, repr=False)
+    tolerance: int = defaults.DEFAULT_ENGAGELAB_CALLBACK_TOLERANCE
+    stop_words: frozenset[str] = frozenset(words(defaults.DEFAULT_SMS_STOP_WORDS))
+    start_words: frozenset[str] = frozenset(words(defaults.DEFAULT_SMS_START_WORDS))
+    confirm_words: frozenset[str] = frozenset(words(defaults.DEFAULT_SMS_CONFIRM_WORDS))
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.secret or self.authorization)
+
+    @classmethod
+    def from_env(cls, env: Environment) -> "CallbackSettings":
+        with env.prefixed("ENGAGELAB_CALLBACK_"):
+            username, secret = env.read("str", "USERNAME"), env.read("str", "SECRET")
+            authorization = env.read("str", "AUTHORIZATION")
+            tolerance = env.read("whole_number", "TOLERANCE", defaults.DEFAULT_ENGAGELAB_CALLBACK_TOLERANCE,
+                                 minimum=1, maximum=defaults.MAX_ENGAGELAB_CALLBACK_TOLERANCE)
+        if bool(username) != bool(secret):
+            missing, present = (("ENGAGELAB_CALLBACK_SECRET", "ENGAGELAB_CALLBACK_USERNAME") if username
+                                else ("ENGAGELAB_CALLBACK_USERNAME", "ENGAGELAB_CALLBACK_SECRET"))
+            raise ConfigError(f"{missing} is required when {present} is set: EngageLab signs callbacks with the "
+                              "username and the secret together (set both as in its console, or neither)")
+        lists = {name: frozenset(word.upper() for word in env.read("words", name, words(default)))
+                 for name, default in (("SMS_STOP_WORDS", defaults.DEFAULT_SMS_STOP_WORDS),
+                                       ("SMS_START_WORDS", defaults.DEFAULT_SMS_START_WORDS),
+                                       ("SMS_CONFIRM_WORDS", defaults.DEFAULT_SMS_CONFIRM_WORDS))}
+        for other in ("SMS_STOP_WORDS", "SMS_START_WORDS"):
+            both = lists["SMS_CONFIRM_WORDS"] & lists[other]
+            if both:
+                raise ConfigError(f"SMS_CONFIRM_WORDS and {other} both contain {', '.join(sorted(both))}: a reply "
+                                  "cannot both confirm a booking and change the opt-out; remove it from one of them")
+        if lists["SMS_STOP_WORDS"] & lists["SMS_START_WORDS"]:
+            both = lists["SMS_STOP_WORDS"] & lists["SMS_START_WORDS"]
+            raise ConfigError(f"SMS_STOP_WORDS and SMS_START_WORDS both contain {', '.join(sorted(both))}")
+        return cls(username, secret, authorization, tolerance, lists["SMS_STOP_WORDS"], lists["SMS_START_WORDS"],
+                   lists["SMS_CONFIRM_WORDS"])
 
 
 @dataclass(frozen=True)
@@ -86,6 +133,8 @@ class Settings:
     locale: str = defaults.DEFAULT_LOCALE
     scheduler_interval: float = defaults.DEFAULT_SCHEDULER_INTERVAL
     worker_class: str = defaults.DEFAULT_WORKER_CLASS
+    callbacks: CallbackSettings = field(default_factory=lambda: CallbackSettings())
+    """POST /webhooks/engagelab and what replies mean (ENGAGELAB_CALLBACK_*, SMS_*_WORDS)."""
     ledger_retention: int = defaults.DEFAULT_LEDGER_RETENTION
     """Seconds a message's ledger entry is kept after its last event (LEDGER_RETENTION)."""
     log_format: str | None = None
@@ -113,6 +162,7 @@ class Settings:
         access_token = env.read("str", "CALENDLY_ACCESS_TOKEN")
         client_secret = env.read("str", "CALENDLY_CLIENT_SECRET")
         admin_token = env.read("token", "ADMIN_TOKEN", min_length=defaults.MIN_ADMIN_TOKEN_LENGTH)
+        callbacks = CallbackSettings.from_env(env)
         return cls(
             redis_url=redis_url,
             redis_ssl_cert_reqs=_redis_cert_reqs(env, redis_url),
@@ -156,11 +206,12 @@ class Settings:
                                         minimum=0.1),
             worker_class=env.read("choice", "WORKER_CLASS", defaults.DEFAULT_WORKER_CLASS,
                                   choices=defaults.WORKER_CLASSES),
+            callbacks=callbacks,
             ledger_retention=int(env.read("duration", "LEDGER_RETENTION",
                                           parse_duration(defaults.DEFAULT_LEDGER_RETENTION_TEXT)).total_seconds()),
             log_format=env.read("choice", "LOG_FORMAT", None, choices=logs.FORMATS),
             secrets=tuple(s for s in (*signing_keys, *chosen.secrets, access_token, client_secret, admin_token,
-                                      _url_password(redis_url)) if s),
+                                      _url_password(redis_url), callbacks.secret, callbacks.authorization) if s),
         )
 
     def check_web(self) -> None:

@@ -26,6 +26,8 @@ FAMILIES = {
     "webhook_checks": ("state",),
     "admin_auth_failures": ("via", "outcome"),
     "calendly_forbidden": ("feature",),
+    "engagelab_callbacks": ("outcome",),
+    "engagelab_rows": ("kind", "outcome"),
     "messages": ("kind", "state", "reason"),
     "ledger_orphans": ("event",),
     "optouts": ("change", "source"),

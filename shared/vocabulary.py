@@ -34,6 +34,8 @@ class SmsKind(StrEnum):
     FOLLOWUP = "followup"
     HOST_NOTIFY = "host_notify"
     NO_SHOW = "no_show"
+    HOST_RECONFIRMED = "host_reconfirmed"
+    """The host hears that an invitee confirmed by SMS reply (worker/callbacks/)."""
 
     @property
     def template_variable(self) -> str:

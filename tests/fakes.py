@@ -138,18 +138,86 @@ def _hung_up(sock) -> bool:
 
 
 class FakeEngageLab(FakeProvider):
-    """``POST /v1/messages``: accepts each message with a fresh message id."""
+    """``POST /v1/messages``: accepts each message with a fresh message id.
+
+    With ``callback_url`` set it calls back as EngageLab does (shared/engagelab_samples.py):
+    after each send, a status row per ``callback_statuses`` (echoing the message's
+    ``custom_args``), from a thread, ``callback_delay`` seconds later; ``reply`` posts a
+    person's reply on demand. Signed with ``callback_secret`` and ``callback_username``
+    when set (X-CALLBACK-ID), with ``callback_authorization`` as the Authorization header."""
 
     def __init__(self):
         super().__init__()
         self.counter = 0
+        self.callback_url: str | None = None
+        self.callback_username: str | None = None
+        self.callback_secret: str | None = None
+        self.callback_authorization: str | None = None
+        self.callback_statuses: tuple[str, ...] = ("sent", "delivered")
+        self.callback_delay = 0.05
+        self.callbacks: list[tuple[int, bytes]] = []
+        """(status answered, body) of every callback posted."""
+        self.callback_threads: list[threading.Thread] = []
 
     def respond(self, method, path, body, headers, query):
         if path != "/v1/messages":
             return 404, {"code": 4001, "message": "not found"}
         self.counter += 1
+        message_id = f"msg-{self.counter}"
+        if self.callback_url and self.callback_statuses:
+            to = (body.get("to") or [""])[0] if isinstance(body, dict) else ""
+            args = body.get("custom_args") or {} if isinstance(body, dict) else {}
+            self._call_back_later([self.status_row(message_id, status, to, args) for status in self.callback_statuses])
         return 200, {"plan_id": f"plan-{self.counter}", "total_count": 1, "accepted_count": 1,
-                     "message_id": f"msg-{self.counter}"}
+                     "message_id": message_id}
+
+    @staticmethod
+    def status_row(message_id: str, status: str, to: str, custom_args: dict) -> dict:
+        from shared import engagelab_samples
+
+        row = engagelab_samples.status_row(message_id, status, to=to)
+        row["custom_args"] = dict(custom_args)
+        return row
+
+    def reply(self, phone: str, text: str) -> int:
+        """A person's reply, posted now; the receiver's status."""
+        from shared import engagelab_samples
+
+        return self.post_callback([engagelab_samples.reply_row(phone, text)])
+
+    def post_callback(self, rows: list[dict]) -> int:
+        import requests
+
+        from shared import engagelab_samples
+        from shared.engagelab_callback import HEADER, generate_header
+
+        raw = engagelab_samples.body(rows)
+        headers = {"Content-Type": "application/json"}
+        if self.callback_secret:
+            headers[HEADER] = generate_header(self.callback_secret, self.callback_username or "")
+        if self.callback_authorization:
+            headers["Authorization"] = self.callback_authorization
+        try:
+            status = requests.post(self.callback_url, data=raw, headers=headers, timeout=5).status_code
+        except requests.RequestException:
+            status = 0
+        with self.lock:
+            self.callbacks.append((status, raw))
+        return status
+
+    def _call_back_later(self, rows: list[dict]) -> None:
+        def later():
+            time.sleep(self.callback_delay)
+            for row in rows:  # one row a request, as statuses come one at a time
+                self.post_callback([row])
+
+        thread = threading.Thread(target=later, daemon=True)
+        self.callback_threads.append(thread)
+        thread.start()
+
+    def wait_for_callbacks(self, timeout: float = 10) -> None:
+        for thread in list(self.callback_threads):
+            thread.join(timeout)
 
     def messages(self) -> list[dict[str, Any]]:
         """Accepted sends: {to, template, params, custom_args}."""

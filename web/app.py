@@ -1,6 +1,6 @@
-"""The web process's Flask app: the Calendly receiver, health, metrics, admin, OAuth.
+"""The web process's Flask app: the Calendly and EngageLab receivers, health, metrics, admin, OAuth.
 
-Each surface is a blueprint of its own (web/webhook.py, web/metrics.py, web/admin.py,
+Each surface is a blueprint of its own (web/webhook.py, web/engagelab.py, web/metrics.py, web/admin.py,
 web/oauth.py); this module only wires them to the settings and the Redis connection.
 """
 
@@ -22,6 +22,8 @@ from shared.redis_conn import check_certificate, connect_for
 from shared.settings import Settings
 from web import intake, security
 from web.body import BoundedBody
+from web.callback_intake import CallbackIntake
+from web.engagelab import blueprint as engagelab_blueprint
 from web.admin import blueprint as admin_blueprint
 from web.admin_messages import blueprint as admin_messages_blueprint
 from web.metrics import blueprint as metrics_blueprint
@@ -69,8 +71,9 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.wsgi_app = BoundedBody(app.wsgi_app)  # outermost: the body is in before anything else runs
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
-                               "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client)}
-    for blueprint in (webhook_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint,
+                               "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client),
+                               "callback_intake": CallbackIntake(redis_client)}
+    for blueprint in (webhook_blueprint, engagelab_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint,
                       admin_messages_blueprint):
         app.register_blueprint(blueprint)
 

@@ -75,6 +75,18 @@ SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """(envelope, None) or (None, what is wrong)."""
+    data, problem = decode_json(raw)
+    if problem:
+        return None, problem
+    try:
+        return validate_envelope(data), None
+    except PayloadError as error:
+        return None, str(error)
+
+
+def decode_json(raw: bytes) -> tuple[Any, str | None]:
+    """(the JSON value, None) or (None, what is wrong): UTF-8, not too deep, no lone
+    surrogate. The EngageLab receiver (web/engagelab.py) reads its bodies with it too."""
     if not raw:
         return None, "body is empty; expected a JSON object"
     try:
@@ -90,10 +102,7 @@ def parse_body(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         # JSON allows "\ud800" alone, but no UTF-8 text can hold it: every later step
         # (Redis, the providers, the log) would fail on it, on every replay.
         return None, "body has a lone UTF-16 surrogate escape (\\ud800-\\udfff); expected valid Unicode text"
-    try:
-        return validate_envelope(data), None
-    except PayloadError as error:
-        return None, str(error)
+    return data, None
 
 
 def _too_deep(value: Any, allowed: int) -> bool:

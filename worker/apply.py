@@ -225,6 +225,10 @@ def _enqueue(conn, pipe, jobs: list[JobSpec]) -> None:
         )
 
 
+enqueue_jobs = _enqueue
+"""Side-effect jobs queued on a pipeline inside its MULTI (a reconfirmation's too)."""
+
+
 def _count_skip(client, what: str, reason: str) -> None:
     """``what`` is ``sms:<kind>[:...]`` or ``crm:<status>`` (see payloads.Skipped)."""
     channel, _, rest = what.partition(":")

@@ -11,7 +11,7 @@ from typing import Any
 
 from rq import get_current_job
 
-from worker import apply, context, maintenance, sending
+from worker import apply, callbacks, context, maintenance, sending
 from worker.crm.sync import sync_contact
 from worker.payloads import CrmPayload, ReminderPayload, SmsPayload
 
@@ -46,3 +46,8 @@ def check_webhooks() -> dict[str, Any]:
 def reconcile_bookings() -> dict[str, Any]:
     """Every RECONCILE_INTERVAL: the coming hours compared with Calendly (worker/maintenance.py)."""
     return maintenance.reconcile_bookings(get_current_job().connection, context.current().settings)
+
+
+def process_callback(body: dict[str, Any]) -> dict[str, Any]:
+    """An EngageLab callback body, row by row (worker/callbacks/)."""
+    return callbacks.process_callback(get_current_job().connection, body, context.current().settings)

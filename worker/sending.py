@@ -133,7 +133,7 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
     conn = job.connection
     # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
     # number instead would let an invitee who books with the host's number escape the cap.
-    to_host = sms.kind == SmsKind.HOST_NOTIFY
+    to_host = sms.kind in (SmsKind.HOST_NOTIFY, SmsKind.HOST_RECONFIRMED)
     message = ledger.message_id(sms.key)
     # Checked when the message was planned; again now, since a retry or a reminder may run
     # days later: the number may have opted out meanwhile, SMS_COUNTRIES may have changed.

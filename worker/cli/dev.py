@@ -44,6 +44,10 @@ def dev() -> int:
         env["CALENDLY_WEBHOOK_SIGNING_KEY"] = dev_signing_key()
         print(f"relay dev: using the development signing key in ./{defaults.VAR_DIR}/"
               f"{defaults.DEV_SIGNING_KEY_FILE} (relay simulate uses it too)", flush=True)
+    if not settings.callbacks.enabled:
+        env["ENGAGELAB_CALLBACK_USERNAME"], env["ENGAGELAB_CALLBACK_SECRET"] = dev_callback_credentials()
+        print("relay dev: EngageLab callbacks enabled with a development username and secret "
+              "(relay simulate sms-status and sms-reply sign with them)", flush=True)
     env.setdefault("PORT", str(defaults.DEFAULT_PORT))
     if not settings.admin_token:
         env["ADMIN_TOKEN"] = dev_secret(defaults.DEV_ADMIN_TOKEN_FILE)
@@ -89,6 +93,11 @@ def read_dotenv(path: Path) -> dict[str, str]:
 def dev_signing_key() -> str:
     """A random key kept in ./var/, shared by ``relay dev`` and ``relay simulate``."""
     return dev_secret(defaults.DEV_SIGNING_KEY_FILE)
+
+
+def dev_callback_credentials() -> tuple[str, str]:
+    """The development EngageLab callback username and secret (the secret kept in ./var/)."""
+    return defaults.DEV_CALLBACK_USERNAME, dev_secret(defaults.DEV_CALLBACK_SECRET_FILE)
 
 
 def dev_secret(filename: str) -> str:

@@ -1,6 +1,8 @@
 """``relay simulate``: a realistic, correctly signed Calendly delivery sent to a running
 receiver, as Calendly would send it (shared/calendly/samples.py builds it, and
-shared/calendly/signature.py signs it the way the receiver verifies)."""
+shared/calendly/signature.py signs it the way the receiver verifies); and EngageLab's
+callbacks, a message's status or a person's reply, signed as EngageLab signs them
+(shared/engagelab_samples.py, shared/engagelab_callback.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import click
 
 from shared import defaults
 from shared.durations import parse_duration
-from worker.cli.dev import dev_signing_key
+from worker.cli.dev import dev_callback_credentials, dev_signing_key
 
 SIMULATED_EVENTS = (
     "invitee.created",
@@ -29,8 +31,24 @@ LAST_SIMULATED_FILE = "simulate_last.json"
 """The last simulated booking (under ./var/): cancellations, reschedules and no-shows act on it."""
 
 
+class SimulateGroup(click.Group):
+    """``relay simulate EVENT`` for a Calendly event, ``relay simulate sms-status`` and
+    ``sms-reply`` for EngageLab's callbacks: each Calendly event name is the same command."""
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, command.get_short_help_str(60)) for name, command in self.commands.items()
+                if name not in SIMULATED_EVENTS]
+        rows.append(("EVENT", f"a Calendly delivery; EVENT is one of {', '.join(SIMULATED_EVENTS)}"))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=SimulateGroup)
+def simulate() -> None:
+    """Send a signed Calendly delivery or EngageLab callback to a running receiver."""
+
+
 @click.command()
-@click.argument("event", type=click.Choice(SIMULATED_EVENTS), metavar="EVENT")
 @click.option("--url", help="Receiver URL (default http://localhost:$PORT/webhooks/calendly).")
 @click.option("--name", default="Jane Doe", show_default=True)
 @click.option("--email", default="jane.doe@example.com", show_default=True)
@@ -39,10 +57,11 @@ LAST_SIMULATED_FILE = "simulate_last.json"
 @click.option("--start-in", default="2h", show_default=True, help="Meeting start from now, e.g. 2h, 1d, 45m.")
 @click.option("--duration", default="30m", show_default=True)
 @click.option("--key", help="Signing key (default CALENDLY_WEBHOOK_SIGNING_KEY or the development key).")
-def simulate(event: str, url: str | None, key: str | None, **booking: str) -> int:
+def calendly_event(url: str | None, key: str | None, **booking: str) -> int:
     """Send a signed Calendly delivery to a running receiver."""
     import requests
 
+    event = click.get_current_context().info_name  # the command is registered under each event's name
     from shared.calendly import samples
     from shared.calendly.signature import HEADER, generate_header
 
@@ -96,5 +115,75 @@ def _remember(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload))
 
+
+def _callback_options(command):
+    for option in (
+        click.option("--url", help="Receiver URL (default http://localhost:$PORT/webhooks/engagelab)."),
+        click.option("--username", help="Default ENGAGELAB_CALLBACK_USERNAME or the development one."),
+        click.option("--secret", help="Default ENGAGELAB_CALLBACK_SECRET or the development one."),
+        click.option("--authorization", help="Authorization header (default ENGAGELAB_CALLBACK_AUTHORIZATION)."),
+    ):
+        command = option(command)
+    return command
+
+
+@simulate.command("sms-status")
+@click.argument("message_id")
+@click.argument("outcome", type=click.Choice(["sent", "delivered", "failed"]))
+@click.option("--code", type=int, default=None, help="error_code of a failure (5019: unsubscribed).")
+@click.option("--to", "phone", default=None, help="The recipient, e.g. for an unsubscribed failure.")
+@_callback_options
+def sms_status(message_id: str, outcome: str, code: int | None, phone: str | None, **target) -> int:
+    """EngageLab's status of a message: MESSAGE_ID is the relay's (relay messages list) or EngageLab's."""
+    from shared import engagelab_samples, ledger
+
+    ours = ledger.ID_PATTERN.fullmatch(message_id) is not None
+    status = {"failed": "delivered_failed"}.get(outcome, outcome)
+    row = engagelab_samples.status_row("" if ours else message_id, status, relay_message=message_id if ours else None,
+                                       to=phone or "", error_code=code or (0 if outcome != "failed" else 5012),
+                                       error_message="Process failed: Unsubscribe" if code == 5019 else None)
+    return post_callback(engagelab_samples.body([row]), **target)
+
+
+@simulate.command("sms-reply")
+@click.argument("phone")
+@click.argument("text")
+@_callback_options
+def sms_reply(phone: str, text: str, **target) -> int:
+    """A person's SMS reply (STOP, START, HELP, C ...) from PHONE."""
+    from shared import engagelab_samples
+
+    return post_callback(engagelab_samples.body([engagelab_samples.reply_row(phone, text)]), **target)
+
+
+def post_callback(raw: bytes, *, url: str | None, username: str | None, secret: str | None,
+                  authorization: str | None) -> int:
+    import requests
+
+    from shared.engagelab_callback import HEADER, generate_header
+
+    if not (secret or os.environ.get("ENGAGELAB_CALLBACK_SECRET")) and not os.environ.get(
+            "ENGAGELAB_CALLBACK_AUTHORIZATION"):
+        username, secret = dev_callback_credentials()
+    username = username or os.environ.get("ENGAGELAB_CALLBACK_USERNAME")
+    secret = secret or os.environ.get("ENGAGELAB_CALLBACK_SECRET")
+    authorization = authorization or os.environ.get("ENGAGELAB_CALLBACK_AUTHORIZATION")
+    url = url or f"http://localhost:{os.environ.get('PORT') or defaults.DEFAULT_PORT}/webhooks/engagelab"
+    headers = {"Content-Type": "application/json"}
+    if secret and username:
+        headers[HEADER] = generate_header(secret, username)
+    if authorization:
+        headers["Authorization"] = authorization
+    try:
+        response = requests.post(url, data=raw, headers=headers, timeout=10)
+    except requests.RequestException as error:
+        print(f"relay simulate: cannot reach {url}: {error}", file=sys.stderr)
+        return 1
+    print(f"engagelab callback → {response.status_code} {response.text.strip()}")
+    return 0 if response.status_code == 200 else 1
+
+
+for _event in SIMULATED_EVENTS:
+    simulate.add_command(calendly_event, name=_event)
 
 COMMANDS = (simulate,)

@@ -23,17 +23,18 @@ DEFAULT_FIELD_MAPPING = {
     "scheduled_at": "MEETING_DATE",
     "status": "BOOKING_STATUS",
     "rebook_url": "REBOOK_URL",
+    "reconfirmed_at": "RECONFIRMED_AT",
 }
 
 BOOKING_FIELDS = frozenset({
     "email", "name", "phone", "status", "timezone", "event_type_name", "event_type_uri", "scheduled_at", "join_url",
-    "rebook_url",
+    "rebook_url", "reconfirmed_at",
 })
 """Sources taken from the booking itself; any other source names a form question."""
 
 SMS_ATTRIBUTE = "SMS"
 STATUS_SOURCE = "status"
-DATE_SOURCES = frozenset({"scheduled_at"})
+DATE_SOURCES = frozenset({"scheduled_at", "reconfirmed_at"})
 
 BOOKING_STATUSES = tuple(ContactStatus)
 """The values of BOOKING_STATUS, in the order of their Brevo category ids (1-4)."""
