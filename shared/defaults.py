@@ -285,18 +285,12 @@ a copy of Redis cost ~16 MiB and tens of milliseconds, while the web process der
 once and then pays one HMAC per request."""
 
 ADMIN_DELIVERIES_SHOWN = 50
-"""Rows of the dashboard's recent deliveries (the list keeps 200: web/intake.py)."""
-ADMIN_MESSAGES_SHOWN = 100
-ADMIN_MESSAGES_MAX = 1000
-"""/admin/messages shows this many ledger entries unless ``limit`` asks for more, up to the
-maximum: each row is a ledger read, and the page is for reading, not for export (the CLI's
-``relay messages list`` is)."""
-ADMIN_REPLIES_SHOWN = 50
-"""Unmatched SMS replies on /admin (the callbacks keep the last 200)."""
-ADMIN_ORPHANS_SHOWN = 20
-"""Status rows that matched no message, on /admin/messages (the ledger keeps more)."""
+ADMIN_MESSAGES_SHOWN, ADMIN_MESSAGES_MAX = 100, 1000
+"""/admin/messages: rows unless ``limit`` asks for more, up to the maximum (a page to read;
+``relay messages list`` exports)."""
+ADMIN_REPLIES_SHOWN, ADMIN_ORPHANS_SHOWN = 50, 20
 ADMIN_SEARCH_MAX_LENGTH = 512
-"""A search longer than this is no id, URI or e-mail address the relay holds."""
+"""A longer search is no id, URI or e-mail address the relay holds."""
 
 WORKER_HEARTBEAT_MIN_INTERVAL = 10
 """Seconds between a worker's own heartbeats outside a job. RQ refreshes the worker key

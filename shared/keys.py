@@ -20,9 +20,6 @@ CALENDLY_FEATURES = f"{PREFIX}calendly:features"
 """Per Calendly feature, the last verdict of a check or of a refusal a job met (for /admin)."""
 CALENDLY_FORBIDDEN_LOGGED = f"{PREFIX}calendly:forbidden:logged:"
 """+ feature: present while a refusal of that feature has been logged this hour."""
-UNMATCHED_REPLIES = f"{PREFIX}replies:unmatched"
-"""List of SMS replies that matched no word (JSON ``{"at", "phone", "text", "reason"}``, masked),
-newest first, for /admin."""
 RECOVERY_PASS = f"{PREFIX}recovery:last_pass"
 """When the scheduler last looked for abandoned jobs (unix seconds)."""
 

@@ -192,7 +192,7 @@ def test_follow_a_booking_s_messages_from_the_dashboard_the_search_and_the_list(
     browser.find_element(By.ID, "apply-filter").click()
     wait_until(lambda: "kind=reminder" in browser.current_url, timeout=15, what="the kind filter")
     rows = browser.find_elements(By.CSS_SELECTOR, "#messages tr")[1:]
-    assert len(rows) == 1 and "failed" in rows[0].text and "template not found" in rows[0].text
+    assert len(rows) == 1 and "failed" in rows[0].text and "4001" in rows[0].text
     rows[0].find_element(By.LINK_TEXT, "booking").click()
     wait_until(lambda: booking_path in browser.current_url, timeout=15, what="the row's booking")
     blocked = [entry["message"] for entry in browser.get_log("browser")

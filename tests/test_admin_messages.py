@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import keys, ledger
+from shared import keys, ledger, replies
 from shared.booking import BookingRecord, BookingStore
 from shared.calendly import samples
 from shared.settings import Settings
@@ -158,7 +158,7 @@ def test_an_unknown_booking_is_404_in_json_or_for_a_browser_in_html(web):
 
 
 def test_the_messages_list_filters_by_state_and_kind_newest_first(web, conn):
-    uri = book(web, conn)["uri"]
+    uri = "https://api.calendly.com/scheduled_events/e1/invitees/i1"  # the ledger alone: no worker's messages
     then = time.time() - 7200
     failed = reminder_story(conn, uri, 7200, (LedgerEvent.FAILED, {"code": "1", "reason": "unreachable"}), at=then)
     skipped = reminder_story(conn, uri, 600, (LedgerEvent.SKIPPED, {"reason": "too_late"}), at=then + 100)
@@ -200,12 +200,14 @@ def test_a_bad_filter_is_400_saying_which(web, query, error):
 
 
 def test_unmatched_replies_are_shown_masked_on_the_dashboard_and_the_messages_list(web, conn):
-    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time() - 60, "phone": "+4479*****21", "text": "Is the meeting at 3?"}))
-    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time(), "phone": "+1404*****34", "text": "running late"}))
+    replies.keep_unmatched(conn, "+447911123421", "Is the meeting at 3? call me on +14045551234", "unknown_word",
+                           at=time.time() - 60)
+    replies.keep_unmatched(conn, "+14045551234", "running late", "no_upcoming_booking", at=time.time())
     for path in ("/admin", "/admin/messages"):
-        replies = page(web.get(path)).split('id="unmatched-replies"')[1].split("</table>")[0]
-        assert replies.index("running late") < replies.index("Is the meeting at 3?")  # newest first
-        assert "+4479*****21" in replies
+        shown = page(web.get(path)).split('id="unmatched-replies"')[1].split("</table>")[0]
+        assert shown.index("running late") < shown.index("Is the meeting at 3?")  # newest first
+        assert "+4479******21" in shown and "no_upcoming_booking" in shown
+        assert "7911123421" not in shown and "4045551234" not in shown
 
 
 def test_hostile_values_are_escaped_everywhere(web, conn):
@@ -213,7 +215,7 @@ def test_hostile_values_are_escaped_everywhere(web, conn):
     uri = payload["uri"]
     message = reminder_story(conn, uri, 7200, (LedgerEvent.FAILED, {"code": HOSTILE, "reason": HOSTILE}),
                              at=time.time())
-    conn.lpush(keys.UNMATCHED_REPLIES, json.dumps({"at": time.time(), "phone": HOSTILE, "text": HOSTILE}))
+    replies.keep_unmatched(conn, None, HOSTILE, HOSTILE)
     pages = [page(web.get(f"/admin/bookings/{keys.digest(uri)}")), page(web.get("/admin/messages")),
              page(web.get("/admin"))]
     for html in pages:
