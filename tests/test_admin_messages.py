@@ -261,3 +261,16 @@ def test_status_rows_that_matched_no_message_are_listed(web, conn):
     orphans = page(web.get("/admin/messages")).split('id="orphans"')[1].split("</table>")[0]
     assert "el-unknown-9" in orphans and ">failed<" in orphans and "3002" in orphans
     assert "4045551234" not in orphans
+
+
+def test_a_reconfirmed_booking_shows_when(web, conn):
+    from worker.callbacks.reconfirm import reconfirm
+
+    uri = book(web, conn, phone="+1 404-555-1234")["uri"]
+    digest = keys.digest(uri)
+    assert 'id="reconfirmed"' not in page(web.get(f"/admin/bookings/{digest}"))
+    at = datetime(2026, 12, 1, 9, 30, tzinfo=timezone.utc)
+    assert reconfirm(conn, "+14045551234", "C", Settings(signing_key=SIGNING_KEY), at) == "reconfirmed"
+    booking = page(web.get(f"/admin/bookings/{digest}"))
+    assert 'id="reconfirmed">2026-12-01 09:30:00<' in booking
+    assert "host_reconfirmed" in booking  # its host notice, in the ledger (skipped: no template here)
