@@ -181,6 +181,7 @@ def test_follow_a_booking_s_messages_from_the_dashboard_the_search_and_the_list(
     assert "+1404*****34" in browser.page_source and "jane.doe@" not in browser.page_source
 
     browser.find_element(By.LINK_TEXT, "admin").click()
+    browser.save_screenshot(str(tmp_path / "dashboard.png"))
     browser.find_element(By.ID, "search").send_keys("Jane.Doe@example.com")
     browser.find_element(By.ID, "find").click()
     wait_until(lambda: browser.current_url.endswith(booking_path), timeout=15, what="the search's answer")
@@ -191,6 +192,7 @@ def test_follow_a_booking_s_messages_from_the_dashboard_the_search_and_the_list(
     Select(browser.find_element(By.ID, "kind")).select_by_value("reminder")
     browser.find_element(By.ID, "apply-filter").click()
     wait_until(lambda: "kind=reminder" in browser.current_url, timeout=15, what="the kind filter")
+    browser.save_screenshot(str(tmp_path / "messages.png"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#messages tr")[1:]
     assert len(rows) == 1 and "failed" in rows[0].text and "4001" in rows[0].text
     rows[0].find_element(By.LINK_TEXT, "booking").click()

@@ -176,7 +176,8 @@ def messages():
                                   states=LISTED_STATES, kinds=list(SmsKind), limit=int(limit), when=utc,
                                   offset=offset_words, last_seen=last_seen, booking_url=booking_url,
                                   detail=detail_text, replies=replies_panel(conn),
-                                  orphans=ledger.orphans(conn, defaults.ADMIN_ORPHANS_SHOWN))
+                                  orphans=ledger.orphans(conn, defaults.ADMIN_ORPHANS_SHOWN),
+                                  orphans_shown=defaults.ADMIN_ORPHANS_SHOWN)
 
 
 def summary(record: BookingRecord) -> dict:

@@ -85,5 +85,5 @@ MESSAGES = """<title>messages · calendly-relay admin</title>""" + STYLE + NAV +
 {% else %}<tr><td colspan="5" class="muted">none</td></tr>{% endfor %}
 </table>
 <p class="muted">EngageLab reported on a message the ledger does not know (sent before the ledger, or by another
-sender on the account); the newest {{ orphans|length }} shown.</p>
+sender on the account); the newest {{ orphans_shown }} are shown.</p>
 """
