@@ -24,6 +24,8 @@ class Upcoming:
     kind: str
     detail: str
     booking_status: str | None
+    booking: str | None = None
+    """The digest of the booking the job is for (its /admin page), when it is for one."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ def upcoming(conn, limit: int = 50) -> list[Upcoming]:
             detail += f" (retry {data['attempt']})"
         record = store.load_by_digest(data["booking"]) if data.get("booking") else None
         found.append(Upcoming(job_id.decode(), datetime.fromtimestamp(score, timezone.utc), kind, detail.strip(),
-                              record.status if record else None))
+                              record.status if record else None, data.get("booking") if record else None))
     return found
 
 

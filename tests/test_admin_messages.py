@@ -84,6 +84,7 @@ def test_a_booking_page_tells_each_message_from_decision_to_delivery(web, conn):
     skipped = reminder_story(conn, uri, 600, (LedgerEvent.SKIPPED, {"reason": "too_late"}), at=now)
 
     dashboard = page(web.get("/admin"))
+    assert f'<a href="/admin/bookings/{keys.digest(uri)}">active</a>' in dashboard  # from its upcoming reminders
     link = re.search(r'<a href="(/admin/bookings/[0-9a-f]{40})"><code>([0-9a-f]{32})</code>', dashboard)
     assert link, "each recent delivery links to its booking"
     booking = page(web.get(link.group(1)))

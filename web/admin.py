@@ -159,7 +159,7 @@ DASHBOARD = STYLE + """
 
 <h2>Upcoming reminders and scheduled jobs</h2>
 <table id="upcoming"><tr><th>due (UTC)</th><th>kind</th><th>when</th><th>booking</th></tr>
-{% for u in upcoming %}<tr><td>{{ u.due.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ u.kind }}</td><td>{{ u.detail }}</td><td>{{ u.booking_status or '' }}</td></tr>
+{% for u in upcoming %}<tr><td>{{ u.due.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ u.kind }}</td><td>{{ u.detail }}</td><td>{% if u.booking %}<a href="/admin/bookings/{{ u.booking }}">{{ u.booking_status }}</a>{% else %}{{ u.booking_status or '' }}{% endif %}</td></tr>
 {% else %}<tr><td colspan="4" class="muted">nothing scheduled</td></tr>{% endfor %}
 </table>
 
