@@ -6,6 +6,7 @@ digits, ``_`` and ``-``), so every identifier is a digest of what it names."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 PREFIX = "relay:"
 UPCOMING = f"{PREFIX}bookings:upcoming"
@@ -68,18 +69,24 @@ def ledger_message(message_id: str) -> str:
 
 
 def ledger_booking(invitee_uri: str) -> str:
-    """Set of a booking's message ids."""
+    """Hash of a booking's message ids (→ kind): a small hash is Redis's most compact set."""
     return f"{PREFIX}ledger:booking:{digest(invitee_uri)}"
 
 
 def ledger_provider(provider_id: str) -> str:
     """The provider's message id → ours."""
-    return f"{PREFIX}ledger:provider:{digest(provider_id)}"
+    return f"{PREFIX}ledger:provider:{_short_id(provider_id)}"
 
 
 def ledger_waiting(provider_id: str) -> str:
     """Status rows for a provider id not (yet) attached to a message, waiting for its send."""
-    return f"{PREFIX}ledger:waiting:{digest(provider_id)}"
+    return f"{PREFIX}ledger:waiting:{_short_id(provider_id)}"
+
+
+def _short_id(provider_id: str) -> str:
+    """A provider's id as it is when short and plain (EngageLab's are 19 digits), else its
+    digest: a key per sent message, so every byte counts."""
+    return provider_id if re.fullmatch(r"[\w.-]{1,40}", provider_id) else digest(provider_id)
 
 
 def bookings_by_phone(phone_e164: str) -> str:

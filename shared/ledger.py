@@ -31,10 +31,12 @@ from shared.vocabulary import LedgerEvent
 ID_LENGTH = 16
 """Hex characters of a message id: 64 bits, unique among any relay's messages."""
 ID_PATTERN = re.compile(rf"[0-9a-f]{{{ID_LENGTH}}}")
-CALENDLY_EVENTS = "https://api.calendly.com/scheduled_events/"
-SHORT_EVENTS = "~"
-"""A booking (invitee URI) is stored with Calendly's common prefix replaced by ``~``: 40
-bytes less per entry, and every entry names its booking."""
+INVITEE_URI = re.compile(r"https://api\.calendly\.com/scheduled_events/([\w-]+)/invitees/([\w-]+)")
+"""A booking (invitee URI) is stored as its two ids, ``<event> <invitee>``: 60 bytes less per
+entry (Lua's cjson escapes each slash), and every entry names its booking."""
+IDENTIFIERS = frozenset({"booking", "kind", "template", "provider_id", "code", "status"})
+"""Detail kept as given: ids and codes, which the scrubber could take for phone numbers (a
+template id of seven digits). Every other text (a provider's reason) is scrubbed."""
 STATES = tuple(LedgerEvent)
 
 _retention = defaults.DEFAULT_LEDGER_RETENTION
@@ -150,7 +152,7 @@ def load(client, message_id: str) -> Message | None:
 
 def for_booking(client, invitee_uri: str) -> list[Message]:
     """Every message of a booking, in the order they were (or are) due."""
-    ids = sorted(member.decode() for member in client.smembers(keys.ledger_booking(invitee_uri)))
+    ids = sorted(member.decode() for member in client.hkeys(keys.ledger_booking(invitee_uri)))
     messages = _load_many(client, ids)
     return sorted(messages, key=lambda m: (m.due or (m.events[0].at if m.events else 0), m.kind or ""))
 
@@ -214,6 +216,8 @@ def _stored_detail(detail: dict[str, Any]) -> dict[str, Any]:
             value = value if "*" in str(value) else mask_phone(str(value))
         elif name == "booking":
             value = _short_booking(str(value))
+        elif name in IDENTIFIERS:
+            value = str(value) if not isinstance(value, (int, float)) else value
         elif isinstance(value, str):
             value = scrub(value)
         elif not isinstance(value, (int, float, bool)):
@@ -223,11 +227,15 @@ def _stored_detail(detail: dict[str, Any]) -> dict[str, Any]:
 
 
 def _short_booking(uri: str) -> str:
-    return SHORT_EVENTS + uri[len(CALENDLY_EVENTS):] if uri.startswith(CALENDLY_EVENTS) else uri
+    match = INVITEE_URI.fullmatch(uri)
+    return f"{match.group(1)} {match.group(2)}" if match else uri
 
 
 def _long_booking(stored: str | None) -> str | None:
-    return CALENDLY_EVENTS + stored[len(SHORT_EVENTS):] if stored and stored.startswith(SHORT_EVENTS) else stored
+    if stored and " " in stored:
+        event, invitee = stored.split(" ", 1)
+        return f"https://api.calendly.com/scheduled_events/{event}/invitees/{invitee}"
+    return stored
 
 
 def _keep_orphan(client, at: float, name: str, provider_id: str | None, relay_message: str | None,
@@ -251,10 +259,11 @@ def _load_many(client, ids: list[str]) -> list[Message]:
 
 def _message(message_id: str, raw: bytes | str) -> Message:
     data = json.loads(raw)
-    events = data.get("e") or []  # cjson writes an empty list as {}
+    events = [Event(at, name, detail if isinstance(detail, dict) else {})
+              for at, name, detail in data.get("e") or []]  # cjson writes an empty list as {}
+    plans = [event for event in events if event.name == LedgerEvent.PLANNED and "due" in event.detail]
     return Message(
         id=message_id, booking=_long_booking(data.get("b")), kind=data.get("k"), offset=data.get("o"),
         to=data.get("t"), template=data.get("tp"), provider_id=data.get("p"), state=data.get("s"),
-        reason=data.get("r"), due=data.get("d"),
-        events=[Event(at, name, detail if isinstance(detail, dict) else {}) for at, name, detail in events],
+        reason=data.get("r"), due=plans[-1].detail["due"] if plans else None, events=events,
     )

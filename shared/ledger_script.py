@@ -9,9 +9,9 @@ message costs the booking transaction one more command, not a round trip.
 The entry is one JSON string (cjson), short field names on purpose (Redis memory per event
 is what the ledger is sized by):
 ``b`` booking, ``k`` kind, ``o`` offset, ``t`` masked recipient, ``tp`` template,
-``d`` due, ``p`` provider id, ``s`` state, ``r`` reason (a failure's code, a skip's reason: it is
-also the counter's label, so never free text), ``sa`` when the state was reached, ``fd`` the
-failure is final (``delivered_failed``),
+``p`` provider id, ``s`` state, ``r`` reason (a failure's code, a skip's reason: it is
+also the counter's label, so never free text), ``fd`` the failure is final
+(``delivered_failed``),
 ``e`` events ``[[at, name, detail], ...]`` in time order.
 
 State: the furthest along the message's life, not the last event to arrive. Ranks:
@@ -19,12 +19,14 @@ planned 1 < skipped, opted_out 2 < sent 3 < delivered, failed 4. A higher rank w
 equal rank the first stays, except: ``delivered`` beats a plain ``failed`` (whichever comes
 first), and a ``failed`` whose reason is EngageLab's ``delivered_failed`` beats
 ``delivered`` (the carrier's own last word). A ``planned`` later than a skip reopens the
-message (planned again, e.g. after an opt-in), an earlier one does not.
+message (planned again, e.g. after an opt-in), an earlier one does not. An event added to
+LedgerEvent later without a rank here (a reconfirmation, say) joins the timeline and leaves
+the state alone.
 """
 
 SCRIPT = """
 -- KEYS: 1 entry, 2 recent (zset), 3 counters (hash), 4 this hour's counters (hash),
---       5 booking index (set) or '', 6 provider id -> message id or '', 7 waiting orphans of that provider id or ''
+--       5 booking index (hash: message id -> kind) or '', 6 provider id -> message id or '', 7 waiting orphans of that provider id or ''
 -- ARGV: 1 message id, 2 event ('' to only attach the provider id), 3 at, 4 detail (JSON),
 --       5 retention (s), 6 now, 7 provider id or '', 8 hourly ttl, 9 most events kept
 local RANK = {planned=1, skipped=2, opted_out=2, sent=3, delivered=4, failed=4}
@@ -39,11 +41,20 @@ local function final_failure(d)
   return d.reason == 'delivered_failed' or d.status == 'delivered_failed'
 end
 
+local function state_at()  -- when the current state was reached: its latest event
+  for i = #m.e, 1, -1 do
+    if m.e[i][2] == m.s then return m.e[i][1] end
+  end
+  return 0
+end
+
 local function wins(name, at, d)
+  local rn = RANK[name]
+  if not rn then return false end  -- an event outside the life (a reply ...): in the timeline only
   local old = m.s
   if not old then return true end
-  local rn, ro = RANK[name], RANK[old]
-  if name == 'planned' and ro == 2 then return at > (m.sa or 0) end
+  local ro = RANK[old]
+  if name == 'planned' and ro == 2 then return at > state_at() end
   if rn ~= ro then return rn > ro end
   if rn == 4 and name ~= old then
     if name == 'failed' then return final_failure(d) end
@@ -59,21 +70,16 @@ local function apply(name, at, d)
   for long, short in pairs(PLANNED) do  -- what the message is, from whichever event says it
     if d[long] ~= nil then m[short] = d[long]; d[long] = nil end
   end
-  if name == 'planned' then
-    local latest = true
-    for _, ev in ipairs(m.e) do
-      if ev[2] == 'planned' and ev[1] > at then latest = false end
-    end
-    if latest and d.due ~= nil then m.d = d.due end
-  elseif name == 'sent' and d.provider_id ~= nil and not m.p then
-    m.p = d.provider_id
+  if name == 'sent' and d.provider_id ~= nil then  -- kept once, on the entry
+    if not m.p then m.p = d.provider_id end
+    if m.p == d.provider_id then d.provider_id = nil end
   end
   local position = #m.e + 1
   while position > 1 and m.e[position - 1][1] > at do position = position - 1 end
   table.insert(m.e, position, {at, name, d})
   while #m.e > tonumber(ARGV[9]) do table.remove(m.e, 2) end  -- the first (the plan) stays
   if wins(name, at, d) then
-    m.s, m.sa = name, at
+    m.s = name
     -- a failure is known by its code (a short, countable label), a skip by its reason
     m.r = (name == 'failed' and d.code) or d.reason or d.code or (name == 'opted_out' and 'opted_out') or nil
     m.fd = (name == 'failed' and final_failure(d)) or nil
@@ -103,7 +109,7 @@ local last = m.e[#m.e]
 if last then redis.call('ZADD', KEYS[2], 'GT', last[1], id) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - retention)
 if KEYS[5] ~= '' then
-  redis.call('SADD', KEYS[5], id)
+  redis.call('HSET', KEYS[5], id, m.k or '')
   redis.call('EXPIRE', KEYS[5], retention)
 end
 return m.s or false

@@ -90,3 +90,20 @@ def last_hours(client, hours: int = 24, now=None) -> list[tuple[str, dict[str, i
         rows = pipe.execute()
     return [(moment.strftime("%H:00"), {k.decode(): int(v) for k, v in row.items()})
             for moment, row in zip(labels, rows)]
+
+
+DELIVERED, FAILED = "sms_delivered", "sms_failed"
+"""Hourly fields the ledger adds to when a message reaches ``delivered`` or ``failed``
+(shared/ledger_script.py), once per message."""
+
+
+def delivery_ratio(client, hours: int = 24, now=None) -> tuple[float | None, int, int]:
+    """(delivered / (delivered + failed), delivered, failed) over the last ``hours`` (the
+    current hour and those before it), counting each message once, by when it reached its
+    outcome. The ratio is None when no message reached either: nothing to judge yet, which
+    is not 0 (all failing) nor 1 (all delivered)."""
+    rows = last_hours(client, hours, now)
+    delivered = sum(row.get(DELIVERED, 0) for _, row in rows)
+    failed = sum(row.get(FAILED, 0) for _, row in rows)
+    total = delivered + failed
+    return (delivered / total if total else None), delivered, failed

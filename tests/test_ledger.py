@@ -48,7 +48,7 @@ def test_a_message_story_from_plan_to_delivery(conn):
         (URI, "reminder", 3600, "tpl-1", 2_000_000_000)
     assert message.to == "+1404*****34" and message.provider_id == "el-1"
     assert message.state == "delivered" and [e.name for e in message.events] == ["planned", "sent", "delivered"]
-    assert message.events[1].detail == {"provider_id": "el-1"}
+    assert message.events[1].detail == {}  # the provider id is kept once, on the entry
     assert [m.id for m in ledger.for_booking(conn, URI)] == [mid]
     counts = stats.read(conn, "messages")
     assert counts == {("reminder", "planned", ""): 1, ("reminder", "sent", ""): 1, ("reminder", "delivered", ""): 1}
@@ -220,23 +220,35 @@ def test_nothing_stored_holds_a_clear_number_or_address(conn):
         assert b"4045551234" not in dump and b"jane@example.com" not in dump, key
 
 
-def test_bytes_per_event(conn):
-    """The figure the ledger is sized by: Redis memory per event, indexes included."""
+MESSAGES = (("confirm", "invitee", None), ("host_notify", "host", None), ("reminder", 86400, 86400),
+            ("reminder", 3600, 3600), ("followup", "after", None))
+
+
+@pytest.mark.parametrize("pending", [True, False], ids=["reminders pending", "all delivered"])
+def test_bytes_per_event(conn, pending):
+    """The figure the ledger is sized by: Redis memory per event, indexes included, for
+    bookings of five messages with Calendly's real (UUID) URIs and EngageLab's 19-digit ids:
+    while the reminders are pending (9 events a booking) and once all went (15)."""
     events = 0
     for index in range(200):
-        uri = f"https://api.calendly.com/scheduled_events/GBGBDCAADAEDCR{index:02d}/invitees/AAAAAAAAAAAAAA{index:02d}"
-        for kind, slot in (("confirm", "invitee"), ("reminder", 86400), ("reminder", 3600), ("followup", "after")):
+        uri = (f"https://api.calendly.com/scheduled_events/{index:08d}-aaaa-4bbb-8ccc-dddddddddddd"
+               f"/invitees/{index:08d}-eeee-4fff-8000-111111111111")
+        for kind, slot, offset in MESSAGES:
             mid = ledger.message_id(f"sms|{kind}|{slot}|{uri}")
-            ledger.record(conn, mid, "planned", booking=uri, kind=kind, offset=slot if isinstance(slot, int) else None,
-                          to=PHONE, template="1234567", due=1_764_000_000)
-            ledger.record(conn, mid, "sent", provider_id=f"1764{index:06d}{slot}")
+            ledger.record(conn, mid, "planned", booking=uri, kind=kind, offset=offset, to=PHONE, template="1234567",
+                          due=1_764_000_000)
+            events += 1
+            if pending and kind in ("reminder", "followup"):
+                continue
+            ledger.record(conn, mid, "sent", provider_id=f"197248899{index:06d}{len(kind):02d}{offset or 0}"[:19])
             ledger.record(conn, mid, "delivered")
-            events += 3
+            events += 2
     used = sum(conn.memory_usage(key, samples=0) or 0 for key in conn.scan_iter("relay:*")
                if not key.startswith(stats.PREFIX.encode()))
     per_event = used / events
-    print(f"ledger: {per_event:.0f} bytes per event ({used} bytes, {events} events)")
+    print(f"ledger: {per_event:.0f} bytes per event ({used // 200} bytes per booking, {events // 200} events)")
     assert per_event <= 300
+    assert ledger.load(conn, mid).template == "1234567"  # an id, not a number to mask
 
 
 def test_upcoming_for_phone(conn):

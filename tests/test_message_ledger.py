@@ -148,3 +148,40 @@ def test_opted_out_after_planning_the_send_is_skipped(conn, engagelab):
     reminder = message(conn, "reminder", 3600, payload["uri"])
     assert (reminder.state, reminder.reason) == ("skipped", "opted_out")
     assert Job.fetch(job.id, connection=conn).return_value()["reason"] == "opted_out"
+
+
+def test_a_refusal_for_an_unsubscribed_number_opts_it_out(conn, engagelab):
+    engagelab.answer("/v1/messages", 200, {"code": 5019, "message": "user unsubscribed"})
+    payload = booking()
+    apply(conn, "invitee.created", payload)
+    assert optouts.is_opted_out(conn, PHONE)
+    assert [entry.source for entry in optouts.entries(conn)] == ["provider"]
+    assert Scheduler(connection=conn).count() == 0  # its reminders removed
+    assert (message(conn, "reminder", 3600, payload["uri"]).reason) == "opted_out"
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda p: samples.canceled(p), "booking_canceled"),
+    (lambda p: samples.canceled(p, rescheduled_to=p["uri"] + "-new"), "booking_rescheduled"),
+])
+def test_reminders_removed_by_a_cancellation_are_skipped_with_the_reason(conn, engagelab, make, reason):
+    payload = booking()
+    apply(conn, "invitee.created", payload)
+    apply(conn, "invitee.canceled", make(payload))
+    for kind, slot in (("reminder", 86400), ("reminder", 3600), ("followup", None)):
+        entry = message(conn, kind, slot, payload["uri"])
+        assert (entry.state, entry.reason) == ("skipped", reason)
+
+
+def test_the_ledger_and_its_indexes_hold_no_clear_number_or_address(conn, engagelab):
+    payload = booking()
+    apply(conn, "invitee.created", payload)
+    optouts.add(conn, "+14045550000", "operator")
+    apply(conn, "invitee.created", booking(phone="+14045550000"))
+    patterns = ("relay:msg:*", "relay:ledger:*", "relay:optouts", "relay:bookings:phone:*", "relay:stats:*")
+    found = [key for pattern in patterns for key in conn.scan_iter(pattern)]
+    assert len(found) > 10
+    for key in found:
+        dump = conn.dump(key)
+        for secret in (b"4045551234", b"4045550000", payload["email"].encode(), b"jane"):
+            assert secret not in key and secret not in dump, key

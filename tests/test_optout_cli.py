@@ -123,7 +123,10 @@ def test_messages_list_and_show(conn, env):
     confirm = ledger.message_id(message_key("confirm", "invitee", payload["uri"]))
     shown = cli(env, "messages", "show", confirm).output
     assert f"message   {confirm}" in shown and "to        +1404*****34" in shown
-    assert "planned" in shown and "sent" in shown and "provider_id=" in shown
+    assert f"provider  {ledger.load(conn, confirm).provider_id}" in shown
+    lines = shown.splitlines()
+    assert [line.split()[2] for line in lines[8:]] == ["planned", "sent"]
+    assert "due=20" in lines[8]
     missing = CliRunner().invoke(relay, ["messages", "show", "0" * 16], obj=Relay(env))
     assert missing.exit_code == 1 and "no message" in missing.output
     wrong = CliRunner().invoke(relay, ["messages", "list", "--since", "soon"], obj=Relay(env))

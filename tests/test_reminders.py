@@ -12,7 +12,7 @@ from rq_scheduler import Scheduler
 
 from shared import keys
 from shared import defaults
-from shared import stats
+from shared import ledger, stats
 from shared.booking import BookingStore
 from shared.calendly import samples
 from tests.helpers import console_messages, run_jobs
@@ -214,6 +214,8 @@ def test_retries_give_up_after_the_last_attempt(conn, booking, monkeypatch):
     run_jobs(conn)
     assert confirm_job in FailedJobRegistry(defaults.SMS_QUEUE, connection=conn).get_job_ids()
     assert "RetriesExhausted" in Job.fetch(confirm_job, connection=conn).latest_result().exc_string
+    message = ledger.load(conn, ledger.message_id(data["key"]))
+    assert (message.state, message.reason) == ("failed", "retries_exhausted")
 
 
 def test_permanent_failure_fails_at_once_with_the_reason(conn, booking, monkeypatch):

@@ -8,6 +8,8 @@ a bearer header unless METRICS_PUBLIC=1.
 
 from __future__ import annotations
 
+import math
+
 from flask import Blueprint, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -58,6 +60,11 @@ class RelayCollector:
         for candidate in SUBSCRIPTION_STATES:
             subscription.add_metric([candidate], 1 if candidate == state else 0)
         yield subscription
+        ratio, _, _ = stats.delivery_ratio(self.conn, defaults.DELIVERY_RATIO_WINDOW_HOURS)
+        yield GaugeMetricFamily("relay_sms_delivery_ratio",
+                                "Delivered / (delivered + failed) SMS over the last 24 hours, each message counted "
+                                "once by when it reached its outcome; NaN when none did yet",
+                                value=math.nan if ratio is None else ratio)
         yield GaugeMetricFamily("relay_webhook_verification_failing",
                                 "1 while signed deliveries keep failing verification (shared/watchdog.py), "
                                 "until one is accepted", value=self.conn.exists(keys.WEBHOOK_VERIFICATION_FAILING))

@@ -29,9 +29,9 @@ from shared.settings import Settings
 from worker import lifecycle, scheduling, toll_fraud
 from worker.actions import CancelScheduled, ScheduleReminders, SendSms, SyncContact, SyncLead
 from worker.crm.contacts import contact_job, lead_job
-from worker.messages import notice_job, reminder_jobs
+from worker.messages import notice_job, reminder_jobs, reminder_message_key
 from worker.payloads import JobSpec, Skipped, SmsPayload
-from shared.vocabulary import LedgerEvent
+from shared.vocabulary import BookingStatus, LedgerEvent
 
 log = logging.getLogger("relay.worker")
 
@@ -185,6 +185,14 @@ def _record_in_ledger(pipe, plan: Plan, now: datetime) -> None:
         detail = {name: value for name, value in entry.items() if name != "key"}
         detail["due"] = detail.get("due") or int(at)
         ledger.record(pipe, ledger.message_id(entry["key"]), LedgerEvent.PLANNED, at=at, **detail)
+    still_planned = {spec.job_id for specs in plan.scheduled.values() for spec in specs}
+    for uri, job_ids in plan.unscheduled.items():  # removed before they fired: why, in their entries
+        record = plan.records.get(uri)
+        reason = f"booking_{record.status}" if record and record.status != BookingStatus.ACTIVE else "replanned"
+        for job_id in job_ids:
+            key = reminder_message_key(job_id, uri)
+            if key and job_id not in still_planned:
+                ledger.record(pipe, ledger.message_id(key), LedgerEvent.SKIPPED, at=at, reason=reason)
     for skip in plan.skipped:
         for entry in skip.messages:
             detail = {name: value for name, value in entry.items() if name not in ("key", "due")}

@@ -162,3 +162,13 @@ def reminder_job(record: BookingRecord, kind: SmsKind, at: datetime, offset: int
 def reminder_job_id(kind: str, offset: int | None, invitee_uri: str) -> str:
     """Deterministic per (invitee, kind, offset): scheduling twice leaves one job."""
     return f"{kind}-{AFTER if offset is None else offset}-{digest(invitee_uri)[:32]}"
+
+
+def reminder_message_key(job_id: str, invitee_uri: str) -> str | None:
+    """The send-once key of a pending reminder from its job id (``reminder_job_id``:
+    ``<kind>-<offset or after>-<digest>``), for the ledger when it is removed unfired."""
+    kind, _, rest = job_id.partition("-")
+    slot = rest.split("-", 1)[0]
+    if not slot or kind not in (SmsKind.REMINDER, SmsKind.FOLLOWUP):
+        return None
+    return message_key(kind, None if slot == AFTER else int(slot) if slot.isdigit() else slot, invitee_uri)

@@ -24,7 +24,7 @@ from shared.settings import Settings
 from shared.vocabulary import LedgerEvent
 from worker import scheduling
 from worker.crm.sync import SMS_BLACKLIST
-from worker.messages import AFTER, message_key
+from worker.messages import reminder_message_key
 from worker.payloads import CrmPayload
 
 log = logging.getLogger("relay.optout")
@@ -85,16 +85,6 @@ def _cancel_pending(conn, record: BookingRecord) -> int:
             except WatchError:
                 continue
     raise RuntimeError("booking record kept changing; the opt-out's cancellations are to be retried")
-
-
-def reminder_message_key(job_id: str, invitee_uri: str) -> str | None:
-    """The send-once key of a pending reminder from its job id (worker/messages.py
-    ``reminder_job_id``: ``<kind>-<offset or after>-<digest>``)."""
-    kind, _, rest = job_id.partition("-")
-    slot = rest.split("-", 1)[0]
-    if not slot:
-        return None
-    return message_key(kind, None if slot == AFTER else int(slot) if slot.isdigit() else slot, invitee_uri)
 
 
 def _queue_crm(conn, number: str, bookings: list[BookingRecord], blacklisted: bool, settings: Settings) -> None:

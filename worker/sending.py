@@ -15,7 +15,7 @@ from shared import defaults, ledger, optouts, stats
 from shared.booking import BookingRecord, BookingStore
 from shared.scrub import mask_phone, safe_message
 from shared.vocabulary import BookingStatus, LedgerEvent, SmsKind
-from worker import context, idempotency, rebook, retry, toll_fraud
+from worker import context, idempotency, optout, rebook, retry, toll_fraud
 from worker.messages import message_key, render
 from worker.payloads import Payload, ReminderPayload, Skipped, SmsPayload
 from worker.provider_errors import PermanentError, TransientError
@@ -24,6 +24,8 @@ from worker.sms import OutboundSms
 log = logging.getLogger("relay.worker")
 
 
+RETRIES_EXHAUSTED = "retries_exhausted"
+"""The ledger's failure code of a message whose transient failures outlasted every retry."""
 OPTED_OUT = "opted_out"
 """The skip reason of a message to a number on the opt-out list (shared/optouts.py)."""
 
@@ -167,7 +169,12 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
         return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
     except TransientError as error:
         stats.count(conn, "sms", sms.kind, "retry", "")
-        return retry.schedule_retry(conn, payload, job.id, queue, error.redacted(_sent_values(sms)))
+        try:
+            return retry.schedule_retry(conn, payload, job.id, queue, error.redacted(_sent_values(sms)))
+        except retry.RetriesExhausted as exhausted:
+            ledger.record(conn, message, LedgerEvent.FAILED, code=RETRIES_EXHAUSTED,
+                          reason=safe_message(exhausted)[:defaults.LEDGER_REASON_LENGTH])
+            raise
     except PermanentError as error:
         if capped:
             toll_fraud.give_back(conn, sms.to, sms.key)
@@ -180,6 +187,8 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str) -> dict[str, An
         retry.record_failure(job, error)
         log.error("sms %s to %s failed for good: %s", sms.kind, mask_phone(sms.to), safe_message(error),
                   extra={"sms_kind": sms.kind, "code": error.code})
+        if ctx.sms.refused_as_opted_out(error):  # the platform says the person unsubscribed
+            optout.opt_out(conn, sms.to, "provider", ctx.settings)
         raise error from None
     if provider_id is None:
         log.info("sms %s already sent", sms.kind, extra={"sms_kind": sms.kind, "to": mask_phone(sms.to)})

@@ -77,7 +77,8 @@ def show_message(relay: Relay, message_id: str) -> int:
     print(f"provider  {message.provider_id or '-'}")
     print(f"booking   {message.booking or '-'}")
     for event in message.events:
-        detail = "  ".join(f"{name}={value}" for name, value in sorted(event.detail.items()))
+        detail = "  ".join(f"{name}={_when(value) if name == 'due' else value}"
+                           for name, value in sorted(event.detail.items()))
         print(f"  {_when(event.at)}  {event.name:<9} {detail}".rstrip())
     return 0
 

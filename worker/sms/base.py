@@ -30,3 +30,8 @@ class SmsBackend(Provider, ABC):
     @abstractmethod
     def send(self, message: OutboundSms) -> str:
         """Send one message to one recipient; return the provider's message id."""
+
+    def refused_as_opted_out(self, error: Exception) -> bool:
+        """Whether the provider refused the message because the number unsubscribed or is
+        blocked: it then goes on the opt-out list (worker/optout.py)."""
+        return False

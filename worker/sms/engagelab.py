@@ -40,6 +40,9 @@ FREQUENCY_LIMIT_DELAY = 3600
 PERMANENT_CODES = {2001, 2002, 2004, 3001, 3002, 3003, 4001} | set(range(5011, 5016)) | set(range(5017, 5021))
 """Credentials, permission, malformed request, business rule, unknown template, and
 per-number outcomes (invalid, unreachable, blacklisted, unsubscribed ...)."""
+OPTED_OUT_CODES = {5013, 5019}
+"""Number blacklisted; user unsubscribed: the person does not want the messages
+(research/providers.md A.3, "5019 ... also mark opted-out")."""
 TRANSIENT_HTTP = {429, 500, 502, 503, 504}
 TEMPLATE_STATES = {1: "pending review", 2: "approved", 3: "rejected"}
 
@@ -103,6 +106,12 @@ class EngageLabSmsBackend(SmsBackend):
             yield _template_verdict(template_id, response)
 
     # --- sending -------------------------------------------------------------------------
+
+    def refused_as_opted_out(self, error: Exception) -> bool:
+        try:
+            return int(getattr(error, "code", None)) in OPTED_OUT_CODES
+        except (TypeError, ValueError):
+            return False
 
     def send(self, message: OutboundSms) -> str:
         if not message.template_id:
