@@ -24,6 +24,9 @@ import time
 from dataclasses import dataclass
 
 HEADER = "X-CALLBACK-ID"
+RELAY_ARG = "relay_message"
+"""The ``custom_args`` key the relay sends with each SMS (worker/sms/engagelab.py) and
+EngageLab echoes in its status rows: the message's ledger id (shared/ledger.py)."""
 FIELDS = ("timestamp", "nonce", "username", "signature")
 MAX_TIMESTAMP_DIGITS = 12
 MAX_NONCE_LENGTH = 128

@@ -15,8 +15,7 @@ import secrets
 import time
 from typing import Any
 
-RELAY_ARG = "relay_message"
-"""The ``custom_args`` key naming the message's ledger entry (shared/ledger.py)."""
+from shared.engagelab_callback import RELAY_ARG
 
 FAILED_DETAIL = {
     "sent_failed": "Process failed: Other",

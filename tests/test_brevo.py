@@ -164,7 +164,7 @@ def test_setup_creates_what_is_missing_with_the_right_types():
         {"name": "SMS", "category": "normal", "type": "text"},
         {"name": "BOOKING_STATUS", "category": "category", "type": "category",
          "enumeration": [{"value": 1, "label": "booked"}, {"value": 2, "label": "cancelled"}]}]})
-    for name in ("COMPANY", "JOB_TITLE", "CALENDLY_EVENT_TYPE", "MEETING_DATE", "REBOOK_URL"):
+    for name in ("COMPANY", "JOB_TITLE", "CALENDLY_EVENT_TYPE", "MEETING_DATE", "REBOOK_URL", "RECONFIRMED_AT"):
         responses.post(f"{API}/contacts/attributes/normal/{name}", status=201)
     responses.put(f"{API}/contacts/attributes/category/BOOKING_STATUS", status=204)
     done = setup_attributes(client, effective_mapping(None))
@@ -172,7 +172,7 @@ def test_setup_creates_what_is_missing_with_the_right_types():
                for c in responses.calls if c.request.method == "POST"}
     assert created == {"COMPANY": {"type": "text"}, "JOB_TITLE": {"type": "text"},
                        "CALENDLY_EVENT_TYPE": {"type": "text"}, "MEETING_DATE": {"type": "date"},
-                       "REBOOK_URL": {"type": "text"}}
+                       "REBOOK_URL": {"type": "text"}, "RECONFIRMED_AT": {"type": "date"}}
     [put] = [c for c in responses.calls if c.request.method == "PUT"]
     assert json.loads(put.request.body)["enumeration"][2:] == [{"value": 3, "label": "rescheduled"},
                                                               {"value": 4, "label": "no_show"}]

@@ -36,5 +36,5 @@ def test_sms_is_only_ever_e164():
 def test_attribute_types_for_setup():
     assert attribute_types(DEFAULT_FIELD_MAPPING) == {
         "FIRSTNAME": "text", "COMPANY": "text", "JOB_TITLE": "text", "CALENDLY_EVENT_TYPE": "text",
-        "MEETING_DATE": "date", "BOOKING_STATUS": "category", "REBOOK_URL": "text",
+        "MEETING_DATE": "date", "BOOKING_STATUS": "category", "REBOOK_URL": "text", "RECONFIRMED_AT": "date",
     }

@@ -85,7 +85,8 @@ HELP = {
                            "while the address was throttled",
     "calendly_forbidden": "Calendly 403s jobs met (a missing scope, the plan), by feature; the job went on without it",
     "engagelab_callbacks": "EngageLab callback requests, by outcome (accepted, duplicate, probe, refused_<reason>)",
-    "engagelab_rows": "Rows of EngageLab callbacks the worker processed, by kind (status, reply, other) and outcome",
+    "engagelab_rows": "Rows of EngageLab callbacks the worker processed, by kind (status, reply, notification, "
+                      "system_event ...) and outcome (delivered, orphan, stop, reconfirmed, unmatched, unreadable ...)",
     "messages": "SMS ledger entries reaching each state (planned, skipped, sent, delivered, failed, opted_out), "
                 "by kind, with the reason of a skip or failure; a message counts once per state it reaches",
     "ledger_orphans": "Provider status rows that matched no message when they arrived, by event",

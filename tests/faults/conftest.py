@@ -16,7 +16,7 @@ FULL_PHONE = re.compile(r"\+\d{8,15}|\b\d{3}[ -]\d{3}[ -]\d{4}\b"
                         # national formats: 020 7946 0958, 0151 23456789, 06 12 34 56 78, 030/12345678
                         r"|(?<![\d*.:-])0\d{1,4}[ /]\d{2,8}(?:[ ]\d{2,4}){0,3}(?![\d*])")
 FULL_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
-SECRETS = (SIGNING_KEY, harness.ENGAGELAB_SECRET, harness.ADMIN_TOKEN, FakeBrevo.API_KEY)
+SECRETS = (SIGNING_KEY, harness.ENGAGELAB_SECRET, harness.ADMIN_TOKEN, FakeBrevo.API_KEY, harness.CALLBACK_SECRET)
 
 
 @pytest.fixture

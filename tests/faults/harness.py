@@ -24,6 +24,8 @@ ADMIN_TOKEN = "fault-suite-admin-token-3b9f"
 TEMPLATES = {"TEMPLATE_ID_CONFIRM": "101", "TEMPLATE_ID_CANCEL": "102", "TEMPLATE_ID_RESCHEDULE": "103",
              "TEMPLATE_ID_REMINDER": "104", "TEMPLATE_ID_FOLLOWUP": "105"}
 ENGAGELAB_SECRET = "engagelab-fault-secret-7c1d"
+CALLBACK_SECRET = "fault-callback-secret-0e4b"
+"""ENGAGELAB_CALLBACK_SECRET of the callback scenarios (tests/faults/test_callbacks.py)."""
 
 
 class RedisServer:

@@ -14,7 +14,7 @@ from shared.calendly import samples
 from shared.engagelab_callback import HEADER, generate_header
 from tests.faults import harness
 
-SECRET, USER = "fault-callback-secret-0e4b", "relay-faults"
+SECRET, USER = harness.CALLBACK_SECRET, "relay-faults"
 BOOKINGS = 6
 
 

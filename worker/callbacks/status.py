@@ -18,7 +18,7 @@ import time
 from datetime import datetime
 
 from shared import ledger
-from shared.engagelab_samples import RELAY_ARG
+from shared.engagelab_callback import RELAY_ARG
 from shared.scrub import mask_phone, safe_text
 from shared.settings import Settings
 from shared.vocabulary import LedgerEvent

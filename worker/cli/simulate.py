@@ -35,6 +35,14 @@ class SimulateGroup(click.Group):
     """``relay simulate EVENT`` for a Calendly event, ``relay simulate sms-status`` and
     ``sms-reply`` for EngageLab's callbacks: each Calendly event name is the same command."""
 
+    def parse_args(self, ctx, args):
+        # ``relay simulate --url U invitee.created`` (options first) as the command always took it.
+        if args and args[0] not in self.commands:
+            named = next((i for i, arg in enumerate(args) if arg in self.commands), None)
+            if named is not None:
+                args = [args[named], *args[:named], *args[named + 1:]]
+        return super().parse_args(ctx, args)
+
     def format_commands(self, ctx, formatter):
         rows = [(name, command.get_short_help_str(60)) for name, command in self.commands.items()
                 if name not in SIMULATED_EVENTS]

@@ -22,7 +22,7 @@ class LogCrmBackend(CrmBackend):
         log.info(
             "crm %s %s",
             update.kind,
-            contact.get("status"),
+            contact.get("status") or update.event,  # a reconfirmation changes no status
             extra={
                 "crm_kind": update.kind,
                 "email": mask_email(contact.get("email")),
