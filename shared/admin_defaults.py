@@ -28,3 +28,11 @@ ADMIN_SESSION_KDF = {"n": 2**14, "r": 8, "p": 1}
 Redis holds HMAC(scrypt(ADMIN_TOKEN), session); scrypt makes every guess at the token from
 a copy of Redis cost ~16 MiB and tens of milliseconds, while the web process derives the key
 once and then pays one HMAC per request."""
+
+ADMIN_DELIVERIES_SHOWN = 50
+ADMIN_MESSAGES_SHOWN, ADMIN_MESSAGES_MAX = 100, 1000
+"""/admin/messages: rows unless ``limit`` asks for more, up to the maximum (a page to read;
+``relay messages list`` exports)."""
+ADMIN_REPLIES_SHOWN, ADMIN_ORPHANS_SHOWN = 50, 20
+ADMIN_SEARCH_MAX_LENGTH = 512
+"""A longer search is no id, URI or e-mail address the relay holds."""

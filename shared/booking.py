@@ -100,6 +100,18 @@ if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS
 started (PHONE_INDEX_MARGIN), never shortened by an earlier booking saved later."""
 
 
+INDEX_EMAIL = """
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('EXPIREAT', KEYS[1], last[2])
+"""
+"""An index entry (a sorted set's member, scored by when its record expires) is written
+with its record and lapses with it; the set, with the last of its members. One script,
+because the set's expiry is the latest of its members' (Redis 6.2 has no EXPIREAT GT),
+and a pipeline in MULTI cannot read it first."""
+
+
 class BookingStore:
     """Read and write booking records; ``client`` may be a Redis client or a pipeline."""
 
@@ -131,6 +143,15 @@ class BookingStore:
             target.zrem(keys.UPCOMING, record.invitee_uri)
             if record.phone:
                 target.zrem(keys.bookings_by_phone(record.phone), record.invitee_uri)
+        if record.email:
+            expires = int(record.expires_at(now).timestamp())
+            target.eval(INDEX_EMAIL, 1, keys.bookings_by_email(record.email), expires, record.invitee_uri,
+                        int(now.timestamp()))
+
+    def for_email(self, email: str, now: datetime) -> list[str]:
+        """Invitee URIs of the records booked with ``email`` (any case), newest expiry first."""
+        found = self.client.zrevrangebyscore(keys.bookings_by_email(email), "+inf", f"({int(now.timestamp())}")
+        return [uri.decode() for uri in found]
 
     def upcoming_for_phone(self, phone_e164: str, now: datetime) -> list[BookingRecord]:
         """Active bookings with this invitee number starting after ``now``, nearest first."""

@@ -41,6 +41,12 @@ def booking_by_digest(invitee_digest: str) -> str:
     return f"{PREFIX}booking:{invitee_digest}"
 
 
+def bookings_by_email(email: str) -> str:
+    """The invitee URIs booked with an e-mail address (for /admin's search), named by a
+    digest of the address, so that no address appears in a key."""
+    return f"{PREFIX}bookings:email:{digest(email.strip().lower())}"
+
+
 def dedupe(delivery_id: str) -> str:
     return f"{PREFIX}dedupe:{delivery_id}"
 

@@ -28,6 +28,8 @@ class Upcoming:
     """Why it is not due when its offset said (``quiet_hours``), when something moved it."""
     wanted: datetime | None = None
     """When it was due before the move (a reminder's or follow-up's own time)."""
+    booking: str | None = None
+    """The digest of the booking the job is for (its /admin page), when it is for one."""
 
     @property
     def move(self) -> str:
@@ -62,7 +64,8 @@ def upcoming(conn, limit: int = 50) -> list[Upcoming]:
         record = store.load_by_digest(data["booking"]) if data.get("booking") else None
         wanted = datetime.fromtimestamp(data["wanted"], timezone.utc) if data.get("wanted") else None
         found.append(Upcoming(job_id.decode(), datetime.fromtimestamp(score, timezone.utc), kind, detail.strip(),
-                              record.status if record else None, data.get("moved"), wanted))
+                              record.status if record else None, data.get("moved"), wanted,
+                              data.get("booking") if record else None))
     return found
 
 

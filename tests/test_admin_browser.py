@@ -130,3 +130,74 @@ def test_connect_calendly_through_a_real_cross_site_redirect(redis_url, browser)
     returned = [cookies for path, cookies in arrivals if path == "/oauth/calendly/callback"]
     assert started == [{"relay_admin"}]
     assert returned == [{"relay_oauth"}]  # the flow cookie came back; the Strict session cookie did not
+
+
+def sign_in(browser, site: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.get(f"{site}/admin")
+    browser.find_element(By.ID, "token").send_keys(ADMIN)
+    browser.find_element(By.ID, "sign-in").click()
+    wait_until(lambda: browser.find_elements(By.ID, "deliveries"), timeout=15, what="the dashboard")
+
+
+def test_follow_a_booking_s_messages_from_the_dashboard_the_search_and_the_list(site, browser, redis_url, tmp_path):
+    """A booking applied by the worker, two of its reminders in the ledger (one delivered,
+    one failed): the operator opens the booking from the recent deliveries, finds it again
+    by the invitee's e-mail address, and narrows the messages list to the failed reminder."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from shared import keys, ledger
+    from shared.calendly import samples
+    from shared.vocabulary import LedgerEvent
+    from tests.helpers import WEBHOOK, run_jobs, signed_headers
+
+    conn = connect(redis_url, fail_fast=True)
+    payload = samples.invitee_payload(name="Jane", email="jane.doe@example.com", phone="+1 404-555-1234")
+    raw = samples.body(samples.envelope("invitee.created", payload))
+    assert requests.post(f"{site}{WEBHOOK}", data=raw, headers=signed_headers(raw), timeout=10).status_code == 200
+    run_jobs(conn)
+    now = time.time() - 600
+    stories = {"delivered": (7200, [(LedgerEvent.SENT, {"provider_id": "el-1"}), (LedgerEvent.DELIVERED, {})]),
+               "failed": (600, [(LedgerEvent.FAILED, {"code": "4001", "reason": "template not found"})])}
+    for offset, events in stories.values():
+        message = ledger.message_id(f"sms|reminder|{offset}|{payload['uri']}")
+        ledger.record(conn, message, LedgerEvent.PLANNED, at=now, booking=payload["uri"], kind="reminder",
+                      offset=offset, to="+1404*****34", template="103", due=now + 60)
+        for n, (name, detail) in enumerate(events, start=1):
+            ledger.record(conn, message, name, at=now + n, **detail)
+    booking_path = f"/admin/bookings/{keys.digest(payload['uri'])}"
+
+    sign_in(browser, site)
+    browser.find_element(By.CSS_SELECTOR, "#deliveries a").click()
+    wait_until(lambda: browser.find_elements(By.ID, "record"), timeout=15, what="the booking page")
+    assert browser.current_url == f"{site}{booking_path}"
+    assert browser.find_element(By.ID, "booking-status").text == "active"
+    messages = browser.find_elements(By.CLASS_NAME, "message")
+    assert len(messages) >= 2 and "template not found" in browser.page_source
+    assert "+1404*****34" in browser.page_source and "jane.doe@" not in browser.page_source
+
+    browser.find_element(By.LINK_TEXT, "admin").click()
+    browser.save_screenshot(str(tmp_path / "dashboard.png"))
+    browser.find_element(By.ID, "search").send_keys("Jane.Doe@example.com")
+    browser.find_element(By.ID, "find").click()
+    wait_until(lambda: browser.current_url.endswith(booking_path), timeout=15, what="the search's answer")
+
+    browser.get(f"{site}/admin/messages")
+    browser.find_element(By.CSS_SELECTOR, "#state-filter").find_element(By.LINK_TEXT, "failed").click()
+    wait_until(lambda: "state=failed" in browser.current_url, timeout=15, what="the failed messages")
+    Select(browser.find_element(By.ID, "kind")).select_by_value("reminder")
+    browser.find_element(By.ID, "apply-filter").click()
+    wait_until(lambda: "kind=reminder" in browser.current_url, timeout=15, what="the kind filter")
+    browser.save_screenshot(str(tmp_path / "messages.png"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#messages tr")[1:]
+    assert len(rows) == 1 and "failed" in rows[0].text and "4001" in rows[0].text
+    rows[0].find_element(By.LINK_TEXT, "booking").click()
+    wait_until(lambda: booking_path in browser.current_url, timeout=15, what="the row's booking")
+    blocked = [entry["message"] for entry in browser.get_log("browser")
+               if "Content Security Policy" in entry["message"]]
+    assert blocked == []
+    browser.save_screenshot(str(tmp_path / "booking.png"))

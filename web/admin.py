@@ -8,10 +8,11 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template_string, request
 from rq.job import Job
 
-from shared import keys, operations, stats
+from shared import defaults, keys, operations, stats
 from web import auth, intake
 from web.auth import end_session, start_session
 from web.calendly_panel import panel as calendly_panel
+from web.replies_panel import panel as replies_panel
 from web.responses import relay
 
 blueprint = Blueprint("admin", __name__)
@@ -36,11 +37,7 @@ def dashboard():
     if not access.admin:
         return refusal_page(access)
     conn = relay()["redis"]
-    deliveries = intake.recent(conn, 50)
-    statuses = Job.fetch_many([keys.event_job(d["id"]) for d in deliveries], connection=conn)
-    for delivery, job in zip(deliveries, statuses):
-        status = job.get_status(refresh=False) if job is not None else None
-        delivery["status"] = getattr(status, "value", status) or "expired"
+    deliveries = with_status(conn, intake.recent(conn, defaults.ADMIN_DELIVERIES_SHOWN))
     hours = stats.last_hours(conn, 24)
     peak = max([1] + [max(c.get("bookings", 0), c.get("messages", 0)) for _, c in hours])
     return render_template_string(
@@ -51,7 +48,17 @@ def dashboard():
         depths=operations.queue_depths(conn),
         hours=hours, peak=peak,
         calendly=calendly_panel(conn),
+        replies=replies_panel(conn),
     )
+
+
+def with_status(conn, deliveries: list[dict]) -> list[dict]:
+    """Each delivery with the state of its processing job (``expired`` once RQ forgot it)."""
+    statuses = Job.fetch_many([keys.event_job(d["id"]) for d in deliveries], connection=conn)
+    for delivery, job in zip(deliveries, statuses):
+        status = job.get_status(refresh=False) if job is not None else None
+        delivery["status"] = getattr(status, "value", status) or "expired"
+    return deliveries
 
 
 @blueprint.post("/admin/login")
@@ -96,6 +103,8 @@ CSS = """
  .chart rect.b{fill:#3b7dd8} .chart rect.m{fill:#e89a2c} .chart text{font-size:10px;fill:#555}
  .key-b{color:#3b7dd8} .key-m{color:#e89a2c}
  .alarm{border:2px solid #a00;padding:.5rem 1rem;margin:1rem 0}
+ h3{font-size:1rem;margin:1.5rem 0 .2rem} .message{margin-bottom:1rem} .timeline td{font-size:13px}
+ form.search input{width:30rem}
 """
 """The pages' only style. The Content-Security-Policy (web/security.py) allows exactly this
 text by its hash, so it must stay one <style> block, and the pages carry no style=""
@@ -120,7 +129,11 @@ DASHBOARD = STYLE + """
 <title>calendly-relay admin</title>
 <h1>calendly-relay admin</h1>
 <form method="post" action="/admin/logout"><button>Sign out</button> <a href="/metrics">metrics</a>
- · <a href="/oauth/calendly/start">connect Calendly (OAuth)</a></form>
+ · <a href="/oauth/calendly/start">connect Calendly (OAuth)</a> · <a href="/admin/messages">messages</a>
+ · <a href="/admin/messages?state=failed">failed messages</a></form>
+<form method="post" action="/admin/search" class="search"><label>Find a booking
+ <input name="q" id="search" placeholder="delivery id, message id, invitee URI or e-mail address"></label>
+ <button type="submit" id="find">Find</button></form>
 <p class="muted">Queues: {% for name, n in depths.items() %}{{ name }} {{ n }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
 {{ calendly }}
 
@@ -137,13 +150,16 @@ DASHBOARD = STYLE + """
 
 <h2>Recent deliveries</h2>
 <table id="deliveries"><tr><th>received (UTC)</th><th>event</th><th>invitee</th><th>processing</th><th>delivery</th></tr>
-{% for d in deliveries %}<tr><td>{{ d.at[:19] }}</td><td>{{ d.event }}</td><td>{{ d.who or '' }}</td><td>{{ d.status }}</td><td><code>{{ d.id }}</code></td></tr>
+{% for d in deliveries %}<tr><td>{{ d.at[:19] }}</td><td>{{ d.event }}</td><td>{{ d.who or '' }}</td><td>{{ d.status }}</td>
+<td>{% if d.booking %}<a href="/admin/bookings/{{ d.booking }}"><code>{{ d.id }}</code></a>{% else %}<code>{{ d.id }}</code>{% endif %}</td></tr>
 {% else %}<tr><td colspan="5" class="muted">none yet</td></tr>{% endfor %}
 </table>
 
+{{ replies }}
+
 <h2>Upcoming reminders and scheduled jobs</h2>
 <table id="upcoming"><tr><th>due (UTC)</th><th>kind</th><th>when</th><th>booking</th><th>moved</th></tr>
-{% for u in upcoming %}<tr><td>{{ u.due.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ u.kind }}</td><td>{{ u.detail }}</td><td>{{ u.booking_status or '' }}</td><td>{{ u.move }}</td></tr>
+{% for u in upcoming %}<tr><td>{{ u.due.strftime('%Y-%m-%d %H:%M:%S') }}</td><td>{{ u.kind }}</td><td>{{ u.detail }}</td><td>{% if u.booking %}<a href="/admin/bookings/{{ u.booking }}">{{ u.booking_status }}</a>{% else %}{{ u.booking_status or '' }}{% endif %}</td><td>{{ u.move }}</td></tr>
 {% else %}<tr><td colspan="5" class="muted">nothing scheduled</td></tr>{% endfor %}
 </table>
 

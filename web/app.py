@@ -26,6 +26,7 @@ from web.body import BoundedBody
 from web.callback_intake import CallbackIntake
 from web.engagelab import blueprint as engagelab_blueprint
 from web.admin import blueprint as admin_blueprint
+from web.admin_messages import blueprint as admin_messages_blueprint
 from web.metrics import blueprint as metrics_blueprint
 from web.oauth import blueprint as oauth_blueprint
 from web.responses import error_response
@@ -34,7 +35,7 @@ from web.webhook import blueprint as webhook_blueprint
 log = logging.getLogger("relay.web")
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ADMIN_SURFACES = ("admin", "oauth", "metrics")
+ADMIN_SURFACES = ("admin", "admin_messages", "oauth", "metrics")
 """Blueprints whose answers are never cached (security.NO_STORE)."""
 
 
@@ -73,7 +74,8 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
                                "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client),
                                "callback_intake": CallbackIntake(redis_client)}
-    for blueprint in (webhook_blueprint, engagelab_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint):
+    for blueprint in (webhook_blueprint, engagelab_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint,
+                      admin_messages_blueprint):
         app.register_blueprint(blueprint)
 
     @app.before_request

@@ -98,8 +98,11 @@ class Intake:
         job_id = keys.event_job(ident)
         event = envelope["event"]
         email = envelope["payload"].get("email")
+        # An invitee's deliveries name it by digest (their payload's URI is the invitee's), so
+        # /admin links each row to its booking page and lists a booking's deliveries.
+        booking = keys.digest(envelope["payload"]["uri"]) if event.startswith("invitee") else None
         entry = json.dumps({"id": ident, "event": event, "at": received_at,
-                            "who": mask_email(email) if isinstance(email, str) else None})
+                            "who": mask_email(email) if isinstance(email, str) else None, "booking": booking})
         capture = "" if capture_headers is None else captures.snapshot(ident, envelope, capture_headers, received_at,
                                                                        secrets)
         created = self.script(
