@@ -177,13 +177,6 @@ class Durations(fields.Field):
             raise ValidationError(f"must be {self.expects}: {error}") from None
 
 
-class Duration(Durations):
-    """A duration that cannot be ``off`` (LEDGER_RETENTION)."""
-
-    parse = staticmethod(parse_duration)
-    expects = "a duration like 90d"
-
-
 class Offsets(Durations):
     """Reminder offsets such as ``24h,1h``, or ``off`` (none)."""
 
@@ -192,7 +185,7 @@ class Offsets(Durations):
 
 
 class Duration(Durations):
-    """A duration such as ``15m`` (``off`` is not one)."""
+    """A duration such as ``15m`` or ``90d`` (``off`` is not one): QUIET_MIN_LEAD, LEDGER_RETENTION."""
 
     parse = staticmethod(parse_duration)
     expects = "a duration like 15m"

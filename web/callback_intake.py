@@ -16,7 +16,7 @@ from typing import Any
 from rq.utils import utcformat
 
 from shared import defaults, keys, stats
-from web.intake import JOB_SERIALIZER, QUEUES_KEY
+from web.intake import JOB_SERIALIZER, QUEUES_KEY, write_rq_job
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -36,14 +36,12 @@ if not redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[3]) then
   redis.call('HINCRBY', KEYS[6], 'duplicate', 1)
   return 0
 end
-redis.call('SADD', KEYS[5], KEYS[4])
-redis.call('HSET', KEYS[3], 'status', 'queued', 'created_at', ARGV[5], 'enqueued_at', ARGV[5], 'data', ARGV[6],
-           'origin', '%(queue)s', 'description', ARGV[7], 'timeout', '%(timeout)d', 'result_ttl', '%(result_ttl)d',
-           'failure_ttl', '%(failure_ttl)d')
-redis.call('RPUSH', KEYS[4], ARGV[4])
+%(write_job)s
 redis.call('HINCRBY', KEYS[6], 'accepted', 1)
 return 1
-""" % {"queue": defaults.CALLBACKS_QUEUE, **defaults.EVENT_JOB_OPTIONS}
+""" % {"write_job": write_rq_job(defaults.CALLBACKS_QUEUE, job_hash="KEYS[3]", queue_list="KEYS[4]",
+                                 queues_set="KEYS[5]", job_id="ARGV[4]", at="ARGV[5]", data="ARGV[6]",
+                                 description="ARGV[7]")}
 
 
 def body_digest(raw: bytes) -> str:

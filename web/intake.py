@@ -48,17 +48,26 @@ def recent(conn, limit: int = 50) -> list[dict[str, Any]]:
     return [json.loads(item) for item in conn.lrange(RECENT_KEY, 0, limit - 1)]
 
 
+def write_rq_job(queue: str, *, job_hash: str, queue_list: str, queues_set: str, job_id: str, at: str, data: str,
+                 description: str) -> str:
+    """Lua lines writing an RQ job as ``Queue.enqueue`` would, from the script's KEYS and
+    ARGV named in the arguments: the queue in the set of queues, the job's hash (status,
+    times, data, origin, description, the event jobs' timeout and TTLs), its id pushed."""
+    return f"""redis.call('SADD', {queues_set}, {queue_list})
+redis.call('HSET', {job_hash}, 'status', 'queued', 'created_at', {at}, 'enqueued_at', {at}, 'data', {data},
+           'origin', '{queue}', 'description', {description}, 'timeout', '{defaults.EVENT_JOB_OPTIONS["timeout"]}',
+           'result_ttl', '{defaults.EVENT_JOB_OPTIONS["result_ttl"]}',
+           'failure_ttl', '{defaults.EVENT_JOB_OPTIONS["failure_ttl"]}')
+redis.call('RPUSH', {queue_list}, {job_id})"""
+
+
 ENQUEUE_IF_NEW = """
 redis.call('DEL', KEYS[2], KEYS[3])
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   redis.call('HINCRBY', KEYS[7], 'duplicate', 1)
   return 0
 end
-redis.call('SADD', KEYS[6], KEYS[5])
-redis.call('HSET', KEYS[4], 'status', 'queued', 'created_at', ARGV[4], 'enqueued_at', ARGV[4], 'data', ARGV[5],
-           'origin', '%(queue)s', 'description', ARGV[6], 'timeout', '%(timeout)d', 'result_ttl', '%(result_ttl)d',
-           'failure_ttl', '%(failure_ttl)d')
-redis.call('RPUSH', KEYS[5], ARGV[3])
+%(write_job)s
 redis.call('HINCRBY', KEYS[7], 'accepted', 1)
 if ARGV[7] == '1' then
   redis.call('HINCRBY', KEYS[8], 'bookings', 1)
@@ -72,7 +81,10 @@ if ARGV[9] ~= '' then
   redis.call('EXPIRE', KEYS[10], %(capture_ttl)d)
 end
 return 1
-""" % {"queue": defaults.EVENTS_QUEUE, **defaults.EVENT_JOB_OPTIONS, "hourly_ttl": stats.HOURLY_TTL,
+""" % {"write_job": write_rq_job(defaults.EVENTS_QUEUE, job_hash="KEYS[4]", queue_list="KEYS[5]",
+                                 queues_set="KEYS[6]", job_id="ARGV[3]", at="ARGV[4]", data="ARGV[5]",
+                                 description="ARGV[6]"),
+       "hourly_ttl": stats.HOURLY_TTL,
        "recent_last": RECENT_SIZE - 1, "capture_last": captures.CAPTURE_SIZE - 1, "capture_ttl": captures.CAPTURE_TTL}
 """A delivery that got here verified, duplicate or not, first clears the verification
 watchdog's keys (shared/watchdog.py): free in the same round trip. Then the dedupe claim;
