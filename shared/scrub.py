@@ -32,6 +32,10 @@ left alone. Each run is matched whole, once: linear time."""
 NATIONAL_DIGITS = (7, 15)
 """A run with this many digits is taken for a phone number in a national format
 (``(404) 555-9876``, ``020 7946 0958``, ``0151 23456789``): E.164 allows at most 15."""
+LONG_RUN = re.compile(r"(?:\d[" + SEPARATORS + r"()/]*){%d}\d" % (NATIONAL_DIGITS[0] - 1))
+"""At least as many digits in one run as the shortest national number: without one, no run
+can be masked, and the run-by-run check (a Python call per digit run: a hex id has a dozen)
+is skipped. Deterministic (a digit, then separators), so linear like the rest."""
 DECIMAL = re.compile(r"\d+\.\d+")
 URL = re.compile(r"\bhttps?(?:://|%3A%2F%2F)[^\s\"'<>]+"
                  r"|(?<![\w@./\-])(?:[a-z0-9\-]+\.)+[a-z]{2,24}/[^\s\"'<>]*", re.I)
@@ -100,6 +104,8 @@ def scrub(text: str, secrets: Iterable[str] = (), urls: bool = True) -> str:
         text = EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
     if "+" in text:
         text = PHONE.sub(lambda m: mask_phone(m.group(0)) or "", text)
+    if not LONG_RUN.search(text):
+        return text
     return NUMBERISH.sub(_mask_national, text)
 
 

@@ -3,6 +3,8 @@ import json
 import logging
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.logs import JsonFormatter
 from shared.scrub import mask_email, mask_phone, scrub
@@ -201,3 +203,13 @@ def test_values_the_relay_made_itself_are_logged_verbatim_and_received_text_is_s
     finally:
         request_id.reset(token)
     assert "02079460958" not in entry["request_id"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789abcdef -.()/\u00a0xyz:", max_size=80))
+def test_skipping_texts_without_a_long_digit_run_changes_no_result(text):
+    # The shortcut (shared.scrub.LONG_RUN) may only skip texts that the run-by-run masking
+    # would leave unchanged.
+    from shared.scrub import NUMBERISH, _mask_national
+
+    assert scrub(text, urls=False) == NUMBERISH.sub(_mask_national, text)
