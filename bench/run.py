@@ -22,14 +22,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="calendly-relay benchmarks")
     parser.add_argument("--redis-url", help="an empty Redis database (default: a temporary embedded one)")
     parser.add_argument("--quick", action="store_true", help="shorter runs and smaller sizes (a smoke run)")
-    parser.add_argument("--only", choices=("intake", "slow", "e2e", "reminders", "scrub", "memory"), action="append")
+    parser.add_argument("--only", choices=("intake", "slow", "e2e", "reminders", "steady", "scrub", "memory"), action="append")
     parser.add_argument("--output", default=str(ROOT / "bench" / "latest.md"))
     args = parser.parse_args()
-    chosen = set(args.only or ("intake", "slow", "e2e", "reminders", "scrub", "memory"))
+    chosen = set(args.only or ("intake", "slow", "e2e", "reminders", "steady", "scrub", "memory"))
     seconds = 3.0 if args.quick else 8.0
     sections = [f"## calendly-relay benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({machine()})"]
 
-    from bench import end_to_end, intake, memory, reminders, scrub
+    from bench import end_to_end, intake, memory, reminders, scrub, steady_state
 
     if "intake" in chosen:
         sections.append(intake.intake(args.redis_url, seconds, rounds=1 if args.quick else 3))
@@ -43,6 +43,9 @@ def main() -> int:
     if "reminders" in chosen:
         count, pending = (300, 10_000) if args.quick else (1000, 100_000)
         sections.append(reminders.report(args.redis_url, count, pending, workers=2, worker_class="simple"))
+        print(sections[-1] + "\n", flush=True)
+    if "steady" in chosen:
+        sections.append(steady_state.report(50 if args.quick else 200, per_day=10_000, lead_days=3.0))
         print(sections[-1] + "\n", flush=True)
     if "scrub" in chosen:
         sections.append(scrub.report())

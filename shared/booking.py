@@ -97,7 +97,10 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[3]) then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
 """
 """A number's bookings by start; the index lives until a day after the latest of them has
-started (PHONE_INDEX_MARGIN), never shortened by an earlier booking saved later."""
+started (PHONE_INDEX_MARGIN), never shortened by an earlier booking saved later. Both
+indexes hold bookings by digest: a member of at most 64 bytes keeps a small sorted set in
+Redis's compact encoding (about 100 bytes), where an invitee URI (110) made each index
+a skiplist of 1 KB (bench/steady_state.py)."""
 
 
 INDEX_EMAIL = """
@@ -137,21 +140,22 @@ class BookingStore:
         if record.status == BookingStatus.ACTIVE and record.start is not None:
             target.zadd(keys.UPCOMING, {record.invitee_uri: record.start.timestamp()})
             if record.phone:
-                target.eval(INDEX_PHONE, 1, keys.bookings_by_phone(record.phone), record.invitee_uri,
+                target.eval(INDEX_PHONE, 1, keys.bookings_by_phone(record.phone), keys.digest(record.invitee_uri),
                             record.start.timestamp(), max(60, int(record.start.timestamp() - now.timestamp()) + defaults.PHONE_INDEX_MARGIN))
         else:
             target.zrem(keys.UPCOMING, record.invitee_uri)
             if record.phone:
-                target.zrem(keys.bookings_by_phone(record.phone), record.invitee_uri)
+                target.zrem(keys.bookings_by_phone(record.phone), keys.digest(record.invitee_uri))
         if record.email:
             expires = int(record.expires_at(now).timestamp())
-            target.eval(INDEX_EMAIL, 1, keys.bookings_by_email(record.email), expires, record.invitee_uri,
+            target.eval(INDEX_EMAIL, 1, keys.bookings_by_email(record.email), expires, keys.digest(record.invitee_uri),
                         int(now.timestamp()))
 
     def for_email(self, email: str, now: datetime) -> list[str]:
         """Invitee URIs of the records booked with ``email`` (any case), newest expiry first."""
         found = self.client.zrevrangebyscore(keys.bookings_by_email(email), "+inf", f"({int(now.timestamp())}")
-        return [uri.decode() for uri in found]
+        records = (self.load_by_digest(member.decode()) for member in found)
+        return [record.invitee_uri for record in records if record is not None]
 
     def upcoming_for_phone(self, phone_e164: str, now: datetime) -> list[BookingRecord]:
         """Active bookings with this invitee number starting after ``now``, nearest first."""
@@ -164,14 +168,13 @@ class BookingStore:
         dropped from it here."""
         key = keys.bookings_by_phone(phone_e164)
         low = f"({since.timestamp()}" if since else "-inf"
-        uris = [uri.decode() for uri in self.client.zrangebyscore(key, low, "+inf")]
         found, stale = [], []
-        for uri in uris:
-            record = self.load(uri)
+        for member in self.client.zrangebyscore(key, low, "+inf"):
+            record = self.load_by_digest(member.decode())
             if record and record.phone == phone_e164 and record.status == BookingStatus.ACTIVE and record.start:
                 found.append(record)
             else:
-                stale.append(uri)
+                stale.append(member)
         if stale:
             self.client.zrem(key, *stale)
         return sorted(found, key=lambda record: record.start)

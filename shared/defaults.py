@@ -166,7 +166,10 @@ BOOKING_RECORD_TTL = 90 * 24 * 3600
 """A booking record is kept this long after the meeting ends (or after its last change
 when the end is unknown)."""
 
-SCHEDULED_JOB_RESULT_TTL = 7 * 24 * 3600
+SCHEDULED_JOB_RESULT_TTL = 24 * 3600
+"""A fired reminder's RQ result, kept as long as any job's: each is a Redis stream of about
+4.7 KB, and the message's story is in the ledger for LEDGER_RETENTION (at seven days they
+were a fifth of a busy site's Redis, bench/steady_state.py)."""
 
 # --- Provider calls -------------------------------------------------------------------
 

@@ -266,3 +266,17 @@ def test_upcoming_for_phone(conn):
     store.save(later.evolve(phone="+14045559999"), now)  # the number changed
     assert store.upcoming_for_phone(PHONE, now) == []
     assert [r.invitee_uri for r in store.upcoming_for_phone("+14045559999", now)] == [URI]
+
+
+def test_the_phone_and_e_mail_indexes_stay_in_redis_compact_encoding(conn):
+    # An invitee URI as a member (110 bytes, over Redis's 64) turned each one-booking index
+    # into a skiplist of about 1 KB, kept as long as the booking record (bench/steady_state.py).
+    now = datetime.now(timezone.utc)
+    record = BookingRecord(URI, BookingStatus.ACTIVE, phone=PHONE, email="sam@example.com",
+                           start=now + timedelta(days=3))
+    BookingStore(conn).save(record, now)
+    for key in (keys.bookings_by_phone(PHONE), keys.bookings_by_email("sam@example.com")):
+        assert conn.object("encoding", key) in (b"listpack", b"ziplist")
+        assert conn.memory_usage(key, samples=0) < 300
+    assert [r.invitee_uri for r in BookingStore(conn).upcoming_for_phone(PHONE, now)] == [URI]
+    assert BookingStore(conn).for_email("SAM@example.com", now) == [URI]
