@@ -98,6 +98,20 @@ def report(bookings: int, per_day: int, lead_days: float) -> str:
     import logging
 
     logging.disable(logging.WARNING)  # the jobs' own lines: not what is measured
+    saved = dict(os.environ)
+    try:
+        return _run(bookings, per_day, lead_days)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        logging.disable(logging.NOTSET)
+
+
+def _run(bookings: int, per_day: int, lead_days: float) -> str:
+    from tests.fakes import FakeEngageLab
+    from worker import context
+
+    context.reset()
     with FakeEngageLab() as engagelab, RedisDatabase(None) as url:
         os.environ.update(REDIS_URL=url, SMS_BACKEND="engagelab", ENGAGELAB_DEV_KEY="bench-dev-key",
                           ENGAGELAB_DEV_SECRET="bench-dev-secret", ENGAGELAB_API_URL=engagelab.url,
