@@ -19,7 +19,7 @@ from shared.keys import digest
 from shared.replies import keep_unmatched
 from shared.scrub import mask_phone
 from shared.settings import Settings
-from shared.vocabulary import LedgerEvent, Recipient, SmsKind
+from shared.vocabulary import BookingStatus, LedgerEvent, Recipient, SmsKind
 from worker import apply
 from worker.messages import message_key, notice_job
 from worker.payloads import CrmPayload, JobSpec, Skipped
@@ -30,18 +30,34 @@ CRM_EVENT = "calendly_reconfirmed"
 
 
 def reconfirm(conn, phone: str, text: str, settings: Settings, now: datetime) -> str:
-    upcoming = BookingStore(conn).upcoming_for_phone(phone, now)
-    if not upcoming:
-        keep_unmatched(conn, phone, text, "no_upcoming_booking", now.timestamp())
-        log.info("confirm reply from %s, who has no upcoming booking; kept for /admin", mask_phone(phone))
-        return "unmatched"
-    uri = upcoming[0].invitee_uri
+    for candidate in BookingStore(conn).upcoming_for_phone(phone, now):
+        outcome = _reconfirm_booking(conn, candidate.invitee_uri, phone, settings, now)
+        if outcome is not None:
+            return outcome
+    keep_unmatched(conn, phone, text, "no_upcoming_booking", now.timestamp())
+    log.info("confirm reply from %s, who has no upcoming booking; kept for /admin", mask_phone(phone))
+    return "unmatched"
+
+
+def _still_upcoming(record: BookingRecord | None, phone: str, now: datetime) -> bool:
+    """What made the booking a candidate, read again under WATCH: a cancellation (or a
+    reschedule, or a changed number) applied since it was picked makes it none."""
+    return (record is not None and record.status == BookingStatus.ACTIVE and record.phone == phone
+            and record.start is not None and record.start > now)
+
+
+def _reconfirm_booking(conn, uri: str, phone: str, settings: Settings, now: datetime) -> str | None:
+    """``reconfirmed``, ``already_reconfirmed``, or None when the booking is no longer an
+    upcoming active booking of this number (the caller tries the next one)."""
     with conn.pipeline() as pipe:
         while True:
             try:
                 pipe.watch(keys.booking(uri))
                 record = BookingStore(pipe).load(uri)
-                if record is None or record.reconfirmed_at is not None:
+                if not _still_upcoming(record, phone, now):
+                    pipe.unwatch()
+                    return None
+                if record.reconfirmed_at is not None:
                     pipe.unwatch()
                     log.info("booking already reconfirmed; reply from %s changes nothing", mask_phone(phone))
                     return "already_reconfirmed"
