@@ -80,8 +80,14 @@ local function apply(name, at, d)
   while #m.e > tonumber(ARGV[9]) do table.remove(m.e, 2) end  -- the first (the plan) stays
   if wins(name, at, d) then
     m.s = name
-    -- a failure is known by its code (a short, countable label), a skip by its reason
-    m.r = (name == 'failed' and d.code) or d.reason or d.code or (name == 'opted_out' and 'opted_out') or nil
+    -- a failure is known by its code (a short, countable label), else by the provider's
+    -- status word, never by its free text (a provider's message: a counter label each); a
+    -- skip by its reason (the relay's own words)
+    if name == 'failed' then
+      m.r = d.code or d.status or 'failed'
+    else
+      m.r = d.reason or d.code or (name == 'opted_out' and 'opted_out') or nil
+    end
     m.fd = (name == 'failed' and final_failure(d)) or nil
     redis.call('HINCRBY', KEYS[3], (m.k or 'unknown') .. '|' .. name .. '|' .. (m.r or ''), 1)
     if name == 'delivered' or name == 'failed' then

@@ -1,0 +1,34 @@
+"""EngageLab callback rows as the worker reads them (worker/callbacks/), against a real
+Redis: what a failure without a code counts under, the spellings of a sender's number a
+STOP reply may come in, bodies of thousands of junk rows, hostile values in a row."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from shared import engagelab_samples, ledger, stats
+from shared.settings import Settings
+from worker.callbacks import process_callback
+
+PHONE = "+14045551234"
+
+
+def process(conn, *rows):
+    return process_callback(conn, {"total": len(rows), "rows": list(rows)}, Settings(quiet_hours=None),
+                            datetime.now(timezone.utc))
+
+
+def test_a_failure_without_a_code_is_counted_by_its_status_never_by_its_text(conn):
+    """The provider's message is free text (numbers in it, a new wording each time): as a
+    counter label it would make one Prometheus series per message."""
+    ids = [ledger.message_id(f"key-{n}") for n in range(3)]
+    for n, message in enumerate(ids):
+        ledger.record(conn, message, "planned", kind="reminder", booking="b", due=1)
+        process(conn, engagelab_samples.status_row(f"m-{n}", "sent_failed", relay_message=message, to=PHONE,
+                                                   error_message=f"Invalid target {n}: +1 404 555 12{n}0"))
+    labels = {key for key in stats.read(conn, "messages") if key[1] == "failed"}
+    assert labels == {("reminder", "failed", "sent_failed")}
+    message = ledger.load(conn, ids[0])
+    assert (message.state, message.reason) == ("failed", "sent_failed")
+    [failure] = [event for event in message.events if event.name == "failed"]
+    assert "Invalid target 0" in failure.detail["reason"]  # the text stays in the timeline
