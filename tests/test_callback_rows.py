@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from shared import engagelab_samples, ledger, stats
+import pytest
+
+from shared import engagelab_samples, ledger, optouts, stats
 from shared.settings import Settings
 from worker.callbacks import process_callback
+from worker.callbacks.rows import callback_phone
 
 PHONE = "+14045551234"
 
@@ -32,3 +35,19 @@ def test_a_failure_without_a_code_is_counted_by_its_status_never_by_its_text(con
     assert (message.state, message.reason) == ("failed", "sent_failed")
     [failure] = [event for event in message.events if event.name == "failed"]
     assert "Invalid target 0" in failure.detail["reason"]  # the text stays in the timeline
+
+
+@pytest.mark.parametrize("sender", ["+1 404 555 1234", "14045551234", "1 404 555 1234", "1-404-555-1234",
+                                    "(1) 404.555.1234", "0014045551234", 14045551234])
+def test_a_sender_number_is_read_in_any_spelling_with_its_country_code(sender):
+    assert callback_phone(sender) == PHONE
+
+
+@pytest.mark.parametrize("sender", [None, "", "STOP", True, 1.5, "+1 404", {"n": PHONE}])
+def test_what_is_no_number_is_none(sender):
+    assert callback_phone(sender) is None
+
+
+def test_a_stop_from_a_number_written_with_dashes_opts_it_out(conn):
+    process(conn, engagelab_samples.reply_row("1-404-555-1234", "STOP"))
+    assert optouts.is_opted_out(conn, PHONE)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.phone import normalize
+from shared.optouts import canonical
 
 UPLINK = "uplink_message"
 
@@ -33,13 +33,17 @@ def row_kind(row: Any) -> str:
 
 def callback_phone(raw: Any) -> str | None:
     """E.164 from a callback's number, which EngageLab writes with ``+`` in its examples
-    and may write without (its send examples carry none)."""
+    and may write without (its send examples carry none), with spaces or dashes, or as a
+    JSON number. Read as the opt-out list reads numbers (shared/optouts.py ``canonical``),
+    so a STOP in any spelling the list takes is not lost as an unreadable number."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw > 0:
+        raw = str(raw)
     if not isinstance(raw, str) or not raw.strip():
         return None
-    text = raw.strip()
-    if not text.startswith("+") and text.replace(" ", "").isdigit():
-        text = "+" + text.replace(" ", "")
-    return normalize(text)
+    try:
+        return canonical(raw)
+    except ValueError:
+        return None
 
 
 def section(row: dict, name: str) -> dict:
