@@ -4,6 +4,7 @@ STOP reply may come in, bodies of thousands of junk rows, hostile values in a ro
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 
 import pytest
@@ -51,3 +52,14 @@ def test_what_is_no_number_is_none(sender):
 def test_a_stop_from_a_number_written_with_dashes_opts_it_out(conn):
     process(conn, engagelab_samples.reply_row("1-404-555-1234", "STOP"))
     assert optouts.is_opted_out(conn, PHONE)
+
+
+def test_thousands_of_junk_rows_are_counted_without_a_log_line_each(conn, caplog):
+    """A body of 256 KiB holds some 80,000 rows of ``{}``: a line and a round trip each
+    would flood the log and outlast the job's timeout."""
+    caplog.set_level(logging.INFO)
+    junk = [{}] * 3000 + [{"status": {"message_status": "exploded"}, "message_id": "m"}] * 2000
+    result = process(conn, *junk)
+    assert result["rows"] == 5000
+    assert stats.read(conn, "engagelab_rows") == {("unknown", "ignored"): 3000, ("status", "unreadable"): 2000}
+    assert len(caplog.records) <= 25

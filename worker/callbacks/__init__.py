@@ -28,6 +28,10 @@ from worker.callbacks.status import handle_status
 log = logging.getLogger("relay.worker")
 
 HANDLERS = {"status": handle_status, "reply": handle_reply}
+ROWS_LOGGED = 20
+"""Rows of one body that get a log line of their own when ignored or unreadable; a hostile
+or broken body of thousands of such rows must not flood the log (nor take the job's time
+writing it)."""
 
 
 def process_callback(conn, body: Any, settings: Settings, now: datetime | None = None) -> dict[str, Any]:
@@ -35,33 +39,45 @@ def process_callback(conn, body: Any, settings: Settings, now: datetime | None =
     if not isinstance(rows, list):
         rows = []
     now = now or datetime.now(timezone.utc)
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[tuple[str, str]] = Counter()
     for index, row in enumerate(rows):
         kind = row_kind(row)
-        outcome = process_row(conn, kind, row, settings, now, index)
-        stats.count(conn, "engagelab_rows", kind, outcome)
-        outcomes[f"{kind}:{outcome}"] += 1
-    log.info("engagelab callback processed: %d rows", len(rows), extra={"rows": len(rows), "outcomes": dict(outcomes)})
-    return {"status": "processed", "rows": len(rows), "outcomes": dict(outcomes)}
+        outcome = process_row(conn, kind, row, settings, now, index, quiet=index >= ROWS_LOGGED)
+        outcomes[(kind, outcome)] += 1
+    # One round trip for the counts, once every row is done: a body of thousands of rows
+    # costs no round trip per row for them, and a job replayed after Redis failed midway
+    # counts its rows once.
+    with conn.pipeline(transaction=False) as pipe:
+        for (kind, outcome), amount in outcomes.items():
+            stats.count(pipe, "engagelab_rows", kind, outcome, amount=amount)
+        pipe.execute()
+    summary = {f"{kind}:{outcome}": amount for (kind, outcome), amount in outcomes.items()}
+    log.info("engagelab callback processed: %d rows", len(rows), extra={"rows": len(rows), "outcomes": summary})
+    return {"status": "processed", "rows": len(rows), "outcomes": summary}
 
 
-def process_row(conn, kind: str, row: Any, settings: Settings, now: datetime, index: int) -> str:
+def process_row(conn, kind: str, row: Any, settings: Settings, now: datetime, index: int,
+                quiet: bool = False) -> str:
+    """``quiet``: past the first ROWS_LOGGED rows, an ignored or unreadable row gets no line
+    of its own (the body's summary line counts it)."""
     handler = HANDLERS.get(kind)
     if handler is None:
-        event = _other_event(row)
-        log.info("engagelab %s row ignored: %s", kind, event, extra={"row_kind": kind, "row_event": event})
+        if not quiet:
+            event = _other_event(row)
+            log.info("engagelab %s row ignored: %s", kind, event, extra={"row_kind": kind, "row_event": event})
         return "ignored"
     try:
         return handler(conn, row, settings, now)
     except RedisError:
         raise  # the whole job is retried or replayed: nothing half-done is lost
     except UnreadableRow as problem:
-        log.warning("engagelab %s row %d unreadable: %s", kind, index, problem,
-                    extra={"row_kind": kind, "reason": "unreadable"})
+        if not quiet:
+            log.warning("engagelab %s row %d unreadable: %s", kind, index, problem,
+                        extra={"row_kind": kind, "reason": "unreadable"})
         return "unreadable"
     except Exception as error:  # noqa: BLE001 - one bad row must not stop the others
         log.error("engagelab %s row %d failed: %s: %s", kind, index, type(error).__name__, safe_message(error),
-                  exc_info=True, extra={"row_kind": kind, "reason": "error"})
+                  exc_info=not quiet, extra={"row_kind": kind, "reason": "error"})
         return "error"
 
 
