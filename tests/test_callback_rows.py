@@ -63,3 +63,16 @@ def test_thousands_of_junk_rows_are_counted_without_a_log_line_each(conn, caplog
     assert result["rows"] == 5000
     assert stats.read(conn, "engagelab_rows") == {("unknown", "ignored"): 3000, ("status", "unreadable"): 2000}
     assert len(caplog.records) <= 25
+
+
+def test_the_job_s_timeout_is_not_taken_for_one_row_s_error(conn, monkeypatch):
+    from rq.timeouts import JobTimeoutException
+
+    from worker import callbacks
+
+    def slow(*args):
+        raise JobTimeoutException("Task exceeded maximum timeout value (60 seconds)")
+
+    monkeypatch.setitem(callbacks.HANDLERS, "reply", slow)
+    with pytest.raises(JobTimeoutException):
+        process(conn, engagelab_samples.reply_row(PHONE, "hello"), engagelab_samples.reply_row(PHONE, "STOP"))

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from redis.exceptions import RedisError
+from rq.timeouts import BaseTimeoutException
 
 from shared import stats
 from shared.scrub import safe_message
@@ -68,8 +69,11 @@ def process_row(conn, kind: str, row: Any, settings: Settings, now: datetime, in
         return "ignored"
     try:
         return handler(conn, row, settings, now)
-    except RedisError:
-        raise  # the whole job is retried or replayed: nothing half-done is lost
+    except (RedisError, BaseTimeoutException):
+        # The whole job is retried or replayed: nothing half-done is lost. RQ's timeout is
+        # an Exception too: caught below, it would be one row's error and the job would run
+        # on past JOB_TIMEOUT.
+        raise
     except UnreadableRow as problem:
         if not quiet:
             log.warning("engagelab %s row %d unreadable: %s", kind, index, problem,
