@@ -76,3 +76,12 @@ def test_the_job_s_timeout_is_not_taken_for_one_row_s_error(conn, monkeypatch):
     monkeypatch.setitem(callbacks.HANDLERS, "reply", slow)
     with pytest.raises(JobTimeoutException):
         process(conn, engagelab_samples.reply_row(PHONE, "hello"), engagelab_samples.reply_row(PHONE, "STOP"))
+
+
+def test_a_failure_whose_code_is_no_integer_is_still_recorded(conn):
+    message = ledger.message_id("key-inf")
+    row = engagelab_samples.status_row("m-inf", "sent_failed", relay_message=message, to=PHONE)
+    row["status"]["error_code"] = float("inf")  # what json reads of 1e999
+    process(conn, row)
+    assert ledger.load(conn, message).state == "failed"
+    assert stats.read(conn, "engagelab_rows") == {("status", "failed"): 1}

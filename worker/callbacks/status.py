@@ -84,7 +84,7 @@ def handle_status(conn, row: dict, settings: Settings, now: datetime) -> str:
 def _error(status: dict) -> tuple[int | None, str | None]:
     try:
         code = int(status.get("error_code")) if status.get("error_code") not in (None, "") else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e999 is JSON for infinity
         code = None
     message = section(status, "error_detail").get("message")
     reason = safe_text(message)[:MAX_REASON] if isinstance(message, str) and message.strip() else None
