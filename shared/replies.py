@@ -20,7 +20,10 @@ UNMATCHED_KEY = keys.PREFIX + "replies:unmatched"
 MAX_KEPT_TEXT = 160
 """One SMS: a longer reply is cut, it is kept to be glanced at, not archived."""
 
-_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+_WORD_CHARACTER = re.compile(r"[^\W_]")
+"""A letter or digit. The text between the first and the last is the reply's word: found
+by two searches, linear in the text (a pattern anchored at the end, as this was, backtracks
+quadratically on a long run of spaces or punctuation followed by a letter)."""
 _INNER = re.compile(r"[\s\-_.]+")
 
 
@@ -37,7 +40,12 @@ class UnmatchedReply:
 
 def normalize_reply(text: str | None) -> str:
     """``" stop. "`` → ``STOP``; ``"Opt-out"`` → ``OPT-OUT`` (see ``word_forms``)."""
-    return _EDGES.sub("", (text or "").strip()).upper()
+    text = text or ""
+    first = _WORD_CHARACTER.search(text)
+    if first is None:
+        return ""
+    last = _WORD_CHARACTER.search(text[::-1])
+    return text[first.start():len(text) - last.start()].upper()
 
 
 def word_forms(text: str | None) -> set[str]:

@@ -5,6 +5,7 @@ STOP reply may come in, bodies of thousands of junk rows, hostile values in a ro
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timezone
 
 import pytest
@@ -85,3 +86,15 @@ def test_a_failure_whose_code_is_no_integer_is_still_recorded(conn):
     process(conn, row)
     assert ledger.load(conn, message).state == "failed"
     assert stats.read(conn, "engagelab_rows") == {("status", "failed"): 1}
+
+
+def test_a_reply_of_a_long_run_of_spaces_is_read_in_linear_time():
+    """Stripping the edges with a pattern anchored at the end backtracked quadratically:
+    a 256 KiB reply of spaces between two letters held a worker for minutes."""
+    from shared.replies import normalize_reply, word_forms
+
+    started = time.monotonic()
+    assert normalize_reply("a" + " " * 40_000 + "b") == "A" + " " * 40_000 + "B"
+    assert word_forms("!" * 40_000 + "x") == {"X"}
+    assert normalize_reply(" «Stop!» ") == "STOP" and normalize_reply(" ... ") == ""
+    assert time.monotonic() - started < 0.5
