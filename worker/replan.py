@@ -28,13 +28,13 @@ from redis.exceptions import WatchError
 from rq.job import Job
 from rq_scheduler import Scheduler
 
-from shared import defaults, keys
+from shared import defaults, keys, ledger
 from shared.booking import BookingRecord, BookingStore
 from shared.settings import Settings
-from shared.vocabulary import BookingStatus
+from shared.vocabulary import BookingStatus, LedgerEvent
 from worker import scheduling
 from worker.apply import MAX_TRANSACTION_ATTEMPTS
-from worker.messages import message_key, reminder_jobs
+from worker.messages import message_key, reminder_jobs, reminder_message_key
 from worker.payloads import JobSpec
 
 log = logging.getLogger("relay.replan")
@@ -43,6 +43,9 @@ RELEASED = {"queued", "started", "deferred"}
 """RQ statuses of a job the scheduler has released and a worker has not finished."""
 
 ADDED, REMOVED, MOVED = "added", "removed", "moved"
+REPLANNED = "replanned"
+"""The ledger's skip reason of a pending job the new configuration no longer plans (as
+worker/apply.py writes for a job a reschedule removed)."""
 
 
 class BookingBusy(Exception):
@@ -155,6 +158,7 @@ def replan_booking(conn, invitee_uri: str, settings: Settings, now: datetime, *,
                 scheduling.unschedule(pipe, removed)
                 for spec in schedule:
                     scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
+                _record_in_ledger(pipe, record, changes, schedule, now, REPLANNED)
                 pipe.execute()
                 return BookingReplan(keys.digest(invitee_uri), tuple(changes))
             except WatchError:
@@ -193,6 +197,24 @@ def _differences(pipe, record: BookingRecord, wanted: dict[str, JobSpec],
             changes.append(JobChange(MOVED, job_id, before=before, after=spec.at))
             schedule.append(spec)
     return changes, schedule
+
+
+def _record_in_ledger(pipe, record: BookingRecord, changes: list[JobChange], schedule: list[JobSpec],
+                      now: datetime, reason: str) -> None:
+    """The changes in the messages' ledger entries, in the same transaction, as a delivery
+    records its own (worker/apply.py): a job added or moved is planned again (its new due
+    time, and why it moved), a job removed is skipped. Else /admin and ``relay messages``
+    would show a removed reminder as planned for good, and a moved one at its old time."""
+    at = now.timestamp()
+    for spec in schedule:
+        if spec.planned:
+            detail = {name: value for name, value in spec.planned.items() if name != "key"}
+            detail["due"] = detail.get("due") or int(spec.at.timestamp())
+            ledger.record(pipe, ledger.message_id(spec.planned["key"]), LedgerEvent.PLANNED, at=at, **detail)
+    for change in changes:
+        key = reminder_message_key(change.job_id, record.invitee_uri) if change.change == REMOVED else None
+        if key:
+            ledger.record(pipe, ledger.message_id(key), LedgerEvent.SKIPPED, at=at, reason=reason)
 
 
 def _released(pipe, job_id: str) -> bool:

@@ -1,0 +1,42 @@
+"""What a replan (worker/replan.py) leaves in the message ledger: a reminder it removes is
+skipped, one it moves is planned at its new time, one it adds is planned."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared import ledger
+from shared.calendly import samples
+from shared.vocabulary import SmsKind
+from tests.test_reminders import apply
+from tests.test_replan import configure
+from worker import replan
+from worker.messages import message_key
+
+
+@pytest.fixture
+def booking(conn):
+    start = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
+    payload = samples.invitee_payload(start=start, duration=timedelta(minutes=30))
+    apply(conn, "invitee.created", payload)
+    return payload
+
+
+def entry(conn, payload, kind, offset):
+    return ledger.load(conn, ledger.message_id(message_key(kind, offset, payload["uri"])))
+
+
+def test_the_ledger_follows_what_a_replan_changed(conn, booking, monkeypatch):
+    start = datetime.fromisoformat(booking["scheduled_event"]["start_time"])
+    assert entry(conn, booking, SmsKind.REMINDER, 3600).state == "planned"
+    replan.replan_all(conn, configure(monkeypatch, REMINDER_OFFSETS="24h,2h", FOLLOWUP_DELAY="2h"))
+    dropped = entry(conn, booking, SmsKind.REMINDER, 3600)
+    assert (dropped.state, dropped.reason) == ("skipped", "replanned")
+    added = entry(conn, booking, SmsKind.REMINDER, 7200)
+    assert added.state == "planned" and added.due == int((start - timedelta(hours=2)).timestamp())
+    moved = entry(conn, booking, SmsKind.FOLLOWUP, None)
+    assert moved.state == "planned" and moved.due == int((start + timedelta(minutes=150)).timestamp())
+    assert entry(conn, booking, SmsKind.REMINDER, 86400).state == "planned"  # unchanged
+
