@@ -1,5 +1,6 @@
-"""What a replan (worker/replan.py) leaves in the message ledger: a reminder it removes is
-skipped, one it moves is planned at its new time, one it adds is planned."""
+"""What a replan (worker/replan.py) leaves in the message ledger and for opted-out numbers:
+a reminder it removes is skipped, one it moves is planned at its new time, one it adds is
+planned; an opted-out number gets no reminder back."""
 
 from __future__ import annotations
 
@@ -7,13 +8,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import ledger
+from shared import ledger, optouts
 from shared.calendly import samples
 from shared.vocabulary import SmsKind
-from tests.test_reminders import apply
+from tests.test_reminders import apply, scheduled
 from tests.test_replan import configure
 from worker import replan
 from worker.messages import message_key
+
+PHONE = "+14045551234"
 
 
 @pytest.fixture
@@ -40,3 +43,13 @@ def test_the_ledger_follows_what_a_replan_changed(conn, booking, monkeypatch):
     assert moved.state == "planned" and moved.due == int((start + timedelta(minutes=150)).timestamp())
     assert entry(conn, booking, SmsKind.REMINDER, 86400).state == "planned"  # unchanged
 
+
+def test_a_replan_brings_no_reminder_back_to_an_opted_out_number(conn, booking, monkeypatch):
+    from worker.optout import opt_out
+
+    opt_out(conn, PHONE, "reply", configure(monkeypatch))
+    assert scheduled(conn) == {}
+    summary = replan.replan_all(conn, configure(monkeypatch, REMINDER_OFFSETS="2h"))
+    assert scheduled(conn) == {} and summary.changed == []
+    assert optouts.is_opted_out(conn, PHONE)
+    assert entry(conn, booking, SmsKind.REMINDER, 7200) is None

@@ -28,7 +28,7 @@ from redis.exceptions import WatchError
 from rq.job import Job
 from rq_scheduler import Scheduler
 
-from shared import defaults, keys, ledger
+from shared import defaults, keys, ledger, optouts
 from shared.booking import BookingRecord, BookingStore
 from shared.settings import Settings
 from shared.vocabulary import BookingStatus, LedgerEvent
@@ -46,6 +46,7 @@ ADDED, REMOVED, MOVED = "added", "removed", "moved"
 REPLANNED = "replanned"
 """The ledger's skip reason of a pending job the new configuration no longer plans (as
 worker/apply.py writes for a job a reschedule removed)."""
+OPTED_OUT = "opted_out"
 
 
 class BookingBusy(Exception):
@@ -141,7 +142,10 @@ def replan_booking(conn, invitee_uri: str, settings: Settings, now: datetime, *,
                         or record.start <= now:
                     pipe.unwatch()
                     return None
-                wanted = planned(record, settings, now)
+                # An opted-out number keeps no pending reminder (worker/optout.py removed them):
+                # a replan must not bring them back.
+                opted_out = record.phone is not None and optouts.is_opted_out(pipe, record.phone)
+                wanted = {} if opted_out else planned(record, settings, now)
                 ids = list(dict.fromkeys([*record.reminder_jobs, *wanted]))
                 pipe.watch(record_key, *(Job.key_for(job_id) for job_id in ids))
                 changes, schedule = _differences(pipe, record, wanted, now)
@@ -158,7 +162,8 @@ def replan_booking(conn, invitee_uri: str, settings: Settings, now: datetime, *,
                 scheduling.unschedule(pipe, removed)
                 for spec in schedule:
                     scheduling.schedule(pipe, conn, spec.at, spec.func, spec.data, spec.job_id)
-                _record_in_ledger(pipe, record, changes, schedule, now, REPLANNED)
+                _record_in_ledger(pipe, record, changes, schedule, now,
+                                  OPTED_OUT if opted_out else REPLANNED)
                 pipe.execute()
                 return BookingReplan(keys.digest(invitee_uri), tuple(changes))
             except WatchError:
