@@ -34,6 +34,10 @@ class DailyCapReached(Exception):
     """The number had SMS_DAILY_CAP_PER_NUMBER messages in the last 24 hours."""
 
 
+class OptedOutMeanwhile(Exception):
+    """The number went on the opt-out list between the first check and the send."""
+
+
 def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
     """A confirmation or notice, rendered when its delivery was applied. A confirmation for
     a booking cancelled since is not sent; a cancellation or no-show gets its re-booking
@@ -154,6 +158,8 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
     def send() -> str:
         # Inside the send-once claim: a message already sent takes no slot, and one refused
         # here releases its claim (a later replay, a day on, can still send it).
+        if optouts.is_opted_out(conn, sms.to):  # a STOP processed since the check above
+            raise OptedOutMeanwhile()
         if capped and not toll_fraud.take_slot(conn, sms.to, sms.key, ctx.settings.sms_daily_cap):
             raise DailyCapReached()
         accepted["id"] = ctx.sms.send(sms)
@@ -165,6 +171,11 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
 
     try:
         provider_id = idempotency.run_once(conn, sms.key, send, also=record_sent)
+    except OptedOutMeanwhile:
+        skip(conn, message, sms.kind, OPTED_OUT)
+        log.info("sms %s not sent: the number opted out while it was being sent", sms.kind,
+                 extra={"sms_kind": sms.kind, "reason": OPTED_OUT})
+        return {"status": "skipped", "reason": OPTED_OUT}
     except DailyCapReached:
         skip(conn, message, sms.kind, toll_fraud.DAILY_CAP)
         toll_fraud.log_refusal(f"sms:{sms.kind}", toll_fraud.DAILY_CAP, sms.to)
