@@ -126,7 +126,7 @@ def record_status(client, *, relay_message: str | None, provider_id: str | None,
     if matched is None and provider_id:
         waiting = json.dumps([at, str(name), stored], separators=(",", ":"))
         found = client.eval(MATCH_OR_WAIT, 2, keys.ledger_provider(provider_id), keys.ledger_waiting(provider_id),
-                            waiting, defaults.LEDGER_ORPHAN_WAIT)
+                            waiting, defaults.LEDGER_ORPHAN_WAIT, defaults.LEDGER_MAX_EVENTS)
         matched = found.decode() if found else None
     if matched is None:
         _keep_orphan(client, at, name, provider_id, relay_message, stored)
@@ -139,10 +139,13 @@ MATCH_OR_WAIT = """
 local found = redis.call('GET', KEYS[1])
 if found then return found end
 redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
 return false
 """
-"""In one step, so a send recorded between a lookup and the wait cannot miss the row."""
+"""In one step, so a send recorded between a lookup and the wait cannot miss the row. At
+most LEDGER_MAX_EVENTS rows wait per provider id (the newest), as many as an entry keeps:
+rows repeated for an id that never matches must not grow a list for a day."""
 
 
 def load(client, message_id: str) -> Message | None:

@@ -98,3 +98,16 @@ def test_a_reply_of_a_long_run_of_spaces_is_read_in_linear_time():
     assert word_forms("!" * 40_000 + "x") == {"X"}
     assert normalize_reply(" «Stop!» ") == "STOP" and normalize_reply(" ... ") == ""
     assert time.monotonic() - started < 0.5
+
+
+def test_rows_waiting_for_a_send_are_bounded_per_provider_id(conn):
+    """Status rows for a provider id no send has named yet wait for it (a day): repeated,
+    they must not grow its list without bound."""
+    from shared import defaults, keys
+
+    rows = [engagelab_samples.status_row("never-sent", "delivered", to=PHONE, at=1_700_000_000 + n) for n in range(60)]
+    process(conn, *rows)
+    assert 0 < conn.llen(keys.ledger_waiting("never-sent")) <= defaults.LEDGER_MAX_EVENTS
+    message = ledger.message_id("late-send")
+    ledger.record(conn, message, "sent", provider_id="never-sent")  # the send, recorded at last
+    assert ledger.load(conn, message).state == "delivered"
