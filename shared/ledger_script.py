@@ -79,6 +79,7 @@ local function apply(name, at, d)
   table.insert(m.e, position, {at, name, d})
   while #m.e > tonumber(ARGV[9]) do table.remove(m.e, 2) end  -- the first (the plan) stays
   if wins(name, at, d) then
+    local before = m.s
     m.s = name
     -- a failure is known by its code (a short, countable label), else by the provider's
     -- status word, never by its free text (a provider's message: a counter label each); a
@@ -92,6 +93,13 @@ local function apply(name, at, d)
     redis.call('HINCRBY', KEYS[3], (m.k or 'unknown') .. '|' .. name .. '|' .. (m.r or ''), 1)
     if name == 'delivered' or name == 'failed' then
       redis.call('HINCRBY', KEYS[4], 'sms_' .. name, 1)
+      -- An outcome overturned (delivered, then the carrier's delivered_failed): the
+      -- message counts once, as what it is now. Taken back from this hour when it was
+      -- counted in it (the usual case, minutes apart); an hour's count never goes negative.
+      if (before == 'delivered' or before == 'failed') and
+          tonumber(redis.call('HGET', KEYS[4], 'sms_' .. before) or '0') > 0 then
+        redis.call('HINCRBY', KEYS[4], 'sms_' .. before, -1)
+      end
       redis.call('EXPIRE', KEYS[4], tonumber(ARGV[8]))
     end
   end

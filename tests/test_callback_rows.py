@@ -111,3 +111,15 @@ def test_rows_waiting_for_a_send_are_bounded_per_provider_id(conn):
     message = ledger.message_id("late-send")
     ledger.record(conn, message, "sent", provider_id="never-sent")  # the send, recorded at last
     assert ledger.load(conn, message).state == "delivered"
+
+
+def test_an_overturned_outcome_counts_once_in_the_delivery_ratio(conn):
+    """Delivered, then the carrier's delivered_failed (which beats it): one message, one
+    outcome in relay_sms_delivery_ratio, not one of each."""
+    message = ledger.message_id("key-overturned")
+    ledger.record(conn, message, "planned", kind="reminder", booking="b", due=1)
+    process(conn, engagelab_samples.status_row("m-o", "delivered", relay_message=message, to=PHONE))
+    process(conn, engagelab_samples.status_row("m-o", "delivered_failed", relay_message=message, to=PHONE,
+                                               error_code=4001, at=int(datetime.now(timezone.utc).timestamp()) + 1))
+    assert ledger.load(conn, message).state == "failed"
+    assert stats.delivery_ratio(conn) == (0.0, 0, 1)
