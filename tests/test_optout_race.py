@@ -30,3 +30,34 @@ def test_a_stop_processed_during_the_send_stops_the_reminder(conn, engagelab, mo
     assert (reminder.state, reminder.reason) == ("skipped", "opted_out")
     # The claim was given back: nothing says the reminder went.
     assert conn.get(keys.sent(message_key("reminder", 3600, payload["uri"]))) is None
+
+
+def test_a_stop_replayed_after_a_failure_midway_still_marks_the_crm_contact(conn, monkeypatch):
+    """The number went on the list, then Redis failed while its reminders were being
+    removed: the job fails and is replayed. The replay finds the number listed already;
+    the CRM change (smsBlacklisted) must have been queued all the same."""
+    import pytest
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from rq import Queue
+
+    from shared import defaults
+    from tests.test_replan import configure
+    from worker import optout
+
+    payload = booking()
+    apply(conn, "invitee.created", payload)
+    settings = configure(monkeypatch, CRM_BACKEND="log")
+    Queue(defaults.CRM_QUEUE, connection=conn).empty()
+    real_cancel = optout._cancel_pending
+
+    def cancel_failing(client, record):
+        raise RedisConnectionError("connection reset by peer")
+
+    monkeypatch.setattr(optout, "_cancel_pending", cancel_failing)
+    with pytest.raises(RedisConnectionError):
+        optout.opt_out(conn, PHONE, "reply", settings)
+    monkeypatch.setattr(optout, "_cancel_pending", real_cancel)
+    optout.opt_out(conn, PHONE, "reply", settings)  # the replay
+    jobs = Queue(defaults.CRM_QUEUE, connection=conn).jobs
+    assert [job.args[0]["contact"]["blacklisted"] for job in jobs] == [True]
+    assert optouts.is_opted_out(conn, PHONE)

@@ -37,12 +37,16 @@ def opt_out(conn, phone: str, source: str, settings: Settings) -> bool:
     """True when the number was not on the list before. ValueError for a number that is not
     one (the caller says so: the CLI with exit 2, the callbacks worker as an unusable row)."""
     number = optouts.canonical(phone)
-    added = optouts.add(conn, number, source)
     bookings = BookingStore(conn).with_phone(number)
-    cancelled = sum(_cancel_pending(conn, record) for record in bookings)
+    # The CRM change is queued before the number goes on the list: once it is listed, a
+    # replay of this STOP (after Redis failed midway, or the cancellations below gave up)
+    # finds it listed and queues nothing, so queued after, it could be lost for good.
+    if not optouts.is_opted_out(conn, number):
+        _queue_crm(conn, number, bookings, True, settings)
+    added = optouts.add(conn, number, source)
     if added:
         stats.count(conn, "optouts", "added", source)
-        _queue_crm(conn, number, bookings, True, settings)
+    cancelled = sum(_cancel_pending(conn, record) for record in bookings)
     log.info("number %s opted out (%s): %s pending reminders cancelled", mask_phone(number), source, cancelled,
              extra={"to": mask_phone(number), "source": source, "cancelled": cancelled, "new": added})
     return added
