@@ -15,6 +15,7 @@ last event (``configure``, at process start; default 90 days).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -32,8 +33,20 @@ ID_LENGTH = 16
 """Hex characters of a message id: 64 bits, unique among any relay's messages."""
 ID_PATTERN = re.compile(rf"[0-9a-f]{{{ID_LENGTH}}}")
 INVITEE_URI = re.compile(r"https://api\.calendly\.com/scheduled_events/([\w-]+)/invitees/([\w-]+)")
-"""A booking (invitee URI) is stored as its two ids, ``<event> <invitee>``: 60 bytes less per
-entry (Lua's cjson escapes each slash), and every entry names its booking."""
+"""A booking (invitee URI) is stored as its two ids, ``<event> <invitee>`` (packed when they
+are UUIDs, PACKED_BOOKING): 60 bytes less per entry (Lua's cjson escapes each slash), and
+every entry names its booking."""
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+PACKED_BOOKING = re.compile(r"[A-Za-z0-9_-]{43}")
+"""A booking whose two ids are UUIDs (Calendly's), stored as their 32 bytes in URL-safe
+base64: 43 characters instead of 73, which keeps a pending reminder's entry in a smaller
+allocation and the ledger under 300 bytes an event on Redis 7 (tests/test_ledger.py)."""
+
+
+def _dashed(hex32: str) -> str:
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
 IDENTIFIERS = frozenset({"booking", "kind", "template", "provider_id", "code", "status"})
 """Detail kept as given: ids and codes, which the scrubber could take for phone numbers (a
 template id of seven digits). Every other text (a provider's reason) is scrubbed."""
@@ -231,13 +244,26 @@ def _stored_detail(detail: dict[str, Any]) -> dict[str, Any]:
 
 def _short_booking(uri: str) -> str:
     match = INVITEE_URI.fullmatch(uri)
-    return f"{match.group(1)} {match.group(2)}" if match else uri
+    if not match:
+        return uri
+    event, invitee = match.groups()
+    if UUID.fullmatch(event) and UUID.fullmatch(invitee):  # Calendly's ids: 32 bytes in 43 characters
+        raw = bytes.fromhex(event.replace("-", "") + invitee.replace("-", ""))
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return f"{event} {invitee}"
 
 
 def _long_booking(stored: str | None) -> str | None:
-    if stored and " " in stored:
+    if not stored:
+        return stored
+    if " " in stored:
         event, invitee = stored.split(" ", 1)
-        return f"https://api.calendly.com/scheduled_events/{event}/invitees/{invitee}"
+    elif PACKED_BOOKING.fullmatch(stored):
+        ids = base64.urlsafe_b64decode(stored + "=").hex()
+        event, invitee = _dashed(ids[:32]), _dashed(ids[32:])
+    else:
+        return stored
+    return f"https://api.calendly.com/scheduled_events/{event}/invitees/{invitee}"
     return stored
 
 

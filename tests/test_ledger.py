@@ -4,6 +4,7 @@ and what it stores (no clear number or e-mail) and costs (bytes per event)."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -280,3 +281,16 @@ def test_the_phone_and_e_mail_indexes_stay_in_redis_compact_encoding(conn):
         assert conn.memory_usage(key, samples=0) < 300
     assert [r.invitee_uri for r in BookingStore(conn).upcoming_for_phone(PHONE, now)] == [URI]
     assert BookingStore(conn).for_email("SAM@example.com", now) == [URI]
+
+
+@pytest.mark.parametrize("uri", [
+    "https://api.calendly.com/scheduled_events/0f3c2a4e-1b2d-4c5e-8f70-123456789abc/invitees/9e8d7c6b-5a49-4382-b1a0-fedcba987654",
+    "https://api.calendly.com/scheduled_events/AAAAAAAAAAAAAAAA/invitees/BBBBBBBBBBBBBBBB",  # not UUIDs: kept as ids
+    "https://example.com/not-a-calendly-uri",
+])
+def test_a_booking_is_stored_short_and_read_back_whole(conn, uri):
+    mid = ledger.message_id(f"sms|confirm|invitee|{uri}")
+    ledger.record(conn, mid, "planned", booking=uri, kind="confirm", to=PHONE, due=2_000_000_000)
+    stored = json.loads(conn.get(keys.ledger_message(mid)))["b"]
+    assert len(stored) <= len(uri) and ledger.load(conn, mid).booking == uri
+    assert [m.id for m in ledger.for_booking(conn, uri)] == [mid]
