@@ -16,6 +16,7 @@ import pytest
 import redis
 
 from shared.settings import Settings
+from tests.fakes import FakeBrevo, FakeEngageLab
 from tests.helpers import SIGNING_KEY
 
 RELAY_VARIABLES = (
@@ -111,3 +112,18 @@ def app(settings, conn):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def engagelab():
+    """A fake EngageLab over real HTTP (tests/fakes.py); files that need it set up
+    otherwise (callbacks, scripted answers) define their own."""
+    with FakeEngageLab() as fake:
+        yield fake
+
+
+@pytest.fixture
+def brevo():
+    """A fake Brevo over real HTTP (tests/fakes.py)."""
+    with FakeBrevo() as fake:
+        yield fake

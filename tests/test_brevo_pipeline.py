@@ -23,12 +23,6 @@ NOW = datetime.now(timezone.utc).replace(microsecond=0)
 
 
 @pytest.fixture
-def brevo():
-    with FakeBrevo() as fake:
-        yield fake
-
-
-@pytest.fixture
 def env(redis_url, brevo, tmp_path):
     config = tmp_path / "relay.yml"
     config.write_text('event_mapping:\n  "30 Minute Meeting": 7\n  Demo: 9\n')

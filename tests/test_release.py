@@ -20,12 +20,6 @@ WRITES = ("POST", "PUT", "DELETE")
 
 
 @pytest.fixture
-def brevo():
-    with FakeBrevo() as fake:
-        yield fake
-
-
-@pytest.fixture
 def env(redis_url, brevo):
     base = {k: v for k, v in os.environ.items()
             if not k.startswith(("REDIS_", "CALENDLY_", "BREVO_", "ENGAGELAB_", "CRM_", "SMS_", "RELAY_"))}

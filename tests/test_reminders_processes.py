@@ -17,18 +17,11 @@ from rq import Queue
 
 from shared import defaults
 from shared.calendly import samples
-from tests.fakes import FakeEngageLab
 from tests.helpers import free_port, wait_until
 
 BIN = Path(sys.executable).parent
 TEMPLATES = {"TEMPLATE_ID_CONFIRM": "101", "TEMPLATE_ID_CANCEL": "102", "TEMPLATE_ID_REMINDER": "104",
              "TEMPLATE_ID_FOLLOWUP": "105"}
-
-
-@pytest.fixture
-def engagelab():
-    with FakeEngageLab() as fake:
-        yield fake
 
 
 @pytest.fixture

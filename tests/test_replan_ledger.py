@@ -4,27 +4,16 @@ planned; an opted-out number gets no reminder back."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-
-import pytest
+from datetime import datetime, timedelta
 
 from shared import ledger, optouts
-from shared.calendly import samples
 from shared.vocabulary import SmsKind
-from tests.test_reminders import apply, scheduled
-from tests.test_replan import configure
+from tests.test_reminders import scheduled
+from tests.test_replan import booking, configure  # noqa: F401 (booking: a fixture)
 from worker import replan
 from worker.messages import message_key
 
 PHONE = "+14045551234"
-
-
-@pytest.fixture
-def booking(conn):
-    start = (datetime.now(timezone.utc) + timedelta(days=2)).replace(microsecond=0)
-    payload = samples.invitee_payload(start=start, duration=timedelta(minutes=30))
-    apply(conn, "invitee.created", payload)
-    return payload
 
 
 def entry(conn, payload, kind, offset):

@@ -18,7 +18,7 @@ from shared.calendly import samples
 from shared.engagelab_callback import HEADER, generate_header
 from shared.replies import normalize_reply, unmatched_replies, word_forms
 from shared.settings import Settings
-from tests.fakes import FakeBrevo, FakeEngageLab
+from tests.fakes import FakeBrevo
 from tests.helpers import SIGNING_KEY, post_delivery, run_jobs
 from web.app import create_app
 
@@ -26,12 +26,6 @@ SECRET, USER = "replies-secret-91ab", "relay"
 PHONE, DISPLAYED = "+14045551234", "+1 404-555-1234"
 HOST = "+14045559876"
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
-
-
-@pytest.fixture
-def engagelab():
-    with FakeEngageLab() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.fakes import FakeBrevo, FakeEngageLab
+from tests.fakes import FakeBrevo
 from tests.faults import harness
 from tests.helpers import SIGNING_KEY, free_port
 
@@ -25,18 +25,6 @@ def redis_server(tmp_path):
     server.start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def engagelab():
-    with FakeEngageLab() as fake:
-        yield fake
-
-
-@pytest.fixture
-def brevo():
-    with FakeBrevo() as fake:
-        yield fake
 
 
 @pytest.fixture

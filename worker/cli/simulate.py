@@ -67,22 +67,17 @@ def simulate() -> None:
 @click.option("--key", help="Signing key (default CALENDLY_WEBHOOK_SIGNING_KEY or the development key).")
 def calendly_event(url: str | None, key: str | None, **booking: str) -> int:
     """Send a signed Calendly delivery to a running receiver."""
-    import requests
-
     event = click.get_current_context().info_name  # the command is registered under each event's name
     from shared.calendly import samples
     from shared.calendly.signature import HEADER, generate_header
 
     key = key or os.environ.get("CALENDLY_WEBHOOK_SIGNING_KEY") or dev_signing_key()
-    url = url or f"http://localhost:{os.environ.get('PORT') or defaults.DEFAULT_PORT}/webhooks/calendly"
+    url = url or _local_url("/webhooks/calendly")
     status = 0
     for envelope in build_simulated(event, samples, **booking):
         raw = samples.body(envelope)
-        headers = {"Content-Type": "application/json", HEADER: generate_header(raw, key)}
-        try:
-            response = requests.post(url, data=raw, headers=headers, timeout=10)
-        except requests.RequestException as error:
-            print(f"relay simulate: cannot reach {url}: {error}", file=sys.stderr)
+        response = _post(url, raw, {"Content-Type": "application/json", HEADER: generate_header(raw, key)})
+        if response is None:
             return 1
         print(f"{envelope['event']} → {response.status_code} {response.text.strip()}")
         if response.status_code != 200:
@@ -166,8 +161,6 @@ def sms_reply(phone: str, text: str, **target) -> int:
 
 def post_callback(raw: bytes, *, url: str | None, username: str | None, secret: str | None,
                   authorization: str | None) -> int:
-    import requests
-
     from shared.engagelab_callback import HEADER, generate_header
 
     if not (secret or os.environ.get("ENGAGELAB_CALLBACK_SECRET")) and not os.environ.get(
@@ -176,19 +169,33 @@ def post_callback(raw: bytes, *, url: str | None, username: str | None, secret: 
     username = username or os.environ.get("ENGAGELAB_CALLBACK_USERNAME")
     secret = secret or os.environ.get("ENGAGELAB_CALLBACK_SECRET")
     authorization = authorization or os.environ.get("ENGAGELAB_CALLBACK_AUTHORIZATION")
-    url = url or f"http://localhost:{os.environ.get('PORT') or defaults.DEFAULT_PORT}/webhooks/engagelab"
+    url = url or _local_url("/webhooks/engagelab")
     headers = {"Content-Type": "application/json"}
     if secret and username:
         headers[HEADER] = generate_header(secret, username)
     if authorization:
         headers["Authorization"] = authorization
-    try:
-        response = requests.post(url, data=raw, headers=headers, timeout=10)
-    except requests.RequestException as error:
-        print(f"relay simulate: cannot reach {url}: {error}", file=sys.stderr)
+    response = _post(url, raw, headers)
+    if response is None:
         return 1
     print(f"engagelab callback → {response.status_code} {response.text.strip()}")
     return 0 if response.status_code == 200 else 1
+
+
+def _local_url(path: str) -> str:
+    """The receiver ``relay dev`` runs, on PORT."""
+    return f"http://localhost:{os.environ.get('PORT') or defaults.DEFAULT_PORT}{path}"
+
+
+def _post(url: str, raw: bytes, headers: dict[str, str]):
+    """The receiver's answer, or None (said on stderr) when it cannot be reached."""
+    import requests
+
+    try:
+        return requests.post(url, data=raw, headers=headers, timeout=10)
+    except requests.RequestException as error:
+        print(f"relay simulate: cannot reach {url}: {error}", file=sys.stderr)
+        return None
 
 
 for _event in SIMULATED_EVENTS:
