@@ -11,7 +11,7 @@ from rq_scheduler import Scheduler
 
 from shared import keys
 from tests.helpers import json_lines, wait_until
-from tests.test_reminders_processes import BIN, book, due, engagelab, env, kinds, process  # noqa: F401 (fixtures)
+from tests.test_reminders_processes import BIN, book, due, env, kinds, process  # noqa: F401 (fixtures)
 
 
 def pending(conn):
