@@ -9,16 +9,18 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from shared import keys
 from shared import defaults
 from worker.recovery import recover_abandoned
-from worker.rq_worker import RelaySimpleWorker
+from worker.rq_worker import RelayForkWorker, RelaySimpleWorker
 
 QUEUE = defaults.SMS_QUEUE
 
 
 def _kill_mid_job(conn, job, started=True):
     """What a SIGKILL leaves: the job registered by a worker that never finishes it (and,
-    with ``started=False``, killed before RQ marked it started); then its deadline passes."""
+    with ``started=False``, killed before RQ marked it started: a forking worker's parent
+    registers the job, its work horse marks it started; the relay's simple worker does both
+    in one transaction); then its deadline passes."""
     queue = Queue(QUEUE, connection=conn)
-    worker = RelaySimpleWorker([queue], connection=conn)
+    worker = (RelaySimpleWorker if started else RelayForkWorker)([queue], connection=conn)
     worker.register_birth()
     dequeued, _ = Queue.dequeue_any([queue], None, connection=conn)
     assert dequeued.id == job.id

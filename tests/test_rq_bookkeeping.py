@@ -1,0 +1,86 @@
+"""RQ's per-job bookkeeping in fewer round trips (worker/rq_bookkeeping.py) and the queue
+order after a delivery (worker/rq_worker.MessagesBetweenDeliveries), against a real Redis."""
+
+from rq import Queue, SimpleWorker, get_current_job
+from rq.job import Job, JobStatus
+from rq.registry import FinishedJobRegistry, StartedJobRegistry
+
+from shared import defaults
+from worker.rq_worker import RelaySimpleWorker
+
+
+def add(a, b):
+    return a + b
+
+
+def own_status():
+    """What Redis says about the running job, from inside it."""
+    job = get_current_job()
+    registry = StartedJobRegistry(job.origin, connection=job.connection)
+    return {"status": job.connection.hget(job.key, "status").decode(),
+            "started_at": bool(job.connection.hget(job.key, "started_at")),
+            "registered": any(entry.startswith(job.id) for entry in registry.get_job_ids())}
+
+
+def note(name):
+    get_current_job().connection.rpush("order", name)
+
+
+def _run(worker_class, conn, func, *args):
+    queue = Queue("events", connection=conn)
+    job = queue.enqueue(func, *args, result_ttl=600)
+    worker = worker_class([queue], connection=conn)
+    worker.work(burst=True)
+    return Job.fetch(job.id, connection=conn), worker
+
+
+def _outcome(conn, job, worker):
+    """Everything a finished job leaves in Redis, in the terms RQ's own readers use."""
+    stored = conn.hgetall(job.key)
+    return {
+        "status": job.get_status(),
+        "return_value": job.return_value(),
+        "ended_at": job.ended_at is not None and job.ended_at >= job.started_at,
+        "fields": sorted(field.decode() for field in stored),
+        "finished": job.id in FinishedJobRegistry("events", connection=conn),
+        "started": StartedJobRegistry("events", connection=conn).get_job_ids(),
+        "job_ttl": 0 < conn.ttl(job.key) <= 600,
+        "executions": conn.keys(f"rq:execution:{job.id}:*"),
+        "successful_job_count": conn.hget(worker.key, "successful_job_count"),
+        "worked": float(conn.hget(worker.key, "total_working_time") or 0) > 0,
+    }
+
+
+def test_a_finished_job_leaves_what_rqs_own_worker_leaves(conn):
+    ours = _outcome(conn, *_run(RelaySimpleWorker, conn, add, 2, 3))
+    conn.flushdb()
+    rqs = _outcome(conn, *_run(SimpleWorker, conn, add, 2, 3))
+    assert ours == rqs
+    assert ours["status"] == JobStatus.FINISHED and ours["return_value"] == 5 and ours["finished"]
+
+
+def test_the_job_is_started_and_registered_in_redis_before_it_runs(conn):
+    job, _ = _run(RelaySimpleWorker, conn, own_status)
+    assert job.return_value() == {"status": "started", "started_at": True, "registered": True}
+
+
+def test_a_job_with_a_dependent_releases_it(conn):
+    queue = Queue("events", connection=conn)
+    first = queue.enqueue(add, 1, 1)
+    second = queue.enqueue(add, 2, 2, depends_on=first)
+    assert second.get_status() == JobStatus.DEFERRED
+    RelaySimpleWorker([queue], connection=conn).work(burst=True)
+    assert Job.fetch(second.id, connection=conn).return_value() == 4
+
+
+def test_after_a_delivery_the_messages_come_first(conn):
+    queues = {name: Queue(name, connection=conn) for name in defaults.WORKER_QUEUES}
+    for i in range(3):
+        queues[defaults.EVENTS_QUEUE].enqueue(note, f"event{i}")
+        queues[defaults.SMS_QUEUE].enqueue(note, f"sms{i}")
+    queues[defaults.CALLBACKS_QUEUE].enqueue(note, "callback")
+    queues[defaults.REMINDERS_QUEUE].enqueue(note, "reminder")
+    RelaySimpleWorker(list(queues.values()), connection=conn).work(burst=True)
+    order = [name.decode() for name in conn.lrange("order", 0, -1)]
+    # Strict priority would apply every delivery before the first message.
+    assert order == ["event0", "callback", "sms0", "event1", "sms1", "event2", "sms2", "reminder"]

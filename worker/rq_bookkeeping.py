@@ -1,0 +1,97 @@
+"""RQ's per-job bookkeeping, in fewer round trips, for jobs as the relay makes them.
+
+After every job RQ (3.0) raises the job's heartbeat in a round trip of its own, then
+WATCHes the job's dependents key and reads it (dependents to release), then commits the
+outcome, re-serialising and compressing the whole job hash to change two fields. The
+relay's jobs have no success or failure callbacks and no repeats, and normally no
+dependents, so for them:
+
+- the heartbeat before the outcome is skipped (it keeps the job's registry entry alive
+  while a callback runs);
+- the outcome is one MULTI/EXEC without the WATCH and the read: the transaction counts
+  the job's dependents as it marks the job finished, and only when there are some are
+  they released as RQ releases them (one added before the commit is counted; one added
+  after it finds the job finished and RQ's enqueue queues it at once);
+- the job hash gets the fields that changed (status, ended_at) instead of all of them.
+
+Three round trips a job become one; with jobs run in the worker process (``SimpleWorker``)
+the two transactions that start a job (the execution registered, the job marked started)
+are one as well, which also closes the moment between them when a crash left a job
+registered as running but still "queued". What lands in Redis is what RQ writes: the job's
+status, its result stream, the finished registry, the worker's counters, the execution
+removed (tests/test_rq_bookkeeping.py compares them with RQ's own). A job with a callback
+or a repeat takes RQ's own path unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rq.executions import Execution
+from rq.job import JobStatus
+from rq.rate_limit import release_slot
+from rq.results import Result
+from rq.utils import now, utcformat
+from rq.worker import WorkerStatus
+
+
+def _plain(job) -> bool:
+    """A job as the relay enqueues it: no callback to run after it, no repeat to schedule."""
+    return not job._success_callback_name and not job._failure_callback_name and not job.repeats_left
+
+
+class LeanBookkeeping:
+    def handle_execution_ended(self, job, queue, heartbeat_ttl):
+        if not _plain(job):
+            return super().handle_execution_ended(job, queue, heartbeat_ttl)
+        job.ended_at = now()
+
+    def handle_job_success(self, job, queue, started_job_registry, execution):
+        if not _plain(job):
+            return super().handle_job_success(job, queue, started_job_registry, execution)
+        with self.connection.pipeline() as pipeline:  # one MULTI/EXEC
+            self.increment_successful_job_count(pipeline=pipeline)
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            result_ttl = job.get_result_ttl(self.default_result_ttl)
+            job._status = JobStatus.FINISHED
+            if result_ttl != 0:
+                pipeline.hset(job.key, mapping={"status": JobStatus.FINISHED.value,
+                                                "ended_at": utcformat(job.ended_at)})
+                Result.create(job, Result.Type.SUCCESSFUL, return_value=job._result, ttl=result_ttl,
+                              worker_name=self.name, pipeline=pipeline, execution_id=execution.id,
+                              execution_started_at=execution.created_at, execution_ended_at=job.ended_at)
+                job.finished_job_registry.add(job, result_ttl, pipeline)
+            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            pipeline.scard(job.dependents_key)
+            dependents = pipeline.execute()[-1]
+        if dependents:
+            queue.enqueue_ready_jobs_by_queue(queue.move_dependents_to_ready(job))
+        release_slot(job)
+
+
+class OneStartTransaction:
+    """For ``SimpleWorker``: the job runs right after ``prepare_execution`` in the same
+    process, so RQ's second start transaction (``prepare_job_execution``) joins the first."""
+
+    _started_job: str | None = None
+
+    def prepare_execution(self, job):
+        with self.connection.pipeline() as pipeline:
+            heartbeat_ttl = self.get_heartbeat_ttl(job)
+            execution = Execution.create(job, heartbeat_ttl, pipeline=pipeline, worker_name=self.name)
+            self.executions[execution.id] = execution
+            self.set_state(WorkerStatus.BUSY, pipeline=pipeline)
+            self.heartbeat(heartbeat_ttl, pipeline=pipeline)
+            job.heartbeat(now(), heartbeat_ttl, pipeline=pipeline)
+            job.prepare_for_execution(self.name, pipeline=pipeline)
+            pipeline.persist(job.key)
+            pipeline.execute()
+        self._started_job = job.id
+        return execution
+
+    def prepare_job_execution(self, job, remove_from_intermediate_queue=False):
+        started, self._started_job = self._started_job, None
+        if started != job.id or remove_from_intermediate_queue:
+            return super().prepare_job_execution(job, remove_from_intermediate_queue)
+        self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
