@@ -84,3 +84,38 @@ def test_after_a_delivery_the_messages_come_first(conn):
     order = [name.decode() for name in conn.lrange("order", 0, -1)]
     # Strict priority would apply every delivery before the first message.
     assert order == ["event0", "callback", "sms0", "event1", "sms1", "event2", "sms2", "reminder"]
+
+
+def test_waiting_jobs_are_taken_and_read_in_one_round_trip_in_priority_order(conn, monkeypatch):
+    from worker.rq_bookkeeping import TakeAndReadQueue
+
+    queues = [TakeAndReadQueue(name, connection=conn) for name in ("first", "second")]
+    later = queues[1].enqueue(add, 1, 2)
+    sooner = queues[0].enqueue(add, 3, 4, meta={"note": "kept"})
+    gone = queues[0].enqueue(add, 5, 6)
+    queues[0].connection.delete(gone.key)  # deleted while it waited: skipped, as RQ skips it
+    sent = []
+    execute = conn.execute_command
+    monkeypatch.setattr(conn, "execute_command", lambda *args, **options: sent.append(args[0]) or execute(*args, **options))
+
+    job, queue = TakeAndReadQueue.dequeue_any(queues, None, connection=conn)
+    assert (job.id, queue.name, job.args, job.meta, job.func_name) == (sooner.id, "first", (3, 4), {"note": "kept"},
+                                                                      sooner.func_name)
+    assert sent == ["EVALSHA"] or sent == ["EVALSHA", "SCRIPT LOAD", "EVALSHA"]  # the script's first use
+
+    job, queue = TakeAndReadQueue.dequeue_any(queues, None, connection=conn)  # the deleted one is passed over
+    assert (job.id, queue.name) == (later.id, "second")
+    assert TakeAndReadQueue.dequeue_any(queues, None, connection=conn) is None
+
+
+def test_an_idle_worker_blocks_as_rqs_and_takes_what_arrives(conn):
+    import threading
+    import time
+
+    from worker.rq_bookkeeping import TakeAndReadQueue
+
+    queues = [TakeAndReadQueue(name, connection=conn) for name in ("first", "second")]
+    threading.Timer(0.3, lambda: queues[1].enqueue(add, 7, 8)).start()
+    started = time.monotonic()
+    job, queue = TakeAndReadQueue.dequeue_any(queues, 5, connection=conn)
+    assert (queue.name, job.args) == ("second", (7, 8)) and time.monotonic() - started < 3

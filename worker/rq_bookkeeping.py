@@ -1,6 +1,7 @@
 """RQ's per-job bookkeeping, in fewer round trips, for jobs as the relay makes them.
 
-After every job RQ (3.0) raises the job's heartbeat in a round trip of its own, then
+While jobs wait, RQ pops one (LPOP) and then reads its hash (HGETALL): ``TakeAndReadQueue``
+does both in one script. After every job RQ (3.0) raises the job's heartbeat in a round trip of its own, then
 WATCHes the job's dependents key and reads it (dependents to release), then commits the
 outcome, re-serialising and compressing the whole job hash to change two fields. The
 relay's jobs have no success or failure callbacks and no repeats, and normally no
@@ -27,12 +28,54 @@ from __future__ import annotations
 
 import time
 
+from redis.commands.core import Script
+from rq import Queue
 from rq.executions import Execution
 from rq.job import JobStatus
 from rq.rate_limit import release_slot
 from rq.results import Result
-from rq.utils import now, utcformat
+from rq.utils import as_text, now, utcformat
 from rq.worker import WorkerStatus
+
+TAKE_NEXT_JOB = """
+for _, queue in ipairs(KEYS) do
+  local id = redis.call('LPOP', queue)
+  if id then return {queue, id, redis.call('HGETALL', ARGV[1] .. id)} end
+end
+return false
+"""
+"""The first job of the first non-empty queue, with its hash: RQ pops, then reads (two
+round trips). The job's key is built here from its id, as RQ builds it (standalone Redis,
+as the relay's; a cluster would want the key declared)."""
+_TAKE = Script(None, TAKE_NEXT_JOB.encode())  # run by its SHA, loaded into Redis on first use
+
+
+class TakeAndReadQueue(Queue):
+    """While jobs are waiting, a job is taken and read in one round trip. With every queue
+    empty the worker blocks in RQ's own BLPOP as before (and reads the job it wakes for as
+    RQ does), so an idle worker answers a new job just as fast."""
+
+    @classmethod
+    def dequeue_any(cls, queues, timeout, connection, job_class=None, serializer=None,
+                    death_penalty_class=None):
+        queues = list(queues)
+        if len(queues) == 1:  # RQ moves a single queue's job to an intermediate list: its own path
+            return super().dequeue_any(queues, timeout, connection, job_class, serializer, death_penalty_class)
+        job_cls = job_class or cls.job_class
+        while True:
+            taken = _TAKE(keys=[queue.key for queue in queues], args=[job_cls.redis_job_namespace_prefix],
+                          client=connection)
+            if not taken:
+                return super().dequeue_any(queues, timeout, connection, job_class, serializer, death_penalty_class)
+            queue_key, job_id, fields = as_text(taken[0]), as_text(taken[1]), taken[2]
+            if not fields:
+                continue  # deleted while it waited: RQ skips it likewise
+            job = job_cls(job_id, connection=connection, serializer=serializer)
+            job.restore(dict(zip(fields[::2], fields[1::2])))
+            queue = cls.from_queue_key(queue_key, connection=connection, job_class=job_cls,
+                                       serializer=serializer, death_penalty_class=death_penalty_class)
+            return job, queue
+
 
 
 def _plain(job) -> bool:
@@ -41,6 +84,14 @@ def _plain(job) -> bool:
 
 
 class LeanBookkeeping:
+    queue_class = TakeAndReadQueue
+
+    def __init__(self, queues, *args, **kwargs):
+        # RQ wants the worker's queues of its queue class: plain ones (the CLI's, tests')
+        # are named instead, and RQ makes them.
+        queues = [queues] if isinstance(queues, (str, Queue)) else queues
+        super().__init__([q.name if type(q) is Queue else q for q in queues], *args, **kwargs)
+
     def handle_execution_ended(self, job, queue, heartbeat_ttl):
         if not _plain(job):
             return super().handle_execution_ended(job, queue, heartbeat_ttl)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
@@ -43,19 +44,28 @@ it separates VoIP, personal, pager or shared-cost ranges, those are refused."""
 
 def refusal(e164: str, settings: Settings) -> str | None:
     """Why the number must not be texted, or None. For invitee numbers (already E.164)."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
+    described = _region_and_kind(e164)
+    if described is None:
         return NOT_MOBILE
-    region = phonenumbers.region_code_for_number(number)
+    region, kind = described
     if region == NON_GEOGRAPHIC or (settings.sms_countries and region not in settings.sms_countries):
         return COUNTRY_NOT_ALLOWED
-    kind = phonenumbers.number_type(number)
     if kind == PhoneNumberType.PREMIUM_RATE:
         return PREMIUM_RATE
     if kind not in TEXTABLE:
         return NOT_MOBILE
     return None
+
+
+@lru_cache(maxsize=4096)
+def _region_and_kind(e164: str) -> tuple[str, int] | None:
+    """Cached: every message to a number asks again (libphonenumber's matching of the
+    number's type against its country's ranges is the dear part)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.region_code_for_number(number), phonenumbers.number_type(number)
 
 
 TAKE_SLOT = """
