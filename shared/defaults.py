@@ -146,8 +146,6 @@ CALLBACKS_QUEUE = "callbacks"
 deliveries: a STOP reply must land on the opt-out list before the next message is sent."""
 WORKER_QUEUES = (EVENTS_QUEUE, CALLBACKS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE, MAINTENANCE_QUEUE)
 """Queues a worker listens to, in priority order."""
-MESSAGES_FIRST_AFTER_DELIVERY = (CALLBACKS_QUEUE, SMS_QUEUE)
-"""Looked at before the next delivery once a delivery was applied (worker/rq_worker.py)."""
 
 PROCESS_EVENT_FUNC = "worker.jobs.process_event"
 """Referenced by name so the receiver never imports worker code."""
