@@ -43,6 +43,11 @@ def is_opted_out(client, phone_e164: str) -> bool:
     return bool(client.hexists(keys.OPTOUTS, _field(phone_e164)))
 
 
+def look_up(pipe, phone_e164: str) -> None:
+    """Queue the lookup in a pipeline; its answer is truthy when the number is listed."""
+    pipe.hexists(keys.OPTOUTS, _field(phone_e164))
+
+
 def opted_out_among(client, phones) -> set[str]:
     """Which of these E.164 numbers are on the list, in one round trip."""
     phones = sorted(set(phones))

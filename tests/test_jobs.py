@@ -143,6 +143,19 @@ def test_a_message_in_flight_elsewhere_is_not_sent_again_now(conn):
     assert conn.ttl(keys.sent(key)) > 30 * 24 * 3600
 
 
+def test_a_read_sent_with_the_claim_can_refuse_it_and_gives_the_lease_back(conn):
+    key = "sms|confirm|invitee|v"
+    listed = lambda pipe: pipe.exists("listed")  # noqa: E731
+    assert idempotency.claim(conn, key, refuse_if=listed)  # not listed: claimed
+    idempotency.release(conn, key)
+    conn.set("listed", "1")
+    with pytest.raises(idempotency.ClaimRefused):
+        idempotency.claim(conn, key, refuse_if=listed)
+    assert conn.get(keys.sent(key)) is None  # given back: a replay after START can send
+    idempotency.mark_sent(conn, key, "id-2")
+    assert idempotency.claim(conn, key, refuse_if=listed) is False  # sent already: a duplicate, not a refusal
+
+
 def test_concurrent_change_to_a_record_is_retried_not_lost(conn, monkeypatch, settings):
     """Two workers apply the two halves of a reschedule at once: the WATCH sees the
     other's write, the decision is taken again on fresh records."""

@@ -1,6 +1,6 @@
-"""A STOP processed while a reminder is being sent (worker/sending.py): after the send
-path's first look at the opt-out list, before the provider is called. The number is
-looked up again inside the send-once claim, right before the provider."""
+"""A STOP processed while a reminder is being sent (worker/sending.py): after the reminder
+was planned and fired, before the provider is called. The number is looked up with the
+send-once claim, in its round trip, right before the provider."""
 
 from __future__ import annotations
 
@@ -18,9 +18,9 @@ def test_a_stop_processed_during_the_send_stops_the_reminder(conn, engagelab, mo
     assert len(engagelab.messages()) == 1  # the confirmation
     real_claim = idempotency.claim
 
-    def claim_while_stop_arrives(client, key):
+    def claim_while_stop_arrives(client, key, refuse_if=None):
         optouts.add(conn, PHONE, "reply")  # the callbacks worker, meanwhile
-        return real_claim(client, key)
+        return real_claim(client, key, refuse_if)
 
     monkeypatch.setattr(idempotency, "claim", claim_while_stop_arrives)
     [job] = [j for j in Scheduler(connection=conn).get_jobs() if j.id.startswith("reminder-3600")]

@@ -28,17 +28,39 @@ class AlreadyInFlight(TransientError):
         super().__init__("relay", message, retry_after=LEASE_SECONDS)
 
 
-def claim(conn, message_key: str) -> bool:
-    """Take the lease; False when the message was already sent."""
+class ClaimRefused(Exception):
+    """The read sent with the claim (``refuse_if``) answered yes: the claim was given back."""
+
+
+def claim(conn, message_key: str, refuse_if: Callable[[Any], None] | None = None) -> bool:
+    """Take the lease; False when the message was already sent. ``refuse_if(pipe)`` queues
+    one read that travels with the claim (the opt-out list: one round trip for both): when
+    it answers yes, the lease is given back and ClaimRefused raised."""
     key = keys.sent(message_key)
-    if conn.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS):
-        return True
-    value = conn.get(key)
-    if value is None:  # the lease expired between the two calls
-        return bool(conn.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS))
-    if value.decode().startswith(SENT_PREFIX):
-        return False
-    raise AlreadyInFlight(f"message {keys.digest(message_key)} is being sent by another run")
+    taken, refused = _take(conn, key, refuse_if)
+    if not taken:
+        value = conn.get(key)
+        if value is not None:
+            if value.decode().startswith(SENT_PREFIX):
+                return False
+            raise AlreadyInFlight(f"message {keys.digest(message_key)} is being sent by another run")
+        taken, refused = _take(conn, key, refuse_if)  # the lease expired between the two calls
+        if not taken:
+            return False
+    if refused:
+        release(conn, message_key)
+        raise ClaimRefused()
+    return True
+
+
+def _take(conn, key: str, refuse_if: Callable[[Any], None] | None) -> tuple[bool, bool]:
+    if refuse_if is None:
+        return bool(conn.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS)), False
+    with conn.pipeline(transaction=False) as pipe:
+        pipe.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS)
+        refuse_if(pipe)
+        taken, refused = pipe.execute()
+    return bool(taken), bool(refused)
 
 
 def mark_sent(conn, message_key: str, provider_id: str) -> None:
@@ -57,11 +79,13 @@ def release(conn, message_key: str) -> None:
 
 
 def run_once(conn, message_key: str, effect: Callable[[], str],
-             also: Callable[[Any], None] | None = None) -> str | None:
+             also: Callable[[Any], None] | None = None,
+             refuse_if: Callable[[Any], None] | None = None) -> str | None:
     """Run ``effect`` (which returns the provider's id) unless the key was already sent;
     return the provider id, or None for a duplicate. ``also(pipe)`` adds commands (the
-    counters) to the transaction that records the key as sent: one round trip."""
-    if not claim(conn, message_key):
+    counters) to the transaction that records the key as sent: one round trip.
+    ``refuse_if``: see ``claim``."""
+    if not claim(conn, message_key, refuse_if):
         return None
     try:
         provider_id = effect()

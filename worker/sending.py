@@ -1,8 +1,9 @@
 """Sending one SMS, once: a notice decided when its delivery was applied, or a reminder
 rendered when it fires. Either may run long after it was planned (a retry after an outage,
 a reminder days later), so the booking is checked first; then the toll fraud guard, the
-daily cap and the send-once key; a transient failure is retried later, a permanent one
-fails the job with the provider's reason.
+send-once key with the opt-out list (one round trip, right before the provider) and the
+daily cap; a transient failure is retried later, a permanent one fails the job with the
+provider's reason.
 """
 
 from __future__ import annotations
@@ -32,10 +33,6 @@ OPTED_OUT = "opted_out"
 
 class DailyCapReached(Exception):
     """The number had SMS_DAILY_CAP_PER_NUMBER messages in the last 24 hours."""
-
-
-class OptedOutMeanwhile(Exception):
-    """The number went on the opt-out list between the first check and the send."""
 
 
 def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
@@ -144,10 +141,9 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
     to_host = sms.kind in (SmsKind.HOST_NOTIFY, SmsKind.HOST_RECONFIRMED)
     message = ledger.message_id(sms.key)
     # Checked when the message was planned; again now, since a retry or a reminder may run
-    # days later: the number may have opted out meanwhile, SMS_COUNTRIES may have changed.
-    # An opt-out binds the host's number too: whoever replied STOP asked for no messages.
-    refused = OPTED_OUT if optouts.is_opted_out(conn, sms.to) else \
-        None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
+    # days later: SMS_COUNTRIES may have changed, the number may have opted out (looked up
+    # with the send-once claim below, right before the provider is called).
+    refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
     if refused:
         skip(conn, message, sms.kind, refused)
         toll_fraud.log_refusal(f"sms:{sms.kind}", refused, sms.to)
@@ -158,8 +154,6 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
     def send() -> str:
         # Inside the send-once claim: a message already sent takes no slot, and one refused
         # here releases its claim (a later replay, a day on, can still send it).
-        if optouts.is_opted_out(conn, sms.to):  # a STOP processed since the check above
-            raise OptedOutMeanwhile()
         if capped and not toll_fraud.take_slot(conn, sms.to, sms.key, ctx.settings.sms_daily_cap):
             raise DailyCapReached()
         accepted["id"] = ctx.sms.send(sms)
@@ -170,11 +164,12 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
         ledger.record(pipe, message, LedgerEvent.SENT, provider_id=accepted["id"])
 
     try:
-        provider_id = idempotency.run_once(conn, sms.key, send, also=record_sent)
-    except OptedOutMeanwhile:
+        # An opt-out binds the host's number too: whoever replied STOP asked for no messages.
+        provider_id = idempotency.run_once(conn, sms.key, send, also=record_sent,
+                                           refuse_if=lambda pipe: optouts.look_up(pipe, sms.to))
+    except idempotency.ClaimRefused:
         skip(conn, message, sms.kind, OPTED_OUT)
-        log.info("sms %s not sent: the number opted out while it was being sent", sms.kind,
-                 extra={"sms_kind": sms.kind, "reason": OPTED_OUT})
+        log.info("sms %s not sent: the number opted out", sms.kind, extra={"sms_kind": sms.kind, "reason": OPTED_OUT})
         return {"status": "skipped", "reason": OPTED_OUT}
     except DailyCapReached:
         skip(conn, message, sms.kind, toll_fraud.DAILY_CAP)
