@@ -61,3 +61,26 @@ def test_a_stop_replayed_after_a_failure_midway_still_marks_the_crm_contact(conn
     jobs = Queue(defaults.CRM_QUEUE, connection=conn).jobs
     assert [job.args[0]["contact"]["blacklisted"] for job in jobs] == [True]
     assert optouts.is_opted_out(conn, PHONE)
+
+
+def test_a_notice_to_a_number_opted_out_and_now_refused_records_the_opt_out(conn, engagelab, monkeypatch):  # noqa: F811
+    """Opted out after the confirmation was planned, and SMS_COUNTRIES changed meanwhile:
+    the person's own choice is the reason on record, not the country."""
+    from rq import Queue
+
+    from shared import defaults
+    from shared.calendly import samples
+    from tests.helpers import run_jobs
+    from tests.test_replan import configure
+    from worker.rq_worker import RelaySimpleWorker
+
+    payload = booking()
+    events = Queue(defaults.EVENTS_QUEUE, connection=conn)
+    events.enqueue(defaults.PROCESS_EVENT_FUNC, samples.envelope("invitee.created", payload), None)
+    RelaySimpleWorker([events], connection=conn).work(burst=True)  # planned, not sent yet
+    optouts.add(conn, PHONE, "reply")
+    configure(monkeypatch, SMS_COUNTRIES="GB")
+    run_jobs(conn)
+    confirm = message(conn, "confirm", "invitee", payload["uri"])
+    assert (confirm.state, confirm.reason) == ("skipped", "opted_out")
+    assert engagelab.messages() == []

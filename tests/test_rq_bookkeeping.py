@@ -23,7 +23,8 @@ def own_status():
 def _run(worker_class, conn, func, *args):
     queue = Queue("events", connection=conn)
     job = queue.enqueue(func, *args, result_ttl=600)
-    worker = worker_class([queue], connection=conn)
+    # Two queues, as the relay's workers have: one queue takes RQ's own dequeue.
+    worker = worker_class([queue, Queue("sms", connection=conn)], connection=conn)
     worker.work(burst=True)
     return Job.fetch(job.id, connection=conn), worker
 
@@ -56,6 +57,28 @@ def test_a_finished_job_leaves_what_rqs_own_worker_leaves(conn):
 def test_the_job_is_started_and_registered_in_redis_before_it_runs(conn):
     job, _ = _run(RelaySimpleWorker, conn, own_status)
     assert job.return_value() == {"status": "started", "started_at": True, "registered": True}
+
+
+def delete_itself():
+    job = get_current_job()
+    job.connection.delete(job.key)  # as a STOP or a cancellation removes a pending reminder
+
+
+def test_a_job_deleted_while_it_ran_leaves_no_stub_behind(conn):
+    job_id = Queue("events", connection=conn).enqueue(delete_itself).id
+    RelaySimpleWorker([Queue("events", connection=conn), Queue("sms", connection=conn)], connection=conn).work(burst=True)
+    assert not conn.exists(f"rq:job:{job_id}")
+
+
+def test_a_job_hash_without_its_data_is_skipped_and_the_worker_goes_on(conn):
+    from worker.rq_bookkeeping import TakeAndReadQueue
+
+    queues = [TakeAndReadQueue(name, connection=conn) for name in ("first", "second")]
+    broken = queues[0].enqueue(add, 1, 1)
+    conn.hdel(broken.key, "data")
+    good = queues[1].enqueue(add, 2, 2)
+    job, _ = TakeAndReadQueue.dequeue_any(queues, None, connection=conn)
+    assert job.id == good.id
 
 
 def test_a_job_with_a_dependent_releases_it(conn):

@@ -103,3 +103,18 @@ def test_an_unchanged_state_is_not_written_again_and_suspension_is_checked_once_
             worker.check_for_suspension(burst=True)
     finally:
         resume(conn)
+
+
+def test_the_worker_is_shown_idle_after_a_job(conn):
+    # RQ writes "busy" in the job's start transaction; the "idle" after the job must follow.
+    queues = [Queue("events", connection=conn), Queue("sms", connection=conn)]
+    queues[0].enqueue(len, "abc")
+    worker = RelaySimpleWorker(queues, connection=conn)
+    worker.work(burst=True)
+    assert conn.hget(worker.key, "state") in (b"idle", None)  # None: the burst worker has left
+    worker = RelaySimpleWorker(queues, connection=conn)
+    worker.register_birth()
+    queues[1].enqueue(len, "abcd")
+    job, queue = worker.dequeue_job_and_maintain_ttl(None)
+    worker.execute_job(job, queue)
+    assert conn.hget(worker.key, "state") == b"idle"

@@ -1,8 +1,8 @@
 """RQ's per-job bookkeeping, in fewer round trips, for jobs as the relay makes them.
 
 While jobs wait, RQ pops one (LPOP) and then reads its hash (HGETALL): ``TakeAndReadQueue``
-does both in one script. After every job RQ (3.0) raises the job's heartbeat in a round trip of its own, then
-WATCHes the job's dependents key and reads it (dependents to release), then commits the
+does both in one script. After every job RQ (3.0) raises the job's heartbeat in a round
+trip of its own, then WATCHes the job's dependents key and reads it (dependents to release), then commits the
 outcome, re-serialising and compressing the whole job hash to change two fields. The
 relay's jobs have no success or failure callbacks and no repeats, and normally no
 dependents, so for them:
@@ -12,8 +12,11 @@ dependents, so for them:
 - the outcome is one MULTI/EXEC without the WATCH and the read: the transaction counts
   the job's dependents as it marks the job finished, and only when there are some are
   they released as RQ releases them (one added before the commit is counted; one added
-  after it finds the job finished and RQ's enqueue queues it at once);
-- the job hash gets the fields that changed (status, ended_at) instead of all of them.
+  after it finds the job finished and RQ's enqueue queues it at once). Unlike RQ, that
+  release is a second transaction: a crash between the two would leave the dependents
+  deferred. The relay enqueues nothing with ``depends_on``;
+- the job hash gets the fields that changed (status, ended_at) instead of all of them,
+  and only if it still exists.
 
 Three round trips a job become one; with jobs run in the worker process (``SimpleWorker``)
 the two transactions that start a job (the execution registered, the job marked started)
@@ -31,6 +34,7 @@ import time
 from redis.commands.core import Script
 from rq import Queue
 from rq.executions import Execution
+from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 from rq.rate_limit import release_slot
 from rq.results import Result
@@ -71,11 +75,22 @@ class TakeAndReadQueue(Queue):
             if not fields:
                 continue  # deleted while it waited: RQ skips it likewise
             job = job_cls(job_id, connection=connection, serializer=serializer)
-            job.restore(dict(zip(fields[::2], fields[1::2])))
+            try:
+                job.restore(dict(zip(fields[::2], fields[1::2])))
+            except NoSuchJobError:
+                continue  # a hash without the job's data: RQ skips it likewise
             queue = cls.from_queue_key(queue_key, connection=connection, job_class=job_cls,
                                        serializer=serializer, death_penalty_class=death_penalty_class)
             return job, queue
 
+
+
+MARK_FINISHED = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'status', ARGV[1], 'ended_at', ARGV[2]) end
+"""
+"""The job's two changed fields, unless its hash was deleted while it ran (a STOP or a
+cancellation removes a pending reminder by its id): no stub hash of two fields is left,
+which RQ's readers would take for a corrupt job."""
 
 
 def _plain(job) -> bool:
@@ -106,8 +121,7 @@ class LeanBookkeeping:
             result_ttl = job.get_result_ttl(self.default_result_ttl)
             job._status = JobStatus.FINISHED
             if result_ttl != 0:
-                pipeline.hset(job.key, mapping={"status": JobStatus.FINISHED.value,
-                                                "ended_at": utcformat(job.ended_at)})
+                pipeline.eval(MARK_FINISHED, 1, job.key, JobStatus.FINISHED.value, utcformat(job.ended_at))
                 Result.create(job, Result.Type.SUCCESSFUL, return_value=job._result, ttl=result_ttl,
                               worker_name=self.name, pipeline=pipeline, execution_id=execution.id,
                               execution_started_at=execution.created_at, execution_ended_at=job.ended_at)

@@ -66,8 +66,9 @@ class ThrottledHeartbeat:
             self._state = state
             return
         super().set_state(state, pipeline)
-        if pipeline is None:
-            self._state_written = (state, at)
+        # Written in a pipeline too (RQ writes "busy" in the job's start transaction): else
+        # the "idle" after the job would be taken for a repeat and the worker shown busy.
+        self._state_written = (state, at)
 
     def check_for_suspension(self, burst):
         # `rq suspend` is an operator's command: heeded within a second instead of before

@@ -144,6 +144,8 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
     # days later: SMS_COUNTRIES may have changed, the number may have opted out (looked up
     # with the send-once claim below, right before the provider is called).
     refused = None if to_host else toll_fraud.refusal(sms.to, ctx.settings)
+    if refused and optouts.is_opted_out(conn, sms.to):
+        refused = OPTED_OUT  # the person's own choice is the reason on record (a rare extra look)
     if refused:
         skip(conn, message, sms.kind, refused)
         toll_fraud.log_refusal(f"sms:{sms.kind}", refused, sms.to)
