@@ -264,7 +264,6 @@ def _long_booking(stored: str | None) -> str | None:
     else:
         return stored
     return f"https://api.calendly.com/scheduled_events/{event}/invitees/{invitee}"
-    return stored
 
 
 def _keep_orphan(client, at: float, name: str, provider_id: str | None, relay_message: str | None,

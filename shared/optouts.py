@@ -40,12 +40,13 @@ def canonical(phone: str) -> str:
 
 
 def is_opted_out(client, phone_e164: str) -> bool:
-    return bool(client.hexists(keys.OPTOUTS, _field(phone_e164)))
+    return bool(look_up(client, phone_e164))
 
 
-def look_up(pipe, phone_e164: str) -> None:
-    """Queue the lookup in a pipeline; its answer is truthy when the number is listed."""
-    pipe.hexists(keys.OPTOUTS, _field(phone_e164))
+def look_up(client, phone_e164: str):
+    """The lookup: its answer (truthy when the number is listed), or, in a pipeline,
+    queued with the pipeline's other commands."""
+    return client.hexists(keys.OPTOUTS, _field(phone_e164))
 
 
 def opted_out_among(client, phones) -> set[str]:

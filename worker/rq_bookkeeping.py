@@ -2,10 +2,10 @@
 
 While jobs wait, RQ pops one (LPOP) and then reads its hash (HGETALL): ``TakeAndReadQueue``
 does both in one script. After every job RQ (3.0) raises the job's heartbeat in a round
-trip of its own, then WATCHes the job's dependents key and reads it (dependents to release), then commits the
-outcome, re-serialising and compressing the whole job hash to change two fields. The
-relay's jobs have no success or failure callbacks and no repeats, and normally no
-dependents, so for them:
+trip of its own, then WATCHes the job's dependents key and reads it (dependents to
+release), then commits the outcome, re-serialising and compressing the whole job hash to
+change two fields. The relay's jobs have no success or failure callbacks and no repeats,
+and normally no dependents, so for them:
 
 - the heartbeat before the outcome is skipped (it keeps the job's registry entry alive
   while a callback runs);
@@ -82,7 +82,6 @@ class TakeAndReadQueue(Queue):
             queue = cls.from_queue_key(queue_key, connection=connection, job_class=job_cls,
                                        serializer=serializer, death_penalty_class=death_penalty_class)
             return job, queue
-
 
 
 MARK_FINISHED = """
