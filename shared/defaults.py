@@ -15,9 +15,9 @@ MAX_BODY_BYTES = 256 * 1024
 DEFAULT_WEBHOOK_TOLERANCE = 25 * 3600
 """Maximum age of the signature timestamp ``t``, in seconds.
 
-Calendly retries a failed delivery for 24 hours and nothing documents that a retry is
-re-signed with a fresh ``t``; a short window would reject every retry and in the end get
-the subscription disabled. Replays inside the window are harmless because of dedupe."""
+Calendly retries a failed delivery for 24 hours and nothing documents that a retry is re-signed
+with a fresh ``t``: a short window would reject every retry and in the end get the subscription
+disabled. Replays inside the window are harmless because of dedupe."""
 
 MAX_WEBHOOK_TOLERANCE = 30 * 24 * 3600
 
@@ -146,6 +146,11 @@ CALLBACKS_QUEUE = "callbacks"
 deliveries: a STOP reply must land on the opt-out list before the next message is sent."""
 WORKER_QUEUES = (EVENTS_QUEUE, CALLBACKS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_QUEUE, MAINTENANCE_QUEUE)
 """Queues a worker listens to, in priority order."""
+MESSAGES_FIRST_AFTER_DELIVERY = (CALLBACKS_QUEUE, SMS_QUEUE)
+"""Looked at before the next delivery once a delivery was applied (worker/rq_worker.py)."""
+WAITING_DELIVERY_TTL, NOTICE_MAX_WAITS, NOTICE_WAIT_MAX_DELAY = 6 * 3600, 20, 60
+"""A booking's deliveries not yet applied are forgotten 6 h after the last arrived; a notice
+waits for them at most 20 times, 1 s, 2 s, 4 s ... at most 60 s apart (shared/waiting.py)."""
 
 PROCESS_EVENT_FUNC = "worker.jobs.process_event"
 """Referenced by name so the receiver never imports worker code."""

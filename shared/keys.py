@@ -55,6 +55,11 @@ def sent(message_key: str) -> str:
     return f"{PREFIX}sent:{digest(message_key)}"
 
 
+def waiting_deliveries(invitee_uri: str) -> str:
+    """Set of the ids of a booking's deliveries received and not yet applied (shared/waiting.py)."""
+    return f"{PREFIX}waiting:{digest(invitee_uri)}"
+
+
 def event_job(delivery_id: str) -> str:
     """The RQ job id of a delivery's ``process_event``: one per delivery."""
     return f"event-{delivery_id}"

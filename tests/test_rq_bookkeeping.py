@@ -1,9 +1,11 @@
-"""RQ's per-job bookkeeping in fewer round trips (worker/rq_bookkeeping.py), against a real Redis."""
+"""RQ's per-job bookkeeping in fewer round trips (worker/rq_bookkeeping.py) and the queue
+order after a delivery (worker/rq_worker.MessagesBetweenDeliveries), against a real Redis."""
 
 from rq import Queue, SimpleWorker, get_current_job
 from rq.job import Job, JobStatus
 from rq.registry import FinishedJobRegistry, StartedJobRegistry
 
+from shared import defaults
 from worker.rq_worker import RelaySimpleWorker
 
 
@@ -18,6 +20,10 @@ def own_status():
     return {"status": job.connection.hget(job.key, "status").decode(),
             "started_at": bool(job.connection.hget(job.key, "started_at")),
             "registered": any(entry.startswith(job.id) for entry in registry.get_job_ids())}
+
+
+def note(name):
+    get_current_job().connection.rpush("order", name)
 
 
 def _run(worker_class, conn, func, *args):
@@ -88,6 +94,19 @@ def test_a_job_with_a_dependent_releases_it(conn):
     assert second.get_status() == JobStatus.DEFERRED
     RelaySimpleWorker([queue], connection=conn).work(burst=True)
     assert Job.fetch(second.id, connection=conn).return_value() == 4
+
+
+def test_after_a_delivery_the_messages_come_first(conn):
+    queues = {name: Queue(name, connection=conn) for name in defaults.WORKER_QUEUES}
+    for i in range(3):
+        queues[defaults.EVENTS_QUEUE].enqueue(note, f"event{i}")
+        queues[defaults.SMS_QUEUE].enqueue(note, f"sms{i}")
+    queues[defaults.CALLBACKS_QUEUE].enqueue(note, "callback")
+    queues[defaults.REMINDERS_QUEUE].enqueue(note, "reminder")
+    RelaySimpleWorker(list(queues.values()), connection=conn).work(burst=True)
+    order = [name.decode() for name in conn.lrange("order", 0, -1)]
+    # Strict priority would apply every delivery before the first message.
+    assert order == ["event0", "callback", "sms0", "event1", "sms1", "event2", "sms2", "reminder"]
 
 
 def test_waiting_jobs_are_taken_and_read_in_one_round_trip_in_priority_order(conn, monkeypatch):

@@ -1,9 +1,10 @@
 """Dedupe and enqueue, as one atomic step, in one round trip.
 
 Calendly has no delivery id, so a delivery is identified by (``event``, ``payload.uri``,
-envelope ``created_at``). One Lua script claims the dedupe key and, only if it was free,
-writes the delivery's RQ job and the figures /metrics and /admin show: of two identical
-deliveries racing, exactly one enqueues and the other answers "duplicate".
+envelope ``created_at``) (shared/waiting.delivery_id). One Lua script claims the dedupe key
+and, only if it was free, writes the delivery's RQ job, marks it as waiting on each booking
+it affects (shared/waiting.py) and writes the figures /metrics and /admin show: of two
+identical deliveries racing, exactly one enqueues and the other answers "duplicate".
 
 The script writes the job as RQ's ``Queue.enqueue`` would (the job hash, the queue list,
 the set of queues), without the fields RQ leaves empty and without compressing the job's
@@ -14,7 +15,6 @@ tests/test_intake.py checks that RQ reads the job back as one of its own.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -24,7 +24,8 @@ from rq.utils import utcformat
 
 from shared import captures, keys, stats, watchdog
 from shared import defaults
-from shared.scrub import Verbatim, mask_email
+from shared.scrub import mask_email
+from shared.waiting import delivery_id, set_keys as waiting_keys
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -35,13 +36,6 @@ QUEUES_KEY = "rq:queues"
 QUEUE_KEY = f"rq:queue:{defaults.EVENTS_QUEUE}"
 JOB_SERIALIZER = resolve_serializer(None)
 """RQ's default serializer (pickle), as the worker that reads the job expects."""
-
-
-def delivery_id(envelope: dict[str, Any]) -> str:
-    """A stable id for a delivery: the same for every redelivery of it."""
-    parts = (envelope["event"], envelope["payload"]["uri"], envelope.get("created_at") or "")
-    # surrogatepass: JSON may carry a lone surrogate escape (\ud800), which strict UTF-8 refuses.
-    return Verbatim(hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass")).hexdigest()[:32])
 
 
 def recent(conn, limit: int = 50) -> list[dict[str, Any]]:
@@ -68,6 +62,10 @@ if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then
   return 0
 end
 %(write_job)s
+for i = 11, #KEYS do
+  redis.call('SADD', KEYS[i], ARGV[10])
+  redis.call('EXPIRE', KEYS[i], %(waiting_ttl)d)
+end
 redis.call('HINCRBY', KEYS[7], 'accepted', 1)
 if ARGV[7] == '1' then
   redis.call('HINCRBY', KEYS[8], 'bookings', 1)
@@ -84,11 +82,12 @@ return 1
 """ % {"write_job": write_rq_job(defaults.EVENTS_QUEUE, job_hash="KEYS[4]", queue_list="KEYS[5]",
                                  queues_set="KEYS[6]", job_id="ARGV[3]", at="ARGV[4]", data="ARGV[5]",
                                  description="ARGV[6]"),
-       "hourly_ttl": stats.HOURLY_TTL,
+       "hourly_ttl": stats.HOURLY_TTL, "waiting_ttl": defaults.WAITING_DELIVERY_TTL,
        "recent_last": RECENT_SIZE - 1, "capture_last": captures.CAPTURE_SIZE - 1, "capture_ttl": captures.CAPTURE_TTL}
 """A delivery that got here verified, duplicate or not, first clears the verification
 watchdog's keys (shared/watchdog.py): free in the same round trip. Then the dedupe claim;
-only if it was free: the job (hash, queue, set of queues), the counts, the hourly figure
+only if it was free: the job (hash, queue, set of queues), the delivery's id in each of its
+bookings' sets of waiting deliveries (KEYS[11] on), the counts, the hourly figure
 for the chart, the recent list, and with RELAY_DEBUG_CAPTURE the masked capture."""
 
 
@@ -120,10 +119,10 @@ class Intake:
         created = self.script(
             keys=[keys.dedupe(ident), *watchdog.KEYS, f"rq:job:{job_id}", QUEUE_KEY, QUEUES_KEY,
                   stats.PREFIX + "deliveries", stats.HOURLY_PREFIX + now.strftime("%Y%m%d%H"), RECENT_KEY,
-                  captures.CAPTURE_LIST],
+                  captures.CAPTURE_LIST, *waiting_keys(envelope)],
             args=[received_at, dedupe_ttl, job_id, utcformat(now),
                   # RQ's description is otherwise the repr of the arguments: the whole payload,
                   # stored with the job and printed in the worker's log lines.
                   JOB_SERIALIZER.dumps((defaults.PROCESS_EVENT_FUNC, None, (envelope,), {})),
-                  f"process_event {event} {ident}", "1" if event == "invitee.created" else "0", entry, capture])
+                  f"process_event {event} {ident}", "1" if event == "invitee.created" else "0", entry, capture, ident])
         return (ACCEPTED if created else DUPLICATE), ident

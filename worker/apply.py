@@ -19,7 +19,7 @@ from typing import Any
 from redis.exceptions import WatchError
 from rq import Queue
 
-from shared import defaults, keys, ledger, optouts, stats
+from shared import defaults, keys, ledger, optouts, stats, waiting
 from shared.booking import BookingRecord, BookingStore
 from shared.calendly.payloads import Delivery, PayloadError, parse_delivery
 from shared.calendly.schemas import MAX_TEXT
@@ -69,6 +69,7 @@ def apply_envelope(conn, envelope: Any, settings: Settings) -> dict[str, Any]:
         delivery = parse_delivery(envelope)
     except PayloadError as error:
         stats.count(conn, "deliveries_unusable", error.field)
+        waiting.forget(conn, envelope)  # it will not be applied: its bookings' notices need not wait
         event = envelope.get("event") if isinstance(envelope, dict) else None
         log.error("delivery unusable: %s", error,
                   extra={"event": event if isinstance(event, str) else None, "field": error.field})
@@ -80,7 +81,8 @@ def apply_envelope(conn, envelope: Any, settings: Settings) -> dict[str, Any]:
 
 
 def apply_delivery(conn, delivery: Delivery, settings: Settings, now: datetime) -> dict[str, Any]:
-    """Load, decide, plan and commit, atomically; a summary of what was done."""
+    """Load, decide, plan and commit, atomically; a summary of what was done. In the same
+    transaction the delivery stops being one its bookings' notices wait for (shared/waiting.py)."""
     uris = lifecycle.affected_invitees(delivery)
     with conn.pipeline() as pipe:
         for _ in range(MAX_TRANSACTION_ATTEMPTS):
@@ -96,6 +98,7 @@ def apply_delivery(conn, delivery: Delivery, settings: Settings, now: datetime) 
                 changed = {**decision.records, **plan.records}
                 pipe.multi()
                 _commit(conn, pipe, plan, changed.values(), now)
+                waiting.forget(pipe, delivery.raw)
                 pipe.execute()
                 break
             except WatchError:

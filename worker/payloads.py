@@ -47,7 +47,7 @@ class SmsPayload(Payload):
     notice), rendered then."""
 
     func: ClassVar[str] = SEND_SMS_FUNC
-    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "template", "invitee", "due", "moved"})
+    optional: ClassVar[frozenset[str]] = frozenset({"attempt", "template", "invitee", "due", "moved", "waits"})
     key: str
     kind: str
     to: str
@@ -59,9 +59,11 @@ class SmsPayload(Payload):
     """When it goes (unix seconds), for a notice that waits out quiet hours in rq-scheduler."""
     moved: str | None = None
     """Why it does not go at once (``quiet_hours``); absent for a notice sent at once."""
+    waits: int | None = None
+    """How many times it was put off for a delivery of its booking (worker/sending.py)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return _without_unset(super().to_dict(), ("due", "moved"))
+        return _without_unset(super().to_dict(), ("due", "moved", "waits"))
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,33 @@ class ThrottledHeartbeat:
         super().check_for_suspension(burst)
 
 
+class MessagesBetweenDeliveries:
+    """Queues in priority order (``WORKER_QUEUES``), except that after applying a delivery
+    the worker looks at the messages first: callbacks, sms, then the next delivery.
+
+    With strict priority a burst of deliveries is applied whole before its first
+    confirmation leaves: 2,000 deliveries held every message for about seven seconds of
+    CPU while the provider sat idle (bench/end_to_end.py). Alternating lets one worker's
+    provider call overlap another's delivery. Callbacks keep their place before any
+    message (a STOP is still on the opt-out list before the next send), a message's
+    booking was already written by the delivery that planned it, and a notice whose
+    booking has another delivery still in the queue waits for it (shared/waiting.py): a
+    booking cancelled before its confirmation went out still gets only the cancellation."""
+
+    def reorder_queues(self, reference_queue):
+        if not hasattr(self, "_priority_queues"):
+            self._priority_queues = list(self._ordered_queues)
+        order = self._priority_queues
+        if reference_queue.name == defaults.CALLBACKS_QUEUE:
+            return  # a callback between a delivery and its message changes nothing
+        if reference_queue.name == defaults.EVENTS_QUEUE and reference_queue in order:
+            events = order.index(reference_queue)
+            messages = [q for q in order if q.name in defaults.MESSAGES_FIRST_AFTER_DELIVERY]
+            order = [q for q in order[:events] if q not in messages] + messages + [
+                q for q in order[events:] if q not in messages]
+        self._ordered_queues = order
+
+
 class SafeFailures:
     """A failing job's record without its payload, in the log and in Redis."""
 
@@ -173,12 +200,13 @@ class ShutdownGrace:
         super().teardown()
 
 
-class RelaySimpleWorker(ShutdownGrace, SafeFailures, OneStartTransaction, LeanBookkeeping,
+class RelaySimpleWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, OneStartTransaction, LeanBookkeeping,
                         ThrottledHeartbeat, SimpleWorker):
     """Jobs run in the worker process (``WORKER_CLASS=simple``, the default)."""
 
 
-class RelayForkWorker(ShutdownGrace, SafeFailures, LeanBookkeeping, ThrottledHeartbeat, Worker):
+class RelayForkWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, LeanBookkeeping, ThrottledHeartbeat,
+                      Worker):
     """A forked child per job (``WORKER_CLASS=fork``)."""
 
     def setup_work_horse_signals(self):

@@ -9,14 +9,15 @@ provider's reason.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from shared import defaults, ledger, optouts, stats
+from shared import defaults, ledger, optouts, stats, waiting
 from shared.booking import BookingRecord, BookingStore
 from shared.scrub import mask_phone, safe_message
 from shared.vocabulary import BookingStatus, LedgerEvent, SmsKind
-from worker import context, idempotency, optout, rebook, retry, toll_fraud
+from worker import context, idempotency, optout, rebook, retry, scheduling, toll_fraud
 from worker.messages import message_key, render
 from worker.payloads import Payload, ReminderPayload, Skipped, SmsPayload
 from worker.provider_errors import PermanentError, TransientError
@@ -38,10 +39,13 @@ class DailyCapReached(Exception):
 def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
     """A confirmation or notice, rendered when its delivery was applied. A confirmation for
     a booking cancelled since is not sent; a cancellation or no-show gets its re-booking
-    link now (worker/rebook.py)."""
+    link now (worker/rebook.py). While a delivery of its booking waits to be applied, the
+    notice waits too (shared/waiting.py)."""
     conn = job.connection
     store = BookingStore(conn)
-    record = store.load(payload.invitee) if payload.invitee else None
+    record, deliveries_waiting = waiting.record_and_waiting(conn, payload.invitee) if payload.invitee else (None, 0)
+    if deliveries_waiting and (payload.waits or 0) < defaults.NOTICE_MAX_WAITS:
+        return wait_for_deliveries(conn, payload, job.id)
     reason = _stale_notice(payload.kind, record, datetime.now(timezone.utc))
     params = payload.params
     if reason is None and payload.kind in rebook.LINK_KINDS:
@@ -62,6 +66,21 @@ def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
         return {"status": "skipped", "reason": reason}
     sms = OutboundSms(key=payload.key, kind=payload.kind, to=payload.to, params=params, template_id=payload.template)
     return deliver(job, sms, payload, defaults.SMS_QUEUE)
+
+
+def wait_for_deliveries(conn, payload: SmsPayload, job_id: str) -> dict[str, Any]:
+    """The same notice scheduled again after 1 s, 2 s, 4 s ... (at most
+    NOTICE_WAIT_MAX_DELAY): by then the delivery it waits for is most likely applied."""
+    waits = (payload.waits or 0) + 1
+    delay = min(defaults.NOTICE_WAIT_MAX_DELAY, 2 ** (waits - 1))
+    at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+    with conn.pipeline() as pipe:
+        scheduling.schedule(pipe, conn, at, payload.func, replace(payload, waits=waits).to_dict(),
+                            f"{job_id.split('-wait', 1)[0]}-wait{waits}", queue=defaults.SMS_QUEUE)
+        pipe.execute()
+    log.info("sms %s waits %ds for a delivery of its booking", payload.kind, delay,
+             extra={"sms_kind": payload.kind, "waits": waits})
+    return {"status": "waiting", "waits": waits, "delay": delay}
 
 
 def _stale_notice(kind: str, record: BookingRecord | None, now: datetime) -> str | None:

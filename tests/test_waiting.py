@@ -1,0 +1,107 @@
+"""A notice waits for its own booking's deliveries still in the queue (shared/waiting.py),
+through the receiver, the worker's queue order and a real Redis."""
+
+from datetime import datetime, timedelta, timezone
+
+from rq import Queue
+from rq.job import Job
+from rq_scheduler import Scheduler
+
+from shared import defaults, keys, ledger, waiting
+from shared.calendly import samples
+from tests.helpers import console_messages, post_delivery, run_jobs
+from worker.payloads import SEND_SMS_FUNC, SmsPayload
+
+
+def booking(days=2, **options):
+    return samples.invitee_payload(start=datetime.now(timezone.utc) + timedelta(days=days), **options)
+
+
+def waiting_ids(conn, uri):
+    return {member.decode() for member in conn.smembers(keys.waiting_deliveries(uri))}
+
+
+def waits_scheduled(conn):
+    """The notices put off, by job id: when each runs again (reminders left out)."""
+    return {job_id.decode(): score for job_id, score in conn.zrange(Scheduler.scheduled_jobs_key, 0, -1,
+                                                                      withscores=True) if b"-wait" in job_id}
+
+
+def test_an_accepted_delivery_waits_on_its_booking_until_applied(client, conn):
+    payload = booking()
+    envelope = samples.envelope("invitee.created", payload)
+    assert post_delivery(client, envelope).status_code == 200
+    assert post_delivery(client, envelope).json["status"] == "duplicate"
+    assert waiting_ids(conn, payload["uri"]) == {waiting.delivery_id(envelope)}
+    assert 0 < conn.ttl(keys.waiting_deliveries(payload["uri"])) <= defaults.WAITING_DELIVERY_TTL
+    run_jobs(conn)
+    assert not conn.exists(keys.waiting_deliveries(payload["uri"]))
+
+
+def test_a_rebooking_waits_on_the_new_booking_and_the_old(client, conn):
+    old = booking()
+    new = samples.rescheduled(old, start=datetime.now(timezone.utc) + timedelta(days=3))
+    envelope = samples.envelope("invitee.created", new)
+    post_delivery(client, envelope)
+    assert new["old_invitee"] == old["uri"]
+    assert waiting_ids(conn, new["uri"]) == waiting_ids(conn, old["uri"]) == {waiting.delivery_id(envelope)}
+    run_jobs(conn)
+    assert not conn.exists(keys.waiting_deliveries(new["uri"]), keys.waiting_deliveries(old["uri"]))
+
+
+def test_an_unusable_delivery_stops_holding_its_booking(client, conn):
+    payload = booking()
+    envelope = samples.envelope("invitee.created", payload)
+    Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue(defaults.PROCESS_EVENT_FUNC,
+                                                          dict(envelope, payload=dict(payload, email=None)))
+    conn.sadd(keys.waiting_deliveries(payload["uri"]), waiting.delivery_id(envelope))
+    run_jobs(conn)
+    assert not conn.exists(keys.waiting_deliveries(payload["uri"]))
+
+
+def test_a_confirmation_waits_for_the_cancellation_behind_it_and_others_do_not(client, conn, caplog):
+    cancelled, kept = booking(phone="+1 404 555 0001"), booking(phone="+1 404 555 0002")
+    post_delivery(client, samples.envelope("invitee.created", cancelled))
+    post_delivery(client, samples.envelope("invitee.created", kept))
+    post_delivery(client, samples.envelope("invitee.canceled", samples.canceled(cancelled)))
+    run_jobs(conn)
+    # The kept booking's confirmation went out between deliveries; the cancelled one's
+    # confirmation was put off while its cancellation waited, then the cancellation was sent.
+    assert [(m["kind"], m["to"]) for m in console_messages(caplog)] == [
+        ("confirm", "+1404*****02"), ("cancel", "+1404*****01")]
+    [(job_id, due)] = waits_scheduled(conn).items()
+    assert job_id.endswith("-wait1") and due <= datetime.now(timezone.utc).timestamp() + 2
+    waited = Job.fetch(job_id, connection=conn)
+    assert waited.args[0]["waits"] == 1 and waited.origin == defaults.SMS_QUEUE
+    confirmation = ledger.message_id(waited.args[0]["key"])
+    assert ledger.load(conn, confirmation).state == "planned"
+    # When it runs, the booking is cancelled: skipped, with the reason on record.
+    Queue(defaults.SMS_QUEUE, connection=conn).enqueue(SEND_SMS_FUNC, waited.args[0], job_id=job_id)
+    run_jobs(conn)
+    assert len(console_messages(caplog)) == 2
+    assert ledger.load(conn, confirmation).state == "skipped"
+
+
+def test_a_notice_that_waited_its_limit_goes(client, conn, caplog):
+    payload = booking()
+    post_delivery(client, samples.envelope("invitee.created", payload))
+    run_jobs(conn)
+    # A delivery of the booking that never gets applied (it failed for good), and two
+    # notices of the booking: one put off once less than the limit, one as often as it.
+    conn.sadd(keys.waiting_deliveries(payload["uri"]), "a-delivery-that-failed")
+    for waits in (defaults.NOTICE_MAX_WAITS - 1, defaults.NOTICE_MAX_WAITS):
+        notice = SmsPayload(key=f"notice-{waits}", kind="confirm", to="+14045550003", params={},
+                            invitee=payload["uri"], waits=waits)
+        Queue(defaults.SMS_QUEUE, connection=conn).enqueue(SEND_SMS_FUNC, notice.to_dict(), job_id=f"sms-{waits}")
+    run_jobs(conn)
+    assert [m["kind"] for m in console_messages(caplog)] == ["confirm", "confirm"]
+    assert list(waits_scheduled(conn)) == [f"sms-{defaults.NOTICE_MAX_WAITS - 1}-wait{defaults.NOTICE_MAX_WAITS}"]
+
+
+def test_waits_back_off_to_their_ceiling(conn):
+    from worker.sending import wait_for_deliveries
+
+    payload = SmsPayload(key="k", kind="confirm", to="+14045550001", params={}, invitee="uri", waits=9)
+    outcome = wait_for_deliveries(conn, payload, "sms-abc-wait9")
+    assert outcome == {"status": "waiting", "waits": 10, "delay": defaults.NOTICE_WAIT_MAX_DELAY}
+    assert list(waits_scheduled(conn)) == ["sms-abc-wait10"]
