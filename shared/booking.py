@@ -9,7 +9,7 @@ that run later, so a reminder can check whether its booking is still active.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator
 
@@ -55,7 +55,9 @@ class BookingRecord:
         return replace(self, **changes)
 
     def to_json(self) -> str:
-        data = {k: _encode(v) for k, v in asdict(self).items() if v not in (None, False, ())}
+        # Field by field (every value is immutable): asdict copies each one deeply.
+        values = ((item.name, getattr(self, item.name)) for item in fields(self))
+        data = {k: _encode(v) for k, v in values if v not in (None, False, ())}
         return json.dumps(data, separators=(",", ":"), sort_keys=True)
 
     @classmethod

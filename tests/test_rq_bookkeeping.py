@@ -142,3 +142,30 @@ def test_an_idle_worker_blocks_as_rqs_and_takes_what_arrives(conn):
     started = time.monotonic()
     job, queue = TakeAndReadQueue.dequeue_any(queues, 5, connection=conn)
     assert (queue.name, job.args) == ("second", (7, 8)) and time.monotonic() - started < 3
+
+
+def test_each_serializer_is_checked_once_and_answers_as_rqs_own(monkeypatch):
+    import importlib
+
+    from rq import serializers
+    from worker import rq_bookkeeping
+
+    checks = []
+    monkeypatch.setattr(serializers, "resolve_serializer",
+                        lambda serializer=None, check=serializers.resolve_serializer: checks.append(serializer)
+                        or check(serializer))
+    monkeypatch.setattr(rq_bookkeeping.resolve_serializer_once, "__defaults__", (None, {}))
+    for name in rq_bookkeeping.SERIALIZER_USERS:
+        assert importlib.import_module(name).resolve_serializer is rq_bookkeeping.resolve_serializer_once
+    resolve = rq_bookkeeping.resolve_serializer_once
+    for _ in range(3):
+        assert resolve(serializers.JSONSerializer) is serializers.JSONSerializer
+        assert resolve("rq.serializers.JSONSerializer") is serializers.JSONSerializer
+        assert resolve(None) is serializers.DefaultSerializer
+        try:
+            resolve(object())
+        except NotImplementedError:
+            pass
+        else:
+            raise AssertionError("a serializer without dumps and loads was accepted")
+    assert len(checks) == 3 + 3  # three kept, and the refused one asked each time
