@@ -169,3 +169,48 @@ def test_each_serializer_is_checked_once_and_answers_as_rqs_own(monkeypatch):
         else:
             raise AssertionError("a serializer without dumps and loads was accepted")
     assert len(checks) == 3 + 3  # three kept, and the refused one asked each time
+
+
+def _count_round_trips(monkeypatch):
+    from redis.connection import AbstractConnection
+
+    sent = []
+    send = AbstractConnection.send_packed_command
+    monkeypatch.setattr(AbstractConnection, "send_packed_command",
+                        lambda self, command, check_health=True: sent.append(1) or send(self, command, check_health))
+    return sent
+
+
+def _worker_with_two_jobs(conn, born=True):
+    queues = [Queue("events", connection=conn), Queue("sms", connection=conn)]
+    first, second = queues[0].enqueue(add, 1, 2, result_ttl=600), queues[1].enqueue(add, 3, 4, result_ttl=600)
+    worker = RelaySimpleWorker(queues, connection=conn)
+    if born:  # as work() does before its loop
+        worker.register_birth()
+    return worker, first, second
+
+
+def test_a_jobs_finish_travels_with_the_next_take(conn, monkeypatch):
+    worker, first, second = _worker_with_two_jobs(conn)
+    worker.execute_job(*worker.dequeue_job_and_maintain_ttl(None))
+    assert first.get_status(refresh=True) == JobStatus.STARTED  # not sent yet
+    sent = _count_round_trips(monkeypatch)
+    job, queue = worker.queue_class.dequeue_any(worker.queues, None, connection=conn)
+    assert (job.id, len(sent)) == (second.id, 1)
+    assert first.get_status(refresh=True) == JobStatus.FINISHED and first.return_value() == 3
+    assert conn.hget(worker.key, "state") == b"idle"
+
+
+def test_a_finish_is_sent_when_the_script_cache_was_emptied(conn):
+    worker, first, second = _worker_with_two_jobs(conn)
+    worker.execute_job(*worker.dequeue_job_and_maintain_ttl(None))
+    conn.script_flush()  # as after a restart of Redis
+    job, queue = worker.queue_class.dequeue_any(worker.queues, None, connection=conn)
+    assert job.id == second.id and first.get_status(refresh=True) == JobStatus.FINISHED
+
+
+def test_a_worker_that_stops_after_a_job_sends_its_finish(conn):
+    worker, first, second = _worker_with_two_jobs(conn, born=False)
+    worker.work(burst=True, max_jobs=1)
+    assert first.get_status(refresh=True) == JobStatus.FINISHED and first.return_value() == 3
+    assert second.get_status(refresh=True) == JobStatus.QUEUED

@@ -117,4 +117,6 @@ def test_the_worker_is_shown_idle_after_a_job(conn):
     queues[1].enqueue(len, "abcd")
     job, queue = worker.dequeue_job_and_maintain_ttl(None)
     worker.execute_job(job, queue)
+    # The job's finish goes with the worker's next look at its queues (FinishWithNextTake).
+    assert worker.queue_class.dequeue_any(worker.queues, None, connection=conn) is None
     assert conn.hget(worker.key, "state") == b"idle"

@@ -34,10 +34,14 @@ serializer never changes, so each one is checked once (``resolve_serializer_once
 
 from __future__ import annotations
 
+import logging
 import time
 from importlib import import_module
+from typing import Any, Callable
+from weakref import WeakKeyDictionary
 
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError, RedisError
 from rq import Queue, serializers
 from rq.executions import Execution
 from rq.exceptions import NoSuchJobError
@@ -46,6 +50,8 @@ from rq.rate_limit import release_slot
 from rq.results import Result
 from rq.utils import as_text, now, utcformat
 from rq.worker import WorkerStatus
+
+log = logging.getLogger("relay.worker")
 
 def resolve_serializer_once(serializer=None, _resolved={}):  # noqa: B006 - the cache, on purpose
     """RQ's ``resolve_serializer``, the answer kept per serializer (an unhashable one is
@@ -88,11 +94,12 @@ class TakeAndReadQueue(Queue):
                     death_penalty_class=None):
         queues = list(queues)
         if len(queues) == 1:  # RQ moves a single queue's job to an intermediate list: its own path
+            _send_pending_finish(connection)
             return super().dequeue_any(queues, timeout, connection, job_class, serializer, death_penalty_class)
         job_cls = job_class or cls.job_class
         while True:
-            taken = _TAKE(keys=[queue.key for queue in queues], args=[job_cls.redis_job_namespace_prefix],
-                          client=connection)
+            taken = _take_with_pending_finish(connection, [queue.key for queue in queues],
+                                              job_cls.redis_job_namespace_prefix)
             if not taken:
                 return super().dequeue_any(queues, timeout, connection, job_class, serializer, death_penalty_class)
             queue_key, job_id, fields = as_text(taken[0]), as_text(taken[1]), taken[2]
@@ -106,6 +113,35 @@ class TakeAndReadQueue(Queue):
             queue = cls.from_queue_key(queue_key, connection=connection, job_class=job_cls,
                                        serializer=serializer, death_penalty_class=death_penalty_class)
             return job, queue
+
+
+def _take_with_pending_finish(connection, queue_keys: list[str], prefix: str):
+    """The take script, after the previous job's finish when one waits to be sent
+    (``FinishWithNextTake``): both in one MULTI/EXEC, one round trip."""
+    pending = PENDING_FINISH.pop(connection, None)
+    if pending is None:
+        return _TAKE(keys=queue_keys, args=[prefix], client=connection)
+    pipeline, settle = pending
+    pipeline.evalsha(_TAKE.sha, len(queue_keys), *queue_keys, prefix)
+    with pipeline:
+        *finished, taken = pipeline.execute(raise_on_error=False)
+    settle(finished)
+    if isinstance(taken, NoScriptError):  # Redis restarted since the script was loaded
+        return _TAKE(keys=queue_keys, args=[prefix], client=connection)
+    if isinstance(taken, Exception):
+        raise taken
+    return taken
+
+
+def _send_pending_finish(connection) -> None:
+    pending = PENDING_FINISH.pop(connection, None)
+    if pending is not None:
+        LeanBookkeeping._send_finish(*pending)
+
+
+PENDING_FINISH: "WeakKeyDictionary[Any, tuple[Any, Callable[[list], None]]]" = WeakKeyDictionary()
+"""Per worker connection: the last job's finish transaction, not yet sent, and what to do
+with its answers."""
 
 
 MARK_FINISHED = """
@@ -138,24 +174,63 @@ class LeanBookkeeping:
     def handle_job_success(self, job, queue, started_job_registry, execution):
         if not _plain(job):
             return super().handle_job_success(job, queue, started_job_registry, execution)
-        with self.connection.pipeline() as pipeline:  # one MULTI/EXEC
-            self.increment_successful_job_count(pipeline=pipeline)
-            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
-            result_ttl = job.get_result_ttl(self.default_result_ttl)
-            job._status = JobStatus.FINISHED
-            if result_ttl != 0:
-                pipeline.eval(MARK_FINISHED, 1, job.key, JobStatus.FINISHED.value, utcformat(job.ended_at))
-                Result.create(job, Result.Type.SUCCESSFUL, return_value=job._result, ttl=result_ttl,
-                              worker_name=self.name, pipeline=pipeline, execution_id=execution.id,
-                              execution_started_at=execution.created_at, execution_ended_at=job.ended_at)
-                job.finished_job_registry.add(job, result_ttl, pipeline)
-            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
-            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            pipeline.scard(job.dependents_key)
-            dependents = pipeline.execute()[-1]
-        if dependents:
+        pipeline = self.connection.pipeline()  # one MULTI/EXEC
+        self._queue_finish(pipeline, job, execution)
+        self._send_finish(pipeline, lambda answers: self._settle_finish(answers, job, queue))
+
+    @staticmethod
+    def _send_finish(pipeline, settle):
+        with pipeline:
+            answers = pipeline.execute()
+        settle(answers)
+
+    def _settle_finish(self, answers: list, job, queue) -> None:
+        """After the finish committed: the dependents it counted, released as RQ releases them."""
+        failed = [answer for answer in answers if isinstance(answer, Exception)]
+        if failed:  # sent with the next take (raise_on_error=False): that job is already popped
+            log.error("finishing job %s failed: %s", job.id, type(failed[0]).__name__)
+            return
+        if answers[-1]:
             queue.enqueue_ready_jobs_by_queue(queue.move_dependents_to_ready(job))
         release_slot(job)
+
+    def _queue_finish(self, pipeline, job, execution) -> None:
+        self.increment_successful_job_count(pipeline=pipeline)
+        self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+        result_ttl = job.get_result_ttl(self.default_result_ttl)
+        job._status = JobStatus.FINISHED
+        if result_ttl != 0:
+            pipeline.eval(MARK_FINISHED, 1, job.key, JobStatus.FINISHED.value, utcformat(job.ended_at))
+            Result.create(job, Result.Type.SUCCESSFUL, return_value=job._result, ttl=result_ttl,
+                          worker_name=self.name, pipeline=pipeline, execution_id=execution.id,
+                          execution_started_at=execution.created_at, execution_ended_at=job.ended_at)
+            job.finished_job_registry.add(job, result_ttl, pipeline)
+        job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+        self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+        # "idle" here, not in a round trip of its own after the job (ThrottledHeartbeat
+        # then skips RQ's own write of the same state).
+        self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
+        pipeline.scard(job.dependents_key)
+
+
+class FinishWithNextTake:
+    """For ``SimpleWorker``: a job's finish transaction is not sent on its own but with the
+    take of the next job, in the same MULTI/EXEC (one round trip a job fewer). The worker
+    goes straight from one to the other, and before it blocks on empty queues the take has
+    sent it; one left when the worker stops is sent then (``teardown``). A worker that
+    dies between the two leaves its last job "started", which the abandoned-job recovery
+    requeues, as it requeues a job whose worker died just before RQ's own finish: the
+    relay's jobs are safe to run twice (worker/idempotency.py)."""
+
+    def _send_finish(self, pipeline, settle):
+        PENDING_FINISH[self.connection] = (pipeline, settle)
+
+    def teardown(self):
+        try:
+            _send_pending_finish(self.connection)
+        except RedisError as error:
+            log.error("finishing the last job failed: %s", type(error).__name__)
+        super().teardown()
 
 
 class OneStartTransaction:

@@ -37,7 +37,7 @@ from rq.worker import WorkerStatus
 from shared import defaults
 from shared.logs import safe_traceback
 from shared.scrub import safe_message
-from worker.rq_bookkeeping import LeanBookkeeping, OneStartTransaction
+from worker.rq_bookkeeping import FinishWithNextTake, LeanBookkeeping, OneStartTransaction
 
 log = logging.getLogger("relay.worker")
 
@@ -200,8 +200,8 @@ class ShutdownGrace:
         super().teardown()
 
 
-class RelaySimpleWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, OneStartTransaction, LeanBookkeeping,
-                        ThrottledHeartbeat, SimpleWorker):
+class RelaySimpleWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, FinishWithNextTake, OneStartTransaction,
+                        LeanBookkeeping, ThrottledHeartbeat, SimpleWorker):
     """Jobs run in the worker process (``WORKER_CLASS=simple``, the default)."""
 
 
