@@ -46,7 +46,7 @@ def is_opted_out(client, phone_e164: str) -> bool:
 def look_up(client, phone_e164: str):
     """The lookup: its answer (truthy when the number is listed), or, in a pipeline,
     queued with the pipeline's other commands."""
-    return client.hexists(keys.OPTOUTS, _field(phone_e164))
+    return client.hexists(keys.OPTOUTS, field(phone_e164))
 
 
 def opted_out_among(client, phones) -> set[str]:
@@ -54,7 +54,7 @@ def opted_out_among(client, phones) -> set[str]:
     phones = sorted(set(phones))
     if not phones:
         return set()
-    found = client.hmget(keys.OPTOUTS, [_field(phone) for phone in phones])
+    found = client.hmget(keys.OPTOUTS, [field(phone) for phone in phones])
     return {phone for phone, entry in zip(phones, found) if entry is not None}
 
 
@@ -63,12 +63,12 @@ def add(client, phone: str, source: str, at: float | None = None) -> bool:
     number = canonical(phone)
     entry = json.dumps({"phone": mask_phone(number), "at": round(at or time.time(), 3), "source": source},
                        separators=(",", ":"))
-    return bool(client.hsetnx(keys.OPTOUTS, _field(number), entry))
+    return bool(client.hsetnx(keys.OPTOUTS, field(number), entry))
 
 
 def remove(client, phone: str, source: str) -> bool:
     """Take the number off the list; True if it was on it. ``source`` is for the caller's log."""
-    return bool(client.hdel(keys.OPTOUTS, _field(canonical(phone))))
+    return bool(client.hdel(keys.OPTOUTS, field(canonical(phone))))
 
 
 def entries(client) -> list[OptOut]:
@@ -77,7 +77,8 @@ def entries(client) -> list[OptOut]:
     return sorted(found, key=lambda entry: entry.at, reverse=True)
 
 
-def _field(phone: str) -> str:
+def field(phone: str) -> str:
+    """A number's field in the list: a digest of its canonical form."""
     try:
         number = canonical(phone)
     except ValueError:

@@ -145,7 +145,7 @@ def test_a_message_in_flight_elsewhere_is_not_sent_again_now(conn):
 
 def test_a_read_sent_with_the_claim_can_refuse_it_and_gives_the_lease_back(conn):
     key = "sms|confirm|invitee|v"
-    listed = lambda pipe: pipe.exists("listed")  # noqa: E731
+    listed = lambda pipe, lease: pipe.exists("listed")  # noqa: E731
     assert idempotency.claim(conn, key, refuse_if=listed)  # not listed: claimed
     idempotency.release(conn, key)
     conn.set("listed", "1")

@@ -103,3 +103,28 @@ def test_booking_with_the_hosts_number_does_not_escape_the_cap(client, conn, cap
     kinds = [m["kind"] for m in console_messages(caplog)]
     assert kinds.count("confirm") == 2 and kinds.count("host_notify") == 3
     assert stats.read(conn, "sms")[("confirm", "skipped", "daily_cap")] == 1
+
+
+def test_the_guard_sent_with_the_claim_acts_only_for_a_claim_it_took(conn):
+    from shared import keys, optouts
+    from worker import idempotency
+
+    number = "+4915123456789"
+    slots = toll_fraud._key(number)
+
+    def claim(key, cap=1):
+        return idempotency.claim(conn, key, refuse_if=lambda pipe, lease: toll_fraud.guard_send(
+            pipe, lease, number, key, cap))
+
+    assert claim("m1") and conn.zcard(slots) == 1  # claimed, and its slot taken with it
+    with pytest.raises(idempotency.AlreadyInFlight):
+        claim("m1")  # another run holds it: that run's slot, none taken again
+    idempotency.mark_sent(conn, "m1", "id-1")
+    assert claim("m1") is False and conn.zcard(slots) == 1  # a duplicate takes no slot
+    with pytest.raises(idempotency.ClaimRefused) as refused:
+        claim("m2")
+    assert refused.value.reason == toll_fraud.DAILY_CAP and conn.get(keys.sent("m2")) is None
+    optouts.add(conn, number, "test")
+    with pytest.raises(idempotency.ClaimRefused) as refused:
+        claim("m3", cap=5)
+    assert refused.value.reason == "opted_out" and conn.zcard(slots) == 1 and conn.get(keys.sent("m3")) is None

@@ -9,6 +9,7 @@ the provider had accepted it just before the kill.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Callable
 
 from shared import keys
@@ -29,38 +30,46 @@ class AlreadyInFlight(TransientError):
 
 
 class ClaimRefused(Exception):
-    """The read sent with the claim (``refuse_if``) answered yes: the claim was given back."""
+    """The command sent with the claim (``refuse_if``) answered yes: the claim was given
+    back. ``reason`` is its answer."""
+
+    def __init__(self, answer: Any):
+        self.reason = answer.decode() if isinstance(answer, bytes) else answer
+        super().__init__(f"claim refused: {self.reason}")
 
 
-def claim(conn, message_key: str, refuse_if: Callable[[Any], None] | None = None) -> bool:
-    """Take the lease; False when the message was already sent. ``refuse_if(pipe)`` queues
-    one read that travels with the claim (the opt-out list: one round trip for both): when
-    it answers yes, the lease is given back and ClaimRefused raised."""
+def claim(conn, message_key: str, refuse_if: Callable[[Any, tuple[str, str]], None] | None = None) -> bool:
+    """Take the lease; False when the message was already sent. ``refuse_if(pipe, lease)``
+    queues one command that travels with the claim, in its round trip (the opt-out list and
+    the daily cap); ``lease`` is this run's (key, value), so that a script can tell whether
+    the claim was taken. When it answers yes, the lease is given back and ClaimRefused raised."""
     key = keys.sent(message_key)
-    taken, refused = _take(conn, key, refuse_if)
+    lease = (key, f"{IN_FLIGHT}:{secrets.token_hex(8)}")  # this run's, told apart from another's
+    taken, refused = _take(conn, lease, refuse_if)
     if not taken:
         value = conn.get(key)
         if value is not None:
             if value.decode().startswith(SENT_PREFIX):
                 return False
             raise AlreadyInFlight(f"message {keys.digest(message_key)} is being sent by another run")
-        taken, refused = _take(conn, key, refuse_if)  # the lease expired between the two calls
+        taken, refused = _take(conn, lease, refuse_if)  # the lease expired between the two calls
         if not taken:
             return False
     if refused:
         release(conn, message_key)
-        raise ClaimRefused()
+        raise ClaimRefused(refused)
     return True
 
 
-def _take(conn, key: str, refuse_if: Callable[[Any], None] | None) -> tuple[bool, bool]:
+def _take(conn, lease: tuple[str, str], refuse_if) -> tuple[bool, Any]:
+    key, value = lease
     if refuse_if is None:
-        return bool(conn.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS)), False
+        return bool(conn.set(key, value, nx=True, ex=LEASE_SECONDS)), None
     with conn.pipeline(transaction=False) as pipe:
-        pipe.set(key, IN_FLIGHT, nx=True, ex=LEASE_SECONDS)
-        refuse_if(pipe)
+        pipe.set(key, value, nx=True, ex=LEASE_SECONDS)
+        refuse_if(pipe, lease)
         taken, refused = pipe.execute()
-    return bool(taken), bool(refused)
+    return bool(taken), refused
 
 
 def mark_sent(conn, message_key: str, provider_id: str) -> None:

@@ -32,10 +32,6 @@ OPTED_OUT = "opted_out"
 """The skip reason of a message to a number on the opt-out list (shared/optouts.py)."""
 
 
-class DailyCapReached(Exception):
-    """The number had SMS_DAILY_CAP_PER_NUMBER messages in the last 24 hours."""
-
-
 def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
     """A confirmation or notice, rendered when its delivery was applied. A confirmation for
     a booking cancelled since is not sent; a cancellation or no-show gets its re-booking
@@ -172,11 +168,14 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
     capped = ctx.settings.sms_daily_cap is not None and not to_host
     accepted: dict[str, str] = {}
 
+    def guard(pipe, lease) -> None:
+        # With the send-once claim, in its round trip, and only if it was taken: the opt-out
+        # list (it binds the host's number too: whoever replied STOP asked for no messages),
+        # then the daily cap. A message already sent takes no slot; one refused gives its
+        # claim back (a later replay, a day on, can still send it).
+        toll_fraud.guard_send(pipe, lease, sms.to, sms.key, ctx.settings.sms_daily_cap if capped else None)
+
     def send() -> str:
-        # Inside the send-once claim: a message already sent takes no slot, and one refused
-        # here releases its claim (a later replay, a day on, can still send it).
-        if capped and not toll_fraud.take_slot(conn, sms.to, sms.key, ctx.settings.sms_daily_cap):
-            raise DailyCapReached()
         accepted["id"] = ctx.sms.send(sms)
         return accepted["id"]
 
@@ -185,17 +184,15 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
         ledger.record(pipe, message, LedgerEvent.SENT, provider_id=accepted["id"])
 
     try:
-        # An opt-out binds the host's number too: whoever replied STOP asked for no messages.
-        provider_id = idempotency.run_once(conn, sms.key, send, also=record_sent,
-                                           refuse_if=lambda pipe: optouts.look_up(pipe, sms.to))
-    except idempotency.ClaimRefused:
-        skip(conn, message, sms.kind, OPTED_OUT)
-        log.info("sms %s not sent: the number opted out", sms.kind, extra={"sms_kind": sms.kind, "reason": OPTED_OUT})
-        return {"status": "skipped", "reason": OPTED_OUT}
-    except DailyCapReached:
-        skip(conn, message, sms.kind, toll_fraud.DAILY_CAP)
-        toll_fraud.log_refusal(f"sms:{sms.kind}", toll_fraud.DAILY_CAP, sms.to)
-        return {"status": "skipped", "reason": toll_fraud.DAILY_CAP}
+        provider_id = idempotency.run_once(conn, sms.key, send, also=record_sent, refuse_if=guard)
+    except idempotency.ClaimRefused as refusal:
+        reason = OPTED_OUT if refusal.reason == OPTED_OUT else toll_fraud.DAILY_CAP
+        skip(conn, message, sms.kind, reason)
+        if reason == OPTED_OUT:
+            log.info("sms %s not sent: the number opted out", sms.kind, extra={"sms_kind": sms.kind, "reason": reason})
+        else:
+            toll_fraud.log_refusal(f"sms:{sms.kind}", reason, sms.to)
+        return {"status": "skipped", "reason": reason}
     except TransientError as error:
         stats.count(conn, "sms", sms.kind, "retry", "")
         try:

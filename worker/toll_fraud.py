@@ -20,7 +20,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
-from shared import defaults, keys
+from shared import defaults, keys, optouts
 from shared.scrub import mask_phone
 from shared.settings import Settings
 
@@ -68,14 +68,16 @@ def _region_and_kind(e164: str) -> tuple[str, int] | None:
     return phonenumbers.region_code_for_number(number), phonenumbers.number_type(number)
 
 
-TAKE_SLOT = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]))
-if redis.call('ZSCORE', KEYS[1], ARGV[4]) then return 1 end
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
-redis.call('ZADD', KEYS[1], ARGV[1], ARGV[4])
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
+SLOT = """
+redis.call('ZREMRANGEBYSCORE', {slots}, '-inf', tonumber({now}) - tonumber({window}))
+if redis.call('ZSCORE', {slots}, {member}) then return {ok} end
+if redis.call('ZCARD', {slots}) >= tonumber({cap}) then return {full} end
+redis.call('ZADD', {slots}, {now}, {member})
+redis.call('EXPIRE', {slots}, {window})
+return {ok}
 """
+TAKE_SLOT = SLOT.format(slots="KEYS[1]", now="ARGV[1]", window="ARGV[2]", cap="ARGV[3]", member="ARGV[4]",
+                        ok="1", full="0")
 """One sorted set per number: the messages sent to it in the last window, by time. Forget
 what is older, then take a slot if fewer than the cap remain; a message that already holds
 one (a retry of the same message) keeps it. One script: two workers cannot both take the
@@ -87,6 +89,25 @@ def take_slot(conn, number: str, message_key: str, cap: int, now: float | None =
     taken = conn.eval(TAKE_SLOT, 1, _key(number), now if now is not None else time.time(),
                       defaults.SMS_CAP_WINDOW, cap, keys.digest(message_key))
     return bool(taken)
+
+
+GUARD_SEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'opted_out' end
+if ARGV[3] == '' then return false end
+""" + SLOT.format(slots="KEYS[3]", now="ARGV[3]", window="ARGV[4]", cap="ARGV[5]", member="ARGV[6]", ok="false",
+                  full=f"'{DAILY_CAP}'")
+"""Sent with a message's send-once claim (worker/idempotency.py), in its round trip: only if
+the claim was taken (the lease holds this run's value), the opt-out list, then the number's
+daily cap (``TAKE_SLOT``, when capped). Answers the refusal's reason, or nothing."""
+
+
+def guard_send(pipe, lease: tuple[str, str], number: str, message_key: str, cap: int | None,
+               now: float | None = None) -> None:
+    """Queue ``GUARD_SEND`` on the claim's pipeline (``refuse_if``)."""
+    slot = [now if now is not None else time.time(), defaults.SMS_CAP_WINDOW, cap, keys.digest(message_key)]
+    pipe.eval(GUARD_SEND, 3, lease[0], keys.OPTOUTS, _key(number), lease[1], optouts.field(number),
+              *(slot if cap is not None else ["", "", "", ""]))
 
 
 def give_back(conn, number: str, message_key: str) -> None:
