@@ -214,3 +214,13 @@ def test_a_worker_that_stops_after_a_job_sends_its_finish(conn):
     worker.work(burst=True, max_jobs=1)
     assert first.get_status(refresh=True) == JobStatus.FINISHED and first.return_value() == 3
     assert second.get_status(refresh=True) == JobStatus.QUEUED
+
+
+def test_with_rqs_own_queue_class_each_finish_is_sent_at_once(conn):
+    # `rq worker -w worker.rq_worker.RelaySimpleWorker` passes RQ's Queue as the queue class.
+    queue = Queue("reminders", connection=conn)
+    job = queue.enqueue(add, 5, 6, result_ttl=600)
+    worker = RelaySimpleWorker([queue], connection=conn, queue_class=Queue)
+    worker.register_birth()
+    worker.execute_job(*worker.dequeue_job_and_maintain_ttl(None))
+    assert job.get_status(refresh=True) == JobStatus.FINISHED and job.return_value() == 11

@@ -223,6 +223,8 @@ class FinishWithNextTake:
     relay's jobs are safe to run twice (worker/idempotency.py)."""
 
     def _send_finish(self, pipeline, settle):
+        if not issubclass(self.queue_class, TakeAndReadQueue):  # `rq worker --queue-class`: no take to go with
+            return super()._send_finish(pipeline, settle)
         PENDING_FINISH[self.connection] = (pipeline, settle)
 
     def teardown(self):
