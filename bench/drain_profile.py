@@ -63,7 +63,8 @@ def release_reminders(conn, count: int) -> None:
     from worker import apply
     from worker.scheduling import BatchScheduler
 
-    settings = Settings(reminder_offsets=(timedelta(hours=1),), followup_delay=None, crm_backend="off")
+    settings = Settings(reminder_offsets=(timedelta(hours=1),), followup_delay=None, crm_backend="off",
+                        quiet_hours=None)  # whatever the time of day
     start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=2)
     for i in range(count):
         payload = samples.invitee_payload(start=start, phone=f"+1 404-555-{i % 10000:04d}")
