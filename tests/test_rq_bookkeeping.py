@@ -224,3 +224,41 @@ def test_with_rqs_own_queue_class_each_finish_is_sent_at_once(conn):
     worker.register_birth()
     worker.execute_job(*worker.dequeue_job_and_maintain_ttl(None))
     assert job.get_status(refresh=True) == JobStatus.FINISHED and job.return_value() == 11
+
+
+def test_a_finish_lost_with_the_connection_goes_with_the_next_attempt(conn, monkeypatch):
+    import pytest
+    from redis.client import Pipeline
+    from redis.exceptions import ConnectionError
+
+    worker, first, second = _worker_with_two_jobs(conn)
+    worker.execute_job(*worker.dequeue_job_and_maintain_ttl(None))
+    execute = Pipeline.execute
+    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: (_ for _ in ()).throw(ConnectionError("gone")))
+    with pytest.raises(ConnectionError):
+        worker.queue_class.dequeue_any(worker.queues, None, connection=conn)
+    monkeypatch.setattr(Pipeline, "execute", execute)
+    assert first.get_status(refresh=True) == JobStatus.STARTED
+    job, _ = worker.queue_class.dequeue_any(worker.queues, None, connection=conn)  # RQ's loop tries again
+    assert job.id == second.id and first.get_status(refresh=True) == JobStatus.FINISHED
+
+
+def test_a_suspended_worker_first_sends_its_last_finish(conn):
+    import threading
+    import time
+
+    from rq.suspension import resume, suspend
+
+    worker, first, _ = _worker_with_two_jobs(conn)
+    worker.execute_job(*worker.dequeue_job_and_maintain_ttl(None))
+    suspend(conn)
+    waiting = threading.Thread(target=worker.check_for_suspension, args=(False,))
+    waiting.start()
+    try:
+        deadline = time.monotonic() + 5
+        while first.get_status(refresh=True) != JobStatus.FINISHED and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.get_status(refresh=True) == JobStatus.FINISHED  # while still suspended
+    finally:
+        resume(conn)
+        waiting.join(timeout=5)

@@ -117,14 +117,18 @@ class TakeAndReadQueue(Queue):
 
 def _take_with_pending_finish(connection, queue_keys: list[str], prefix: str):
     """The take script, after the previous job's finish when one waits to be sent
-    (``FinishWithNextTake``): both in one MULTI/EXEC, one round trip."""
-    pending = PENDING_FINISH.pop(connection, None)
+    (``FinishWithNextTake``): both in one MULTI/EXEC, one round trip. The finish is
+    forgotten only once Redis answered: after a lost connection RQ's dequeue tries again,
+    and the finish goes with the next attempt."""
+    pending = PENDING_FINISH.get(connection)
     if pending is None:
         return _TAKE(keys=queue_keys, args=[prefix], client=connection)
-    pipeline, settle = pending
-    pipeline.evalsha(_TAKE.sha, len(queue_keys), *queue_keys, prefix)
-    with pipeline:
+    build, settle = pending
+    with connection.pipeline() as pipeline:
+        build(pipeline)
+        pipeline.evalsha(_TAKE.sha, len(queue_keys), *queue_keys, prefix)
         *finished, taken = pipeline.execute(raise_on_error=False)
+    PENDING_FINISH.pop(connection, None)
     settle(finished)
     if isinstance(taken, NoScriptError):  # Redis restarted since the script was loaded
         return _TAKE(keys=queue_keys, args=[prefix], client=connection)
@@ -133,15 +137,23 @@ def _take_with_pending_finish(connection, queue_keys: list[str], prefix: str):
     return taken
 
 
+def _send_now(connection, build, settle) -> None:
+    with connection.pipeline() as pipeline:
+        build(pipeline)
+        answers = pipeline.execute()
+    settle(answers)
+
+
 def _send_pending_finish(connection) -> None:
-    pending = PENDING_FINISH.pop(connection, None)
+    pending = PENDING_FINISH.get(connection)
     if pending is not None:
-        LeanBookkeeping._send_finish(*pending)
+        _send_now(connection, *pending)
+        PENDING_FINISH.pop(connection, None)
 
 
-PENDING_FINISH: "WeakKeyDictionary[Any, tuple[Any, Callable[[list], None]]]" = WeakKeyDictionary()
-"""Per worker connection: the last job's finish transaction, not yet sent, and what to do
-with its answers."""
+PENDING_FINISH: "WeakKeyDictionary[Any, tuple[Callable[[Any], None], Callable[[list], None]]]" = WeakKeyDictionary()
+"""Per worker connection: what queues the last job's finish on a pipeline, not yet sent,
+and what to do with the answers."""
 
 
 MARK_FINISHED = """
@@ -174,15 +186,11 @@ class LeanBookkeeping:
     def handle_job_success(self, job, queue, started_job_registry, execution):
         if not _plain(job):
             return super().handle_job_success(job, queue, started_job_registry, execution)
-        pipeline = self.connection.pipeline()  # one MULTI/EXEC
-        self._queue_finish(pipeline, job, execution)
-        self._send_finish(pipeline, lambda answers: self._settle_finish(answers, job, queue))
+        self._send_finish(lambda pipeline: self._queue_finish(pipeline, job, execution),  # one MULTI/EXEC
+                          lambda answers: self._settle_finish(answers, job, queue))
 
-    @staticmethod
-    def _send_finish(pipeline, settle):
-        with pipeline:
-            answers = pipeline.execute()
-        settle(answers)
+    def _send_finish(self, build, settle):
+        _send_now(self.connection, build, settle)
 
     def _settle_finish(self, answers: list, job, queue) -> None:
         """After the finish committed: the dependents it counted, released as RQ releases them."""
@@ -217,15 +225,21 @@ class FinishWithNextTake:
     """For ``SimpleWorker``: a job's finish transaction is not sent on its own but with the
     take of the next job, in the same MULTI/EXEC (one round trip a job fewer). The worker
     goes straight from one to the other, and before it blocks on empty queues the take has
-    sent it; one left when the worker stops is sent then (``teardown``). A worker that
+    sent it; one left when the worker is suspended or stops is sent then. A worker that
     dies between the two leaves its last job "started", which the abandoned-job recovery
     requeues, as it requeues a job whose worker died just before RQ's own finish: the
     relay's jobs are safe to run twice (worker/idempotency.py)."""
 
-    def _send_finish(self, pipeline, settle):
+    def _send_finish(self, build, settle):
         if not issubclass(self.queue_class, TakeAndReadQueue):  # `rq worker --queue-class`: no take to go with
-            return super()._send_finish(pipeline, settle)
-        PENDING_FINISH[self.connection] = (pipeline, settle)
+            return super()._send_finish(build, settle)
+        _send_pending_finish(self.connection)  # another worker's on the same client (tests), never lost
+        PENDING_FINISH[self.connection] = (build, settle)
+
+    def set_state(self, state, pipeline=None):
+        if state == WorkerStatus.SUSPENDED:  # `rq suspend`: no take follows until `rq resume`
+            _send_pending_finish(self.connection)
+        super().set_state(state, pipeline)
 
     def teardown(self):
         try:
