@@ -128,3 +128,29 @@ def test_the_guard_sent_with_the_claim_acts_only_for_a_claim_it_took(conn):
     with pytest.raises(idempotency.ClaimRefused) as refused:
         claim("m3", cap=5)
     assert refused.value.reason == "opted_out" and conn.zcard(slots) == 1 and conn.get(keys.sent("m3")) is None
+
+
+def test_the_guard_takes_no_slot_for_a_message_sent_before_the_window(conn):
+    from worker import idempotency
+
+    number = "+4915123456789"
+    slots = toll_fraud._key(number)
+    guard = lambda pipe, lease: toll_fraud.guard_send(pipe, lease, number, "m1", 5)  # noqa: E731
+    assert idempotency.claim(conn, "m1", refuse_if=guard)
+    idempotency.mark_sent(conn, "m1", "id-1")
+    conn.delete(slots)  # its slot forgotten, as 24 hours later
+    assert idempotency.claim(conn, "m1", refuse_if=guard) is False  # a replay: a duplicate ...
+    assert conn.zcard(slots) == 0  # ... that takes no slot
+
+
+def test_a_guard_that_fails_gives_the_lease_back(conn):
+    import pytest
+    from redis.exceptions import ResponseError
+
+    from shared import keys
+    from worker import idempotency
+
+    broken = lambda pipe, lease: pipe.eval("return redis.error_reply('broken')", 0)  # noqa: E731
+    with pytest.raises(ResponseError):
+        idempotency.claim(conn, "m1", refuse_if=broken)
+    assert conn.get(keys.sent("m1")) is None  # a retry can claim it at once

@@ -68,8 +68,17 @@ def _take(conn, lease: tuple[str, str], refuse_if) -> tuple[bool, Any]:
     with conn.pipeline(transaction=False) as pipe:
         pipe.set(key, value, nx=True, ex=LEASE_SECONDS)
         refuse_if(pipe, lease)
-        taken, refused = pipe.execute()
+        taken, refused = pipe.execute(raise_on_error=False)
+    if isinstance(taken, Exception):
+        raise taken
+    if isinstance(refused, Exception):  # the lease was taken but not checked: not left to block a retry
+        if taken:
+            conn.eval(GIVE_BACK_OWN, 1, key, value)
+        raise refused
     return bool(taken), refused
+
+
+GIVE_BACK_OWN = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 
 
 def mark_sent(conn, message_key: str, provider_id: str) -> None:
