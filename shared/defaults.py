@@ -148,9 +148,9 @@ WORKER_QUEUES = (EVENTS_QUEUE, CALLBACKS_QUEUE, SMS_QUEUE, REMINDERS_QUEUE, CRM_
 """Queues a worker listens to, in priority order."""
 MESSAGES_FIRST_AFTER_DELIVERY = (CALLBACKS_QUEUE, SMS_QUEUE)
 """Looked at before the next delivery once a delivery was applied (worker/rq_worker.py)."""
-WAITING_DELIVERY_TTL, NOTICE_MAX_WAITS, NOTICE_WAIT_MAX_DELAY = 6 * 3600, 20, 60
-"""A booking's deliveries not yet applied are forgotten 6 h after the last arrived; a notice
-waits for them at most 20 times, 1 s, 2 s, 4 s ... at most 60 s apart (shared/waiting.py)."""
+WAITING_DELIVERY_TTL, NOTICE_MAX_WAITS, NOTICE_WAIT_MAX_DELAY = 24 * 3600, 1440, 60
+"""A booking's deliveries not yet applied are forgotten a day after the last arrived; a notice
+waits for them at most 1,440 times, 1 s, 2 s, 4 s ... at most 60 s apart (shared/waiting.py)."""
 
 PROCESS_EVENT_FUNC = "worker.jobs.process_event"
 """Referenced by name so the receiver never imports worker code."""

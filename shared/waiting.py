@@ -14,9 +14,11 @@ only the cancellation, so a notice waits for its own booking's deliveries:
 - a notice whose booking's set is not empty is scheduled again a moment later
   (worker/sending.py).
 
-Bounded twice: a set lapses ``WAITING_DELIVERY_TTL`` (6 h) after its last delivery
-arrived, and a notice waits at most ``NOTICE_MAX_WAITS`` times (about 15 minutes in all),
-so a delivery that fails for good holds its booking's notices a while, never for ever.
+A notice waits while one of those deliveries can still be applied (its job queued, started,
+deferred or scheduled); the id of one whose job failed or is gone is dropped from the set
+then, so that a delivery that fails for good holds its booking's notices for one wait, not
+for ever. Bounded besides: a set lapses ``WAITING_DELIVERY_TTL`` (a day) after its last
+delivery arrived, and a notice waits at most ``NOTICE_MAX_WAITS`` times (about a day).
 """
 
 from __future__ import annotations
@@ -79,3 +81,22 @@ def record_and_waiting(conn, invitee_uri: str) -> tuple[BookingRecord | None, in
         pipe.scard(keys.waiting_deliveries(invitee_uri))
         raw, count = pipe.execute()
     return (BookingRecord.from_json(raw) if raw else None), count
+
+
+LIVE_JOB_STATES = {b"queued", b"started", b"deferred", b"scheduled"}
+"""A delivery's ``process_event`` job in these states can still be applied (RQ's statuses)."""
+
+
+def still_waiting(conn, invitee_uri: str) -> bool:
+    """Whether a delivery of this booking can still be applied; the ids of those that
+    cannot (their job failed, or is gone) are dropped from the set."""
+    name = keys.waiting_deliveries(invitee_uri)
+    ids = [member.decode() for member in conn.smembers(name)]
+    with conn.pipeline(transaction=False) as pipe:
+        for ident in ids:
+            pipe.hget(f"rq:job:{keys.event_job(ident)}", "status")
+        states = pipe.execute()
+    dead = [ident for ident, state in zip(ids, states) if state not in LIVE_JOB_STATES]
+    if dead:
+        conn.srem(name, *dead)
+    return len(dead) < len(ids)

@@ -82,20 +82,36 @@ def test_a_confirmation_waits_for_the_cancellation_behind_it_and_others_do_not(c
     assert ledger.load(conn, confirmation).state == "skipped"
 
 
-def test_a_notice_that_waited_its_limit_goes(client, conn, caplog):
+def test_a_notice_waits_while_a_delivery_can_still_be_applied_and_at_most_its_limit(client, conn, caplog):
     payload = booking()
     post_delivery(client, samples.envelope("invitee.created", payload))
     run_jobs(conn)
-    # A delivery of the booking that never gets applied (it failed for good), and two
-    # notices of the booking: one put off once less than the limit, one as often as it.
-    conn.sadd(keys.waiting_deliveries(payload["uri"]), "a-delivery-that-failed")
-    for waits in (defaults.NOTICE_MAX_WAITS - 1, defaults.NOTICE_MAX_WAITS):
+    # Two deliveries of the booking never applied: one still queued (on no queue a worker
+    # here takes), one whose job failed for good; and three notices of the booking, put
+    # off never, once less than the limit, and as often as it.
+    name = keys.waiting_deliveries(payload["uri"])
+    conn.sadd(name, "queued-delivery", "failed-delivery")
+    conn.hset(f"rq:job:{keys.event_job('queued-delivery')}", "status", "queued")
+    conn.hset(f"rq:job:{keys.event_job('failed-delivery')}", "status", "failed")
+    for waits in (None, defaults.NOTICE_MAX_WAITS - 1, defaults.NOTICE_MAX_WAITS):
         notice = SmsPayload(key=f"notice-{waits}", kind="confirm", to="+14045550003", params={},
                             invitee=payload["uri"], waits=waits)
         Queue(defaults.SMS_QUEUE, connection=conn).enqueue(SEND_SMS_FUNC, notice.to_dict(), job_id=f"sms-{waits}")
     run_jobs(conn)
-    assert [m["kind"] for m in console_messages(caplog)] == ["confirm", "confirm"]
-    assert list(waits_scheduled(conn)) == [f"sms-{defaults.NOTICE_MAX_WAITS - 1}-wait{defaults.NOTICE_MAX_WAITS}"]
+    assert conn.smembers(name) == {b"queued-delivery"}  # the failed one no longer holds anything
+    assert [m["kind"] for m in console_messages(caplog)] == ["confirm", "confirm"]  # the booking's, the last
+    assert set(waits_scheduled(conn)) == {"sms-None-wait1",
+                                          f"sms-{defaults.NOTICE_MAX_WAITS - 1}-wait{defaults.NOTICE_MAX_WAITS}"}
+
+
+def test_a_delivery_that_failed_for_good_holds_nothing(client, conn, caplog):
+    payload = booking()
+    post_delivery(client, samples.envelope("invitee.created", payload))
+    conn.sadd(keys.waiting_deliveries(payload["uri"]), "failed-delivery")
+    conn.hset(f"rq:job:{keys.event_job('failed-delivery')}", "status", "failed")
+    run_jobs(conn)
+    assert [m["kind"] for m in console_messages(caplog)] == ["confirm"] and not waits_scheduled(conn)
+    assert not conn.exists(keys.waiting_deliveries(payload["uri"]))
 
 
 def test_waits_back_off_to_their_ceiling(conn):

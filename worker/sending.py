@@ -40,7 +40,8 @@ def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
     conn = job.connection
     store = BookingStore(conn)
     record, deliveries_waiting = waiting.record_and_waiting(conn, payload.invitee) if payload.invitee else (None, 0)
-    if deliveries_waiting and (payload.waits or 0) < defaults.NOTICE_MAX_WAITS:
+    if (deliveries_waiting and (payload.waits or 0) < defaults.NOTICE_MAX_WAITS
+            and waiting.still_waiting(conn, payload.invitee)):
         return wait_for_deliveries(conn, payload, job.id)
     reason = _stale_notice(payload.kind, record, datetime.now(timezone.utc))
     params = payload.params
