@@ -67,7 +67,8 @@ def forget(client, envelope: Any) -> None:
     """The delivery is applied (or never will be): its bookings' notices need not wait for
     it. ``client`` is a pipeline inside the applying transaction, or a connection."""
     names = set_keys(envelope)
-    if names:
+    # One whose created_at is not text never passed the receiver, which names its sets.
+    if names and isinstance(envelope.get("created_at") or "", str):
         ident = delivery_id(envelope)
         for name in names:
             client.srem(name, ident)
