@@ -69,7 +69,7 @@ def wait_for_deliveries(conn, payload: SmsPayload, job_id: str) -> dict[str, Any
     """The same notice scheduled again after 1 s, 2 s, 4 s ... (at most
     NOTICE_WAIT_MAX_DELAY): by then the delivery it waits for is most likely applied."""
     waits = (payload.waits or 0) + 1
-    delay = min(defaults.NOTICE_WAIT_MAX_DELAY, 2 ** (waits - 1))
+    delay = min(defaults.NOTICE_WAIT_MAX_DELAY, 2 ** min(waits - 1, 16))
     at = datetime.now(timezone.utc) + timedelta(seconds=delay)
     with conn.pipeline() as pipe:
         scheduling.schedule(pipe, conn, at, payload.func, replace(payload, waits=waits).to_dict(),
