@@ -137,3 +137,21 @@ def test_one_unreadable_job_does_not_stop_the_pass(conn):
     good = _job(conn, "abc")
     _kill_mid_job(conn, good)
     assert recover_abandoned(conn) == [good.id]
+
+
+def test_a_job_taken_by_a_worker_that_died_before_starting_it_is_requeued(conn):
+    from worker.rq_bookkeeping import TakeAndReadQueue
+
+    queues = [TakeAndReadQueue(name, connection=conn) for name in (defaults.EVENTS_QUEUE, defaults.SMS_QUEUE)]
+    job = queues[1].enqueue("builtins.len", "abc", job_timeout=30)
+    taken, _ = TakeAndReadQueue.dequeue_any(queues, None, connection=conn)  # ... and the worker dies here
+    assert taken.id == job.id and queues[1].count == 0
+    registry = StartedJobRegistry(defaults.SMS_QUEUE, connection=conn)
+    [(entry, due)] = conn.zrange(registry.key, 0, -1, withscores=True)
+    assert entry == f"{job.id}:taken".encode() and 85 <= due - time.time() <= 95  # its timeout + 60 s
+    assert recover_abandoned(conn) == []  # not due yet
+    conn.zadd(registry.key, {entry: 0}, xx=True)  # as if the 90 s had passed
+    assert recover_abandoned(conn) == [job.id]
+    assert queues[1].get_job_ids() == [job.id] and job.get_status(refresh=True) == JobStatus.QUEUED
+    RelaySimpleWorker(queues, connection=conn).work(burst=True)
+    assert job.get_status(refresh=True) == JobStatus.FINISHED and not conn.zcard(registry.key)

@@ -19,8 +19,10 @@ Requeueing is safe because every side effect is guarded by its send-once key
 (``worker/idempotency.py``): the dead run's in-flight lease (JOB_TIMEOUT + 30 s) has
 expired by then, the re-run claims it and calls the provider. The one window that can
 send twice: the provider had accepted the call and the worker died before it wrote the
-"sent" marker. A job popped from its queue but killed before RQ registered it (a
-millisecond between the two) is not seen by either path.
+"sent" marker. A job popped from its queue by a worker killed before it registered the
+job (a millisecond between the two) is seen too: the relay's take enters it in the started
+registry as ``<id>:taken`` in the same step (worker/rq_bookkeeping.py), due after the job's
+timeout and a minute, and the job, still "queued", is requeued from there.
 """
 
 from __future__ import annotations

@@ -47,9 +47,12 @@ from rq.executions import Execution
 from rq.exceptions import NoSuchJobError
 from rq.job import JobStatus
 from rq.rate_limit import release_slot
+from rq.registry import StartedJobRegistry
 from rq.results import Result
 from rq.utils import as_text, now, utcformat
 from rq.worker import WorkerStatus
+
+from shared import defaults
 
 log = logging.getLogger("relay.worker")
 
@@ -72,15 +75,32 @@ for _module in SERIALIZER_USERS:
 
 
 TAKE_NEXT_JOB = """
-for _, queue in ipairs(KEYS) do
+for i, queue in ipairs(KEYS) do
   local id = redis.call('LPOP', queue)
-  if id then return {queue, id, redis.call('HGETALL', ARGV[1] .. id)} end
+  if id then
+    local job = ARGV[1] .. id
+    if redis.call('HEXISTS', job, 'data') == 1 then
+      local timeout = tonumber(redis.call('HGET', job, 'timeout')) or tonumber(ARGV[3])
+      if timeout < 0 then timeout = tonumber(ARGV[3]) end
+      redis.call('ZADD', ARGV[5 + i], tonumber(ARGV[2]) + timeout + tonumber(ARGV[4]), id .. ':' .. ARGV[5])
+    end
+    return {queue, id, redis.call('HGETALL', job)}
+  end
 end
 return false
 """
 """The first job of the first non-empty queue, with its hash: RQ pops, then reads (two
 round trips). The job's key is built here from its id, as RQ builds it (standalone Redis,
-as the relay's; a cluster would want the key declared)."""
+as the relay's; a cluster would want the key declared).
+
+The job is entered in its queue's started registry in the same step (member
+``<id>:taken``, due when the job's own timeout and a minute have passed), and that entry
+is removed when the job starts (``OneStartTransaction``). A worker killed between the take
+and the start (a millisecond, in which RQ alone loses the job: popped, in no registry)
+leaves the entry, and the abandoned-job recovery (worker/recovery.py) requeues the job,
+still "queued", once it is due. An entry left by a job that did run (the fork worker does
+not remove it) finds the job finished when it falls due and is dropped."""
+TAKEN = "taken"
 _TAKE = Script(None, TAKE_NEXT_JOB.encode())  # run by its SHA, loaded into Redis on first use
 
 
@@ -115,6 +135,18 @@ class TakeAndReadQueue(Queue):
             return job, queue
 
 
+TAKEN_MARGIN = 60
+"""As RQ's own started entries: due a minute after the job's timeout."""
+
+
+def _take_args(queue_keys: list[str], prefix: str) -> list:
+    """ARGV of ``TAKE_NEXT_JOB``: the job key prefix, now, the default timeout, the margin,
+    the entry's marker, then each queue's started registry in the order of ``queue_keys``."""
+    registries = [StartedJobRegistry.key_template.format(key.removeprefix(Queue.redis_queue_namespace_prefix))
+                  for key in queue_keys]
+    return [prefix, time.time(), defaults.JOB_TIMEOUT, TAKEN_MARGIN, TAKEN, *registries]
+
+
 def _take_with_pending_finish(connection, queue_keys: list[str], prefix: str):
     """The take script, after the previous job's finish when one waits to be sent
     (``FinishWithNextTake``): both in one MULTI/EXEC, one round trip. The finish is
@@ -122,16 +154,16 @@ def _take_with_pending_finish(connection, queue_keys: list[str], prefix: str):
     and the finish goes with the next attempt."""
     pending = PENDING_FINISH.get(connection)
     if pending is None:
-        return _TAKE(keys=queue_keys, args=[prefix], client=connection)
+        return _TAKE(keys=queue_keys, args=_take_args(queue_keys, prefix), client=connection)
     build, settle = pending
     with connection.pipeline() as pipeline:
         build(pipeline)
-        pipeline.evalsha(_TAKE.sha, len(queue_keys), *queue_keys, prefix)
+        pipeline.evalsha(_TAKE.sha, len(queue_keys), *queue_keys, *_take_args(queue_keys, prefix))
         *finished, taken = pipeline.execute(raise_on_error=False)
     PENDING_FINISH.pop(connection, None)
     settle(finished)
     if isinstance(taken, NoScriptError):  # Redis restarted since the script was loaded
-        return _TAKE(keys=queue_keys, args=[prefix], client=connection)
+        return _TAKE(keys=queue_keys, args=_take_args(queue_keys, prefix), client=connection)
     if isinstance(taken, Exception):
         raise taken
     return taken
@@ -264,6 +296,7 @@ class OneStartTransaction:
             self.heartbeat(heartbeat_ttl, pipeline=pipeline)
             job.heartbeat(now(), heartbeat_ttl, pipeline=pipeline)
             job.prepare_for_execution(self.name, pipeline=pipeline)
+            pipeline.zrem(StartedJobRegistry.key_template.format(job.origin), f"{job.id}:{TAKEN}")
             pipeline.persist(job.key)
             pipeline.execute()
         self._started_job = job.id
