@@ -66,15 +66,30 @@ def test_the_daily_cap_per_number_spares_the_host(client, conn, caplog, monkeypa
     assert any(r.getMessage() == "sms to +4915*******89 refused: daily_cap" for r in caplog.records)
 
 
+def take_slot(conn, number: str, message_key: str, cap: int, now: float | None = None) -> bool:
+    """A message's send-once claim with its guard, as a send takes it: True when the cap
+    left it a slot, the lease then given back as a failed attempt gives it back."""
+    from worker import idempotency
+
+    guard = lambda pipe, lease: toll_fraud.guard_send(pipe, lease, number, message_key, cap, now=now)  # noqa: E731
+    try:
+        idempotency.claim(conn, message_key, refuse_if=guard)
+    except idempotency.ClaimRefused as refusal:
+        assert refusal.reason == toll_fraud.DAILY_CAP
+        return False
+    idempotency.release(conn, message_key)
+    return True
+
+
 def test_a_slot_is_taken_once_per_message_and_forgotten_after_a_day(conn):
     now = time.time()
-    assert toll_fraud.take_slot(conn, "+4915123456789", "m1", cap=2, now=now - 25 * 3600)
-    assert toll_fraud.take_slot(conn, "+4915123456789", "m2", cap=2, now=now)
-    assert toll_fraud.take_slot(conn, "+4915123456789", "m2", cap=2, now=now)  # a retry of the same message
-    assert toll_fraud.take_slot(conn, "+4915123456789", "m3", cap=2, now=now)  # m1 is older than 24 h
-    assert not toll_fraud.take_slot(conn, "+4915123456789", "m4", cap=2, now=now)
+    assert take_slot(conn, "+4915123456789", "m1", cap=2, now=now - 25 * 3600)
+    assert take_slot(conn, "+4915123456789", "m2", cap=2, now=now)
+    assert take_slot(conn, "+4915123456789", "m2", cap=2, now=now)  # a retry of the same message
+    assert take_slot(conn, "+4915123456789", "m3", cap=2, now=now)  # m1 is older than 24 h
+    assert not take_slot(conn, "+4915123456789", "m4", cap=2, now=now)
     toll_fraud.give_back(conn, "+4915123456789", "m3")  # refused by the provider: it did not count
-    assert toll_fraud.take_slot(conn, "+4915123456789", "m4", cap=2, now=now)
+    assert take_slot(conn, "+4915123456789", "m4", cap=2, now=now)
 
 
 def test_the_cap_holds_under_concurrent_workers(redis_url):
@@ -83,7 +98,7 @@ def test_the_cap_holds_under_concurrent_workers(redis_url):
     results = []
 
     def send(i):
-        results.append(toll_fraud.take_slot(redis.Redis.from_url(redis_url), "+4915123456789", f"m{i}", cap=5))
+        results.append(take_slot(redis.Redis.from_url(redis_url), "+4915123456789", f"m{i}", cap=5))
 
     threads = [threading.Thread(target=send, args=(i,)) for i in range(20)]
     for thread in threads:

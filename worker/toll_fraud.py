@@ -68,38 +68,24 @@ def _region_and_kind(e164: str) -> tuple[str, int] | None:
     return phonenumbers.region_code_for_number(number), phonenumbers.number_type(number)
 
 
-SLOT = """
-redis.call('ZREMRANGEBYSCORE', {slots}, '-inf', tonumber({now}) - tonumber({window}))
-if redis.call('ZSCORE', {slots}, {member}) then return {ok} end
-if redis.call('ZCARD', {slots}) >= tonumber({cap}) then return {full} end
-redis.call('ZADD', {slots}, {now}, {member})
-redis.call('EXPIRE', {slots}, {window})
-return {ok}
-"""
-TAKE_SLOT = SLOT.format(slots="KEYS[1]", now="ARGV[1]", window="ARGV[2]", cap="ARGV[3]", member="ARGV[4]",
-                        ok="1", full="0")
-"""One sorted set per number: the messages sent to it in the last window, by time. Forget
-what is older, then take a slot if fewer than the cap remain; a message that already holds
-one (a retry of the same message) keeps it. One script: two workers cannot both take the
-last slot."""
-
-
-def take_slot(conn, number: str, message_key: str, cap: int, now: float | None = None) -> bool:
-    """Count this message against the number's rolling 24 hours; False when the cap is reached."""
-    taken = conn.eval(TAKE_SLOT, 1, _key(number), now if now is not None else time.time(),
-                      defaults.SMS_CAP_WINDOW, cap, keys.digest(message_key))
-    return bool(taken)
-
-
-GUARD_SEND = """
+GUARD_SEND = f"""
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
 if redis.call('HEXISTS', KEYS[2], ARGV[2]) == 1 then return 'opted_out' end
 if ARGV[3] == '' then return false end
-""" + SLOT.format(slots="KEYS[3]", now="ARGV[3]", window="ARGV[4]", cap="ARGV[5]", member="ARGV[6]", ok="false",
-                  full=f"'{DAILY_CAP}'")
-"""Sent with a message's send-once claim (worker/idempotency.py), in its round trip: only if
-the claim was taken (the lease holds this run's value), the opt-out list, then the number's
-daily cap (``TAKE_SLOT``, when capped). Answers the refusal's reason, or nothing."""
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[4]))
+if redis.call('ZSCORE', KEYS[3], ARGV[6]) then return false end
+if redis.call('ZCARD', KEYS[3]) >= tonumber(ARGV[5]) then return '{DAILY_CAP}' end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[4])
+return false
+"""
+"""Sent with a message's send-once claim (worker/idempotency.py), in its round trip, and
+only if the claim was taken (the lease holds this run's value): the opt-out list, then,
+when capped, the number's daily cap. One sorted set per number holds the messages sent to
+it in the last window, by time: what is older is forgotten, then a slot is taken if fewer
+than the cap remain; a message that already holds one (a retry of the same message) keeps
+it. One script: two workers cannot both take the last slot. Answers the refusal's reason,
+or nothing."""
 
 
 def guard_send(pipe, lease: tuple[str, str], number: str, message_key: str, cap: int | None,
