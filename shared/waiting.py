@@ -26,6 +26,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from rq.job import Job
+
 from shared import keys
 from shared.booking import BookingRecord
 from shared.scrub import Verbatim
@@ -95,7 +97,7 @@ def still_waiting(conn, invitee_uri: str) -> bool:
     ids = [member.decode() for member in conn.smembers(name)]
     with conn.pipeline(transaction=False) as pipe:
         for ident in ids:
-            pipe.hget(f"rq:job:{keys.event_job(ident)}", "status")
+            pipe.hget(Job.key_for(keys.event_job(ident)), "status")
         states = pipe.execute()
     dead = [ident for ident, state in zip(ids, states) if state not in LIVE_JOB_STATES]
     if dead:

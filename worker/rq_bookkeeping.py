@@ -56,6 +56,7 @@ from shared import defaults
 
 log = logging.getLogger("relay.worker")
 
+
 def resolve_serializer_once(serializer=None, _resolved={}):  # noqa: B006 - the cache, on purpose
     """RQ's ``resolve_serializer``, the answer kept per serializer (an unhashable one is
     checked every time, as RQ checks it; one RQ refuses is refused every time)."""
@@ -152,18 +153,19 @@ def _take_with_pending_finish(connection, queue_keys: list[str], prefix: str):
     (``FinishWithNextTake``): both in one MULTI/EXEC, one round trip. The finish is
     forgotten only once Redis answered: after a lost connection RQ's dequeue tries again,
     and the finish goes with the next attempt."""
+    args = _take_args(queue_keys, prefix)
     pending = PENDING_FINISH.get(connection)
     if pending is None:
-        return _TAKE(keys=queue_keys, args=_take_args(queue_keys, prefix), client=connection)
+        return _TAKE(keys=queue_keys, args=args, client=connection)
     build, settle = pending
     with connection.pipeline() as pipeline:
         build(pipeline)
-        pipeline.evalsha(_TAKE.sha, len(queue_keys), *queue_keys, *_take_args(queue_keys, prefix))
+        pipeline.evalsha(_TAKE.sha, len(queue_keys), *queue_keys, *args)
         *finished, taken = pipeline.execute(raise_on_error=False)
     PENDING_FINISH.pop(connection, None)
     settle(finished)
     if isinstance(taken, NoScriptError):  # Redis restarted since the script was loaded
-        return _TAKE(keys=queue_keys, args=_take_args(queue_keys, prefix), client=connection)
+        return _TAKE(keys=queue_keys, args=args, client=connection)
     if isinstance(taken, Exception):
         raise taken
     return taken
