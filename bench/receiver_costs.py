@@ -66,12 +66,10 @@ def relay_app(without: set[str]):
     from web.intake import Intake
 
     app = web_app.create_app()
-    if "bounded body" in without:
-        app.wsgi_app = app.wsgi_app.app  # BoundedBody is the outermost wrapper
+    if "bounded body" in without:  # RequestFrame(BoundedBody(Flask's own))
+        app.wsgi_app.app = app.wsgi_app.app.app
     if "request id and security headers" in without:
-        app.before_request_funcs.clear()
-        app.after_request_funcs.clear()
-        app.teardown_request_funcs.clear()
+        app.wsgi_app = app.wsgi_app.app
     if "log line" in without:
         logging.getLogger("relay.web").setLevel(logging.WARNING)
     if "validation" in without:

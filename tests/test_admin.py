@@ -357,9 +357,9 @@ def test_a_count_without_a_window_gets_one(web, conn):
 
 
 def test_a_forwarded_request_without_trusted_proxies_is_warned_about_once(client, caplog):
-    from web.app import _warn_untrusted_proxy
+    from web.request_frame import warn_untrusted_proxy
 
-    _warn_untrusted_proxy.cache_clear()
+    warn_untrusted_proxy.cache_clear()
     for _ in range(3):
         client.get("/healthz", headers={"X-Forwarded-For": "203.0.113.9"})
     warnings = [r for r in caplog.records if "TRUSTED_PROXIES is 0" in r.getMessage()]

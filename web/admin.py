@@ -13,9 +13,10 @@ from web import auth, intake
 from web.auth import end_session, start_session
 from web.calendly_panel import panel as calendly_panel
 from web.replies_panel import panel as replies_panel
-from web.responses import relay
+from web.responses import no_store, relay
 
 blueprint = Blueprint("admin", __name__)
+blueprint.after_request(no_store)
 
 
 def login_page(message: str | None = None, status: int = 401, retry_after: int | None = None):

@@ -25,9 +25,10 @@ from shared.vocabulary import LedgerEvent, SmsKind
 from web import admin, auth, intake
 from web.admin_pages import BOOKING, CHOICES, MESSAGES, NOT_FOUND
 from web.replies_panel import panel as replies_panel
-from web.responses import error_response, relay
+from web.responses import error_response, no_store, relay
 
 blueprint = Blueprint("admin_messages", __name__)
+blueprint.after_request(no_store)
 
 DELIVERY_ID = re.compile(r"[0-9a-f]{32}")
 """web/intake.py's delivery ids: 32 hex digits."""

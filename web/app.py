@@ -6,12 +6,9 @@ web/oauth.py); this module only wires them to the settings and the Redis connect
 
 from __future__ import annotations
 
-import functools
 import logging
-import re
-import uuid
 
-from flask import Flask, g, jsonify, request
+from flask import Flask, jsonify
 from redis.exceptions import RedisError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -19,9 +16,8 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from shared import ledger, logs, watchdog
 from shared import defaults
 from shared.redis_conn import check_certificate, connect_for
-from shared.scrub import Verbatim
 from shared.settings import Settings
-from web import intake, security
+from web import intake
 from web.body import BoundedBody
 from web.callback_intake import CallbackIntake
 from web.engagelab import blueprint as engagelab_blueprint
@@ -29,23 +25,11 @@ from web.admin import blueprint as admin_blueprint
 from web.admin_messages import blueprint as admin_messages_blueprint
 from web.metrics import blueprint as metrics_blueprint
 from web.oauth import blueprint as oauth_blueprint
+from web.request_frame import RequestFrame
 from web.responses import error_response
 from web.webhook import blueprint as webhook_blueprint
 
 log = logging.getLogger("relay.web")
-
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-ADMIN_SURFACES = ("admin", "admin_messages", "oauth", "metrics")
-"""Blueprints whose answers are never cached (security.NO_STORE)."""
-
-
-@functools.lru_cache(maxsize=1)
-def _warn_untrusted_proxy() -> None:
-    """Once per process: behind a proxy with TRUSTED_PROXIES=0, every client shares the
-    proxy's address (one sign-in throttle for all) and cookies lose their Secure flag."""
-    log.warning("requests carry X-Forwarded-For but TRUSTED_PROXIES is 0: every client is seen as the proxy's "
-                "address (one sign-in throttle for all, cookies without Secure); set TRUSTED_PROXIES to the "
-                "number of proxies in front (Heroku: 1)")
 
 
 def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
@@ -69,7 +53,8 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
         # client could then choose. With 0 proxies every X-Forwarded-* header is ignored.
         n = settings.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=0, x_port=0, x_prefix=0)
-    app.wsgi_app = BoundedBody(app.wsgi_app)  # outermost: the body is in before anything else runs
+    app.wsgi_app = BoundedBody(app.wsgi_app)  # the body is in before anything else runs
+    app.wsgi_app = RequestFrame(app.wsgi_app, settings.trusted_proxies)  # outermost: frames BoundedBody's answers too
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_BODY_BYTES
     app.extensions["relay"] = {"settings": settings, "redis": redis_client,
                                "intake": intake.Intake(redis_client), "watchdog": watchdog.Watchdog(redis_client),
@@ -77,29 +62,6 @@ def create_app(settings: Settings | None = None, redis_client=None) -> Flask:
     for blueprint in (webhook_blueprint, engagelab_blueprint, oauth_blueprint, metrics_blueprint, admin_blueprint,
                       admin_messages_blueprint):
         app.register_blueprint(blueprint)
-
-    @app.before_request
-    def assign_request_id():
-        given = request.headers.get("X-Request-Id", "")
-        g.request_id = given if REQUEST_ID.match(given) else Verbatim(uuid.uuid4().hex)
-        g.log_token = logs.request_id.set(g.request_id)
-        if not settings.trusted_proxies and "X-Forwarded-For" in request.headers:
-            _warn_untrusted_proxy()
-
-    @app.after_request
-    def echo_request_id(response):
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        # extend, not update: no route sets these names, and appending is half the cost on
-        # the receiver's benchmarked path (about 2 µs a response).
-        response.headers.extend(security.HEADER_ITEMS)
-        if request.blueprint in ADMIN_SURFACES:
-            response.headers.extend(security.NO_STORE_ITEMS)
-        return response
-
-    @app.teardown_request
-    def forget_request_id(error=None):
-        if g.get("log_token") is not None:
-            logs.request_id.reset(g.log_token)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

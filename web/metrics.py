@@ -21,9 +21,10 @@ from rq_scheduler import Scheduler
 from shared import keys, stats
 from shared import defaults
 from web.auth import admin_refusal
-from web.responses import error_response, relay
+from web.responses import error_response, no_store, relay
 
 blueprint = Blueprint("metrics", __name__)
+blueprint.after_request(no_store)
 
 SUBSCRIPTION_STATES = ("ok", "retrying", "disabled", "missing", "unknown")
 

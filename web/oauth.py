@@ -38,11 +38,12 @@ from shared.calendly.client import CalendlyError
 from shared.scrub import safe_message
 from shared.settings import ConfigError
 from web import auth
-from web.responses import error_response, relay
+from web.responses import error_response, no_store, relay
 
 log = logging.getLogger("relay.web.oauth")
 
 blueprint = Blueprint("oauth", __name__)
+blueprint.after_request(no_store)
 
 FLOW_COOKIE = "relay_oauth"
 CALLBACK_PATH = "/oauth/calendly/callback"

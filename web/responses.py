@@ -15,6 +15,18 @@ def error_response(status: int, code: str, message: str):
     return jsonify(error=code, message=message), status
 
 
+NO_STORE_ITEMS = (("Cache-Control", "no-store"),)
+
+
+def no_store(response):
+    """After every request of an admin surface (admin, its messages, OAuth, metrics): their
+    pages show (masked) bookings and failures, and must not be kept by a shared cache or
+    shown again from the browser's history after signing out. Registered on each of those
+    blueprints, so the receiver's requests don't pay for the hook."""
+    response.headers.extend(NO_STORE_ITEMS)
+    return response
+
+
 def accepted_response(**fields: str):
     """A small JSON answer of plain strings, built without Flask's JSON provider: the
     receiver's hot path answers every delivery so, and jsonify (provider lookup, sorting,

@@ -32,7 +32,5 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
 }
 HEADER_ITEMS = tuple(HEADERS.items())
-
-NO_STORE_ITEMS = (("Cache-Control", "no-store"),)
-"""On the admin surfaces: their pages show (masked) bookings and failures, and must not be
-kept by a shared cache or shown again from the browser's history after signing out."""
+"""Added to every answer by web/request_frame.py; the admin surfaces add Cache-Control:
+no-store (web/responses.py ``no_store``)."""
