@@ -137,3 +137,37 @@ def test_gunicorn_ignores_forwarded_headers_unless_proxies_are_trusted(tmp_path,
     finally:
         web.send_signal(signal.SIGTERM)
         web.wait(timeout=30)
+
+
+def test_gunicorn_builds_no_access_log_line_unless_one_is_asked_for(tmp_path, redis_url):
+    """The config's logger class keeps gunicorn from building an access record per request
+    for a logger with no handler; ``--access-logfile -`` still gives the access log."""
+    port = free_port()
+    env = clean_env(PORT=str(port), REDIS_URL=redis_url, RELAY_ALLOW_UNSIGNED="1", WEB_CONCURRENCY="1",
+                    LOG_FORMAT="json")
+    for extra, expected in (([], False), (["--access-logfile", "-"], True)):
+        log_path = tmp_path / f"web-{len(extra)}.log"
+        with log_path.open("w") as log:
+            web = subprocess.Popen([str(BIN / "gunicorn"), "-c", "python:web.gunicorn_config", *extra, "web.wsgi:app"],
+                                   cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_until(lambda: _ready(port), timeout=60, what="gunicorn to serve /readyz")
+                requests.get(f"http://127.0.0.1:{port}/healthz?probe=access", timeout=10)
+            finally:
+                web.send_signal(signal.SIGTERM)
+                web.wait(timeout=30)
+        assert ("/healthz?probe=access" in log_path.read_text()) is expected, log_path.read_text()
+
+
+def test_the_access_log_switch_follows_accesslog_alone():
+    from gunicorn.config import Config
+    from gunicorn.glogging import Logger
+
+    from web.gunicorn_config import AccessLogOnlyWhenAsked, logconfig_dict
+
+    cfg = Config()
+    cfg.set("logconfig_dict", logconfig_dict)
+    assert Logger(cfg).access_log_enabled is True  # gunicorn's own: any logconfig_dict counts
+    assert AccessLogOnlyWhenAsked(cfg).access_log_enabled is False
+    cfg.set("accesslog", "-")
+    assert AccessLogOnlyWhenAsked(cfg).access_log_enabled is True
