@@ -201,6 +201,19 @@ def test_a_jobs_finish_travels_with_the_next_take(conn, monkeypatch):
     assert conn.hget(worker.key, "state") == b"idle"
 
 
+def test_running_a_job_takes_one_round_trip_its_start(conn, monkeypatch):
+    """The start transaction, and nothing else until the next take: SimpleWorker's "idle"
+    after the job is written by the held finish, not in a round trip of its own."""
+    worker, first, second = _worker_with_two_jobs(conn)
+    taken = worker.dequeue_job_and_maintain_ttl(None)
+    sent = _count_round_trips(monkeypatch)
+    worker.execute_job(*taken)
+    assert len(sent) == 1
+    assert conn.hget(worker.key, "state") == b"busy"  # until the finish goes, with the next take
+    worker.queue_class.dequeue_any(worker.queues, None, connection=conn)
+    assert conn.hget(worker.key, "state") == b"idle" and worker.get_state() == "idle"
+
+
 def test_a_finish_is_sent_when_the_script_cache_was_emptied(conn):
     worker, first, second = _worker_with_two_jobs(conn)
     worker.execute_job(*worker.dequeue_job_and_maintain_ttl(None))

@@ -273,6 +273,11 @@ class FinishWithNextTake:
     def set_state(self, state, pipeline=None):
         if state == WorkerStatus.SUSPENDED:  # `rq suspend`: no take follows until `rq resume`
             _send_pending_finish(self.connection)
+        elif state == WorkerStatus.IDLE and pipeline is None and self.connection in PENDING_FINISH:
+            # SimpleWorker's "idle" right after the job: the held finish writes it (_queue_finish),
+            # so a round trip of its own would say it twice.
+            self._state = state
+            return
         super().set_state(state, pipeline)
 
     def teardown(self):
