@@ -121,3 +121,38 @@ def test_waits_back_off_to_their_ceiling(conn):
     outcome = wait_for_deliveries(conn, payload, "sms-abc-wait9")
     assert outcome == {"status": "waiting", "waits": 10, "delay": defaults.NOTICE_WAIT_MAX_DELAY}
     assert list(waits_scheduled(conn)) == ["sms-abc-wait10"]
+
+
+def test_a_notice_whose_quiet_hours_begin_while_it_waits_waits_for_their_end(conn, monkeypatch):
+    """QUIET_HOURS_APPLY_TO names confirmations and the invitee's quiet hours begin within the
+    second the notice would wait: it waits for their end instead, and its ledger entry says
+    when it goes and why, as for a notice held when it was planned."""
+    from shared.booking import BookingRecord
+    from shared.vocabulary import BookingStatus
+    from worker import context
+    from worker.quiet_hours import QUIET_HOURS
+    from worker.sending import wait_for_deliveries
+
+    now = datetime(2026, 12, 2, 21, 59, 59, 500000, tzinfo=timezone.utc)
+    monkeypatch.setenv("QUIET_HOURS", "22:00-08:00")
+    monkeypatch.setenv("QUIET_HOURS_APPLY_TO", "reminder,followup,confirm")
+    context.reset()
+    record = BookingRecord("https://api.calendly.com/invitees/q", BookingStatus.ACTIVE, timezone="UTC",
+                           phone="+14045550001")
+    payload = SmsPayload(key="quiet", kind="confirm", to="+14045550001", params={}, invitee=record.invitee_uri,
+                         waits=2)
+    outcome = wait_for_deliveries(conn, payload, "sms-q-wait2", record, now=now)
+    morning = datetime(2026, 12, 3, 8, 0, tzinfo=timezone.utc).timestamp()
+    assert outcome == {"status": "waiting", "waits": 3, "delay": 4, "due": int(morning)}
+    assert waits_scheduled(conn) == {"sms-q-wait3": morning}
+    waited = Job.fetch("sms-q-wait3", connection=conn).args[0]
+    assert (waited["moved"], waited["due"], waited["waits"]) == (QUIET_HOURS, int(morning), 3)
+    entry = ledger.load(conn, ledger.message_id("quiet"))
+    assert entry.state == "planned" and entry.due == int(morning) and entry.events[-1].detail["moved"] == QUIET_HOURS
+
+    # Outside quiet hours (or for a kind they do not hold) it waits its seconds, unmoved.
+    outcome = wait_for_deliveries(conn, SmsPayload(**{**payload.to_dict(), "kind": "cancel", "key": "loud"}),
+                                  "sms-l-wait2", record, now=now)
+    assert outcome == {"status": "waiting", "waits": 3, "delay": 4}
+    assert abs(waits_scheduled(conn)["sms-l-wait3"] - (now.timestamp() + 4)) < 1
+    assert "moved" not in Job.fetch("sms-l-wait3", connection=conn).args[0]

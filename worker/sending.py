@@ -16,9 +16,11 @@ from typing import Any
 from shared import defaults, ledger, optouts, stats, waiting
 from shared.booking import BookingRecord, BookingStore
 from shared.scrub import mask_phone, safe_message
-from shared.vocabulary import BookingStatus, LedgerEvent, SmsKind
+from shared.vocabulary import BookingStatus, LedgerEvent, Recipient, SmsKind
 from worker import context, idempotency, optout, rebook, retry, scheduling, toll_fraud
-from worker.messages import message_key, render
+from worker.messages import ledger_entry, message_key, render
+from worker.policy import policy_for
+from worker.quiet_hours import Placement, notice_placement
 from worker.payloads import Payload, ReminderPayload, Skipped, SmsPayload
 from worker.provider_errors import PermanentError, TransientError
 from worker.sms import OutboundSms
@@ -28,6 +30,8 @@ log = logging.getLogger("relay.worker")
 
 RETRIES_EXHAUSTED = "retries_exhausted"
 """The ledger's failure code of a message whose transient failures outlasted every retry."""
+HOST_KINDS = frozenset({SmsKind.HOST_NOTIFY, SmsKind.HOST_RECONFIRMED})
+"""The notices sent to HOST_PHONE: the host's quiet hours hold them."""
 OPTED_OUT = "opted_out"
 """The skip reason of a message to a number on the opt-out list (shared/optouts.py)."""
 
@@ -42,7 +46,7 @@ def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
     record, deliveries_waiting = waiting.record_and_waiting(conn, payload.invitee) if payload.invitee else (None, 0)
     if (deliveries_waiting and (payload.waits or 0) < defaults.NOTICE_MAX_WAITS
             and waiting.still_waiting(conn, payload.invitee)):
-        return wait_for_deliveries(conn, payload, job.id)
+        return wait_for_deliveries(conn, payload, job.id, record)
     reason = _stale_notice(payload.kind, record, datetime.now(timezone.utc))
     params = payload.params
     if reason is None and payload.kind in rebook.LINK_KINDS:
@@ -65,19 +69,41 @@ def send_notice(job, payload: SmsPayload) -> dict[str, Any]:
     return deliver(job, sms, payload, defaults.SMS_QUEUE)
 
 
-def wait_for_deliveries(conn, payload: SmsPayload, job_id: str) -> dict[str, Any]:
+def wait_for_deliveries(conn, payload: SmsPayload, job_id: str, record: BookingRecord | None = None,
+                        now: datetime | None = None) -> dict[str, Any]:
     """The same notice scheduled again after 1 s, 2 s, 4 s ... (at most
-    NOTICE_WAIT_MAX_DELAY): by then the delivery it waits for is most likely applied."""
+    NOTICE_WAIT_MAX_DELAY): by then the delivery it waits for is most likely applied. A
+    notice whose quiet hours (QUIET_HOURS_APPLY_TO, HOST_QUIET_HOURS) begin meanwhile waits
+    for their end instead, as one planned then would, and its ledger entry says so."""
     waits = (payload.waits or 0) + 1
     delay = min(defaults.NOTICE_WAIT_MAX_DELAY, 2 ** min(waits - 1, 16))
-    at = datetime.now(timezone.utc) + timedelta(seconds=delay)
+    now = now or datetime.now(timezone.utc)
+    placement = _placement(payload, record, now + timedelta(seconds=delay))
+    at = placement.at
+    # A notice held by quiet hours before, now waiting seconds, is no longer "moved".
+    payload = replace(payload, due=int(at.timestamp()) if placement.moved else None, moved=placement.moved)
     with conn.pipeline() as pipe:
         scheduling.schedule(pipe, conn, at, payload.func, replace(payload, waits=waits).to_dict(),
                             f"{job_id.split('-wait', 1)[0]}-wait{waits}", queue=defaults.SMS_QUEUE)
+        if placement.moved:
+            planned = ledger_entry(payload.key, payload.kind, record, payload.to, payload.template, due=at,
+                                   moved=placement.moved)
+            ledger.record(pipe, ledger.message_id(payload.key), LedgerEvent.PLANNED,
+                          **{name: value for name, value in planned.items() if name != "key"})
         pipe.execute()
-    log.info("sms %s waits %ds for a delivery of its booking", payload.kind, delay,
-             extra={"sms_kind": payload.kind, "waits": waits})
-    return {"status": "waiting", "waits": waits, "delay": delay}
+    log.info("sms %s waits %ds for a delivery of its booking", payload.kind, (at - now).total_seconds(),
+             extra={"sms_kind": payload.kind, "waits": waits, "moved": placement.moved})
+    return {"status": "waiting", "waits": waits, "delay": delay, **({"due": payload.due} if placement.moved else {})}
+
+
+def _placement(payload: SmsPayload, record: BookingRecord | None, at: datetime) -> Placement:
+    """When the waiting notice may go at ``at``, its quiet hours considered."""
+    if record is None:
+        return Placement(at)
+    settings = context.current().settings
+    recipient = Recipient.HOST if payload.kind in HOST_KINDS else Recipient.INVITEE
+    window = policy_for(settings, record.event_type_uri, record.event_type_name).quiet_hours
+    return notice_placement(payload.kind, recipient, record, settings, window, at)
 
 
 def _stale_notice(kind: str, record: BookingRecord | None, now: datetime) -> str | None:
