@@ -11,7 +11,7 @@ from rq.job import Job
 from rq.registry import FailedJobRegistry
 from rq_scheduler import Scheduler
 
-from shared import defaults
+from shared import defaults, waiting
 from shared.booking import BookingStore
 from shared.durations import in_words
 from shared.scrub import safe_text, scrub
@@ -110,6 +110,8 @@ def retry_failed(conn, job_id: str) -> Job:
         registry.requeue(job)
     except InvalidJobOperation:
         raise LookupError(f"job {job_id} is no longer failed") from None
+    if job.origin == defaults.EVENTS_QUEUE and job.args and isinstance(job.args[0], dict):
+        waiting.hold(conn, job.args[0], job.id)  # its bookings' notices wait for it again
     return job
 
 

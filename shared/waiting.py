@@ -28,7 +28,7 @@ from typing import Any
 
 from rq.job import Job
 
-from shared import keys
+from shared import defaults, keys
 from shared.booking import BookingRecord
 from shared.scrub import Verbatim
 
@@ -63,6 +63,18 @@ def booking_uris(envelope: Any) -> list[str]:
 
 def set_keys(envelope: Any) -> list[str]:
     return [keys.waiting_deliveries(uri) for uri in booking_uris(envelope)]
+
+
+def hold(client, envelope: Any, job_id: str) -> None:
+    """An operator put a delivery back (a failed one retried, or replayed under a new job
+    id): its bookings' notices wait for it again, as for one the receiver accepted. The
+    member names the job (``keys.event_job`` of it is ``job_id``), so ``still_waiting``
+    follows the replay's job, not the original's; a replay is not removed by ``forget``
+    (which names the delivery) but is dropped by the first notice after its job finished."""
+    member = job_id.removeprefix(keys.event_job(""))
+    for name in set_keys(envelope):
+        client.sadd(name, member)
+        client.expire(name, defaults.WAITING_DELIVERY_TTL)
 
 
 def forget(client, envelope: Any) -> None:

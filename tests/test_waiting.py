@@ -156,3 +156,39 @@ def test_a_notice_whose_quiet_hours_begin_while_it_waits_waits_for_their_end(con
     assert outcome == {"status": "waiting", "waits": 3, "delay": 4}
     assert abs(waits_scheduled(conn)["sms-l-wait3"] - (now.timestamp() + 4)) < 1
     assert "moved" not in Job.fetch("sms-l-wait3", connection=conn).args[0]
+
+
+def test_a_delivery_put_back_by_an_operator_is_waited_for_again(client, conn, capsys, monkeypatch, redis_url):
+    """A failed delivery retried (/admin, `relay failed retry`) or a delivery replayed
+    (`relay deliveries replay`, a new job id) holds its booking's notices again: a
+    confirmation must not go out while the cancellation put back behind it waits."""
+    from rq.registry import FailedJobRegistry
+
+    from shared import operations
+    from worker.cli import main
+
+    payload = booking()
+    envelope = samples.envelope("invitee.canceled", samples.canceled(payload))
+    ident = post_delivery(client, envelope).json["delivery"]
+    job = Job.fetch(keys.event_job(ident), connection=conn)
+    # It failed for good, and a notice of the booking dropped it from the set meanwhile.
+    Queue(defaults.EVENTS_QUEUE, connection=conn).remove(job)
+    FailedJobRegistry(defaults.EVENTS_QUEUE, connection=conn).add(job, exc_string="boom")
+    job.set_status("failed")
+    assert not waiting.still_waiting(conn, payload["uri"]) and not waiting_ids(conn, payload["uri"])
+
+    operations.retry_failed(conn, job.id)
+    assert waiting_ids(conn, payload["uri"]) == {ident} and waiting.still_waiting(conn, payload["uri"])
+    assert 0 < conn.ttl(keys.waiting_deliveries(payload["uri"])) <= defaults.WAITING_DELIVERY_TTL
+    run_jobs(conn)
+    assert not waiting_ids(conn, payload["uri"])  # applied: forgotten in its transaction
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    assert main(["deliveries", "replay", ident]) == 0
+    replay_id = capsys.readouterr().out.strip().rsplit(" ", 1)[-1]
+    [member] = waiting_ids(conn, payload["uri"])
+    assert keys.event_job(member) == replay_id and waiting.still_waiting(conn, payload["uri"])
+    run_jobs(conn)
+    assert Job.fetch(replay_id, connection=conn).get_status() == "finished"
+    assert not waiting.still_waiting(conn, payload["uri"])  # its job finished: dropped
+    assert not waiting_ids(conn, payload["uri"])

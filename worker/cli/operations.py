@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from shared import captures, defaults, keys, operations
+from shared import captures, defaults, keys, operations, waiting
 from shared.errors import ConfigError
 from worker.cli.context import Relay, pass_relay
 
@@ -136,9 +136,12 @@ def replay(relay: Relay, ident: str) -> int:
     if original is None:
         print(f"relay: delivery {ident} is no longer kept (its job lives 24 h)", file=sys.stderr)
         return 1
-    job = Queue(defaults.EVENTS_QUEUE, connection=relay.redis).enqueue_call(
-        defaults.PROCESS_EVENT_FUNC, args=original.args, job_id=f"{original.id}-replay-{secrets.token_hex(4)}",
-        description=f"{original.description} (replay)", **defaults.EVENT_JOB_OPTIONS)
+    with relay.redis.pipeline() as pipe:  # enqueued and waited for, together
+        job = Queue(defaults.EVENTS_QUEUE, connection=relay.redis).enqueue_call(
+            defaults.PROCESS_EVENT_FUNC, args=original.args, job_id=f"{original.id}-replay-{secrets.token_hex(4)}",
+            description=f"{original.description} (replay)", pipeline=pipe, **defaults.EVENT_JOB_OPTIONS)
+        waiting.hold(pipe, original.args[0], job.id)
+        pipe.execute()
     log.warning("delivery %s replayed by an operator: dedupe bypassed", ident, extra={"delivery": ident, "job": job.id})
     print(f"replayed {ident} as job {job.id}")
     return 0
