@@ -120,6 +120,14 @@ def record(client, message_id: str, event: str, *, at: float | None = None, **de
     _run(client, message_id, name, at, _stored_detail(detail), provider_id, booking=detail.get("booking"))
 
 
+def record_planned(client, entry: dict[str, Any], due: float, at: float | None = None) -> None:
+    """``planned`` for a message described as worker/messages.ledger_entry describes it (its
+    ``key`` and its ``planned`` details), due at the entry's own ``due``, else at ``due``."""
+    detail = {name: value for name, value in entry.items() if name != "key"}
+    detail["due"] = detail.get("due") or int(due)
+    record(client, message_id(entry["key"]), LedgerEvent.PLANNED, at=at, **detail)
+
+
 def attach_provider_id(client, message_id: str, provider_id: str) -> None:
     """Index the provider's id → message id, and fold in status rows that came for it first."""
     _run(client, message_id, "", None, {}, str(provider_id))

@@ -188,9 +188,7 @@ def _record_in_ledger(pipe, plan: Plan, now: datetime) -> None:
     planned = [spec.planned for spec in plan.jobs if isinstance(spec.payload, SmsPayload) and spec.planned]
     planned += [spec.planned for specs in plan.scheduled.values() for spec in specs if spec.planned]
     for entry in planned:
-        detail = {name: value for name, value in entry.items() if name != "key"}
-        detail["due"] = detail.get("due") or int(at)
-        ledger.record(pipe, ledger.message_id(entry["key"]), LedgerEvent.PLANNED, at=at, **detail)
+        ledger.record_planned(pipe, entry, due=at, at=at)
     still_planned = {spec.job_id for specs in plan.scheduled.values() for spec in specs}
     for uri, job_ids in plan.unscheduled.items():  # removed before they fired: why, in their entries
         record = plan.records.get(uri)

@@ -213,9 +213,7 @@ def _record_in_ledger(pipe, record: BookingRecord, changes: list[JobChange], sch
     at = now.timestamp()
     for spec in schedule:
         if spec.planned:
-            detail = {name: value for name, value in spec.planned.items() if name != "key"}
-            detail["due"] = detail.get("due") or int(spec.at.timestamp())
-            ledger.record(pipe, ledger.message_id(spec.planned["key"]), LedgerEvent.PLANNED, at=at, **detail)
+            ledger.record_planned(pipe, spec.planned, due=spec.at.timestamp(), at=at)
     for change in changes:
         key = reminder_message_key(change.job_id, record.invitee_uri) if change.change == REMOVED else None
         if key:

@@ -31,7 +31,7 @@ log = logging.getLogger("relay.worker")
 RETRIES_EXHAUSTED = "retries_exhausted"
 """The ledger's failure code of a message whose transient failures outlasted every retry."""
 HOST_KINDS = frozenset({SmsKind.HOST_NOTIFY, SmsKind.HOST_RECONFIRMED})
-"""The notices sent to HOST_PHONE: the host's quiet hours hold them."""
+"""The notices sent to HOST_PHONE: the host's quiet hours hold them, and no daily cap."""
 OPTED_OUT = "opted_out"
 """The skip reason of a message to a number on the opt-out list (shared/optouts.py)."""
 
@@ -86,10 +86,8 @@ def wait_for_deliveries(conn, payload: SmsPayload, job_id: str, record: BookingR
         scheduling.schedule(pipe, conn, at, payload.func, replace(payload, waits=waits).to_dict(),
                             f"{job_id.split('-wait', 1)[0]}-wait{waits}", queue=defaults.SMS_QUEUE)
         if placement.moved:
-            planned = ledger_entry(payload.key, payload.kind, record, payload.to, payload.template, due=at,
-                                   moved=placement.moved)
-            ledger.record(pipe, ledger.message_id(payload.key), LedgerEvent.PLANNED,
-                          **{name: value for name, value in planned.items() if name != "key"})
+            ledger.record_planned(pipe, ledger_entry(payload.key, payload.kind, record, payload.to, payload.template,
+                                                     moved=placement.moved), due=at.timestamp())
         pipe.execute()
     log.info("sms %s waits %ds for a delivery of its booking", payload.kind, (at - now).total_seconds(),
              extra={"sms_kind": payload.kind, "waits": waits, "moved": placement.moved})
@@ -180,7 +178,7 @@ def deliver(job, sms: OutboundSms, payload: Payload, queue: str, lateness: float
     conn = job.connection
     # The host notice goes to HOST_PHONE, which the operator chose: exempt. Exempting the
     # number instead would let an invitee who books with the host's number escape the cap.
-    to_host = sms.kind in (SmsKind.HOST_NOTIFY, SmsKind.HOST_RECONFIRMED)
+    to_host = sms.kind in HOST_KINDS
     message = ledger.message_id(sms.key)
     # Checked when the message was planned; again now, since a retry or a reminder may run
     # days later: SMS_COUNTRIES may have changed, the number may have opted out (looked up
