@@ -5,9 +5,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from marshmallow import ValidationError
 
-from shared.calendly.payloads import PayloadError, RoutingFormSubmission, parse_delivery, validate_envelope
-from shared.calendly.schemas import MAX_TEXT
+from shared.calendly.payloads import (PayloadError, RoutingFormSubmission, parse_delivery, plainly_valid,
+                                      validate_envelope)
+from shared.calendly.schemas import ENVELOPE, ENVELOPE_PAYLOAD, MAX_EVENT_NAME, MAX_TEXT, MAX_URI
 
 FIXTURES = Path(__file__).parent / "fixtures" / "calendly"
 
@@ -108,3 +110,55 @@ def test_unsupported_event_is_refused_by_the_worker_parser():
 def test_envelope_validation_is_lenient_about_unknown_keys():
     envelope = validate_envelope({"event": "x", "payload": {"uri": "u", "new": 1}, "extra": True})
     assert envelope["payload"]["new"] == 1
+
+
+MISSING = object()
+EVENTS = [MISSING, None, "", "x", "a" * MAX_EVENT_NAME, "a" * (MAX_EVENT_NAME + 1), 1, True, [], {}]
+CREATED_AT = [MISSING, None, "", "2026-12-02T08:00:00.000000Z", "a" * MAX_TEXT, "a" * (MAX_TEXT + 1), 5, [], {}]
+URIS = [MISSING, None, "", "u", "a" * MAX_URI, "a" * (MAX_URI + 1), 3, 1.5, [], {}]
+PAYLOADS = [MISSING, None, "x", [], 7, *({} if uri is MISSING else {"uri": uri} for uri in URIS)]
+
+
+def _shaped(event, created_at, payload) -> dict:
+    fields = {"event": event, "created_at": created_at, "payload": payload}
+    return {key: value for key, value in fields.items() if value is not MISSING}
+
+
+def _schemas_verdict(data: dict) -> str:
+    """What the envelope schemas alone say: "valid" or the receiver's error."""
+    try:
+        ENVELOPE.load(data)
+        if not isinstance(data["payload"], dict):
+            return "payload: must be a JSON object"
+        ENVELOPE_PAYLOAD.load(data["payload"])
+    except ValidationError as error:
+        return f"invalid: {error.messages}"
+    return "valid"
+
+
+def _short(value) -> str:
+    return f"{value[:3]!r}*{len(value)}" if isinstance(value, str) and len(value) > 10 else repr(value)
+
+
+@pytest.mark.parametrize("event", EVENTS, ids=_short)
+def test_the_fast_check_agrees_with_the_schemas_on_every_shape_of_each_field(event):
+    """plainly_valid skips marshmallow for the common case: it may only say yes where the
+    schemas do, and validate_envelope must then give the schemas' verdict everywhere."""
+    for created_at in CREATED_AT:
+        for payload in PAYLOADS:
+            data = _shaped(event, created_at, payload)
+            verdict = _schemas_verdict(data)
+            if plainly_valid(data):
+                assert verdict == "valid", data
+            try:
+                validate_envelope(data)
+                mine = "valid"
+            except PayloadError:
+                mine = "refused"
+            assert mine == ("valid" if verdict == "valid" else "refused"), data
+
+
+def test_a_plain_delivery_takes_the_fast_path():
+    assert plainly_valid(fixture("invitee_created.json"))
+    assert plainly_valid(fixture("routing_form_submission_created.json"))
+    assert not plainly_valid({"event": "invitee.created", "payload": {"uri": ""}})

@@ -11,6 +11,10 @@ MAX_TEXT = 10_000
 """Longest text kept. Longer free text (a name, an answer, a cancellation reason) is cut to
 this length; a longer identifier (a URI, a time zone, a phone field) is a malformed payload."""
 
+MAX_EVENT_NAME = 200
+MAX_URI = 2000
+"""The envelope's event name and its payload's URI, at most (EnvelopeSchema)."""
+
 
 truncated_fields: ContextVar[list[str] | None] = ContextVar("truncated", default=None)
 
@@ -49,7 +53,7 @@ class EnvelopeSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    event = _text(required=True, validate_length=validate.Length(min=1, max=200))
+    event = _text(required=True, validate_length=validate.Length(min=1, max=MAX_EVENT_NAME))
     created_at = _nullable_text()
     payload = fields.Dict(required=True)
 
@@ -58,7 +62,7 @@ class EnvelopePayloadSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    uri = _text(required=True, validate_length=validate.Length(min=1, max=2000))
+    uri = _text(required=True, validate_length=validate.Length(min=1, max=MAX_URI))
 
 
 class CalendlySchema(Schema):
