@@ -79,7 +79,7 @@ def relay_app(without: set[str]):
             "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then redis.call('LPUSH', KEYS[2], ARGV[2]) "
             "return 1 end return 0")
 
-        def minimal_enqueue(self, envelope, dedupe_ttl, *args):
+        def minimal_enqueue(self, envelope, dedupe_ttl, *args, **kwargs):
             from web.intake import delivery_id
             ident = delivery_id(envelope)
             keep(keys=[f"relay:dedupe:{ident}", "minimal:queue"], args=[dedupe_ttl, str(envelope)])

@@ -1,8 +1,12 @@
 """Dedupe and enqueue are one atomic step: racing identical deliveries make one job."""
 
+import json
 import threading
+from datetime import datetime, timezone
 
+import pytest
 import redis
+from rq.utils import utcformat
 
 from shared.calendly import samples
 from tests.helpers import queued_jobs
@@ -59,15 +63,18 @@ def test_the_job_is_exactly_what_rq_would_have_enqueued(conn):
     assert intake.recent(conn)[0]["id"] == ident
 
 
-def test_the_job_reads_back_as_rqs_own_enqueue_would_have_written_it(conn):
-    """Field by field against RQ's Queue.enqueue_call for the same call (times aside)."""
+@pytest.mark.parametrize("kept", ["the parsed envelope", "the body as it came"])
+def test_the_job_reads_back_as_rqs_own_enqueue_would_have_written_it(conn, kept):
+    """Field by field against RQ's Queue.enqueue_call for the same call (times aside),
+    whether the job keeps the envelope or the body it was parsed from (the receiver's way)."""
     from rq import Queue
     from rq.job import Job
 
     from shared import defaults
 
-    envelope = samples.envelope("invitee.created", samples.invitee_payload())
-    _, ident = intake.Intake(conn).enqueue_once(envelope, 3600)
+    envelope = samples.envelope("invitee.created", samples.invitee_payload(name="Zoë Ñúñez"))
+    body = json.dumps(envelope, ensure_ascii=False).encode() if kept == "the body as it came" else None
+    _, ident = intake.Intake(conn).enqueue_once(envelope, 3600, body=body)
     ours = Job.fetch(f"event-{ident}", connection=conn)
     rqs = Queue(defaults.EVENTS_QUEUE, connection=conn).enqueue_call(
         defaults.PROCESS_EVENT_FUNC, args=(envelope,), job_id="rq-own", description=ours.description,
@@ -89,3 +96,13 @@ def test_a_duplicate_is_counted_in_the_same_round_trip(conn):
     receiver.enqueue_once(envelope, 3600)
     receiver.enqueue_once(envelope, 3600)
     assert stats.read(conn, "deliveries") == {("accepted",): 1, ("duplicate",): 1}
+
+
+@pytest.mark.parametrize("moment", [datetime(2026, 12, 2, 8, 15, 30, 123456, tzinfo=timezone.utc),
+                                    datetime(2026, 1, 9, 23, 0, 0, 0, tzinfo=timezone.utc),
+                                    datetime(2027, 10, 31, 0, 59, 59, 999999, tzinfo=timezone.utc)])
+def test_one_moment_is_formatted_once_for_all_three_uses(moment):
+    iso, rq_time, hour = intake.stamps(moment)
+    assert datetime.fromisoformat(iso) == moment
+    assert rq_time == utcformat(moment)
+    assert hour == moment.strftime("%Y%m%d%H")

@@ -61,7 +61,8 @@ def calendly_webhook():
         return jsonify(status="ignored", event=event), 200
     try:
         headers = dict(request.headers) if settings.debug_capture else None
-        status, ident = shared["intake"].enqueue_once(envelope, settings.dedupe_ttl, headers, settings.secrets)
+        status, ident = shared["intake"].enqueue_once(envelope, settings.dedupe_ttl, headers, settings.secrets,
+                                                      body=raw)
     except RedisError as error:
         log.error("redis unavailable, asking Calendly to retry", extra={"error": type(error).__name__})
         return error_response(503, "redis_unavailable", "the queue is unreachable; retry later")
