@@ -23,17 +23,24 @@ class PhoneLookup:
 
 
 @lru_cache(maxsize=4096)
-def normalize(raw: str | None) -> str | None:
-    """E.164 for a dialable number with a country code, else None. Cached: a message's
-    number is parsed when its delivery is applied, at the send, in the opt-out lookups
-    and by the toll fraud guard (libphonenumber's parse is a tenth of a send's CPU)."""
-    if not raw or len(raw) > 40:
-        return None
+def parsed(number: str) -> phonenumbers.PhoneNumber | None:
+    """libphonenumber's parse of a number written with its country code, or None. Cached:
+    a message's number is parsed when its delivery is applied, in the opt-out lookup, by
+    the toll fraud guard and for the invitee's time zone (libphonenumber's parse is a
+    tenth of a send's CPU). Shared: callers only read it."""
     try:
-        number = phonenumbers.parse(raw, None)
+        return phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_valid_number(number):
+
+
+@lru_cache(maxsize=4096)
+def normalize(raw: str | None) -> str | None:
+    """E.164 for a dialable number with a country code, else None."""
+    if not raw or len(raw) > 40:
+        return None
+    number = parsed(raw)
+    if number is None or not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

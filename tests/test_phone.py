@@ -47,3 +47,25 @@ def test_reasons():
     assert find_invitee_phone(None, (), None, None).reason == "no_phone"
     invalid = find_invitee_phone("555-1234", (), None, None)
     assert (invalid.e164, invalid.reason) == (None, "invalid_phone")
+
+
+def test_a_number_is_parsed_once_for_all_who_ask_about_it(monkeypatch):
+    """The opt-out lookup, the toll fraud guard and the time zone all read the same E.164
+    number: libphonenumber parses it once (shared.phone.parsed), not once for each."""
+    import phonenumbers
+
+    from shared import phone
+    from shared.optouts import canonical
+    from shared.settings import Settings
+    from worker import quiet_hours, toll_fraud
+
+    parses = []
+    real = phonenumbers.parse
+    monkeypatch.setattr(phonenumbers, "parse", lambda *args: parses.append(args[0]) or real(*args))
+    for cached in (phone.parsed, phone.normalize, toll_fraud._region_and_kind):
+        cached.cache_clear()
+    assert canonical("+14045559876") == "+14045559876"
+    assert toll_fraud.refusal("+14045559876", Settings()) is None
+    assert quiet_hours.phone_zone("+14045559876") == "America/New_York"
+    assert parses == ["+14045559876"]
+    assert phone.parsed("call me") is None and phone.normalize("+1 404") is None  # parsed, not valid

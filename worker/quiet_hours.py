@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import phonenumbers
 from phonenumbers import timezone as phone_zones
 
 from shared import defaults
 from shared.booking import BookingRecord
+from shared.phone import parsed
 from shared.quiet_hours import QuietHours
 from shared.settings import Settings
 from shared.vocabulary import Recipient, SmsKind
@@ -83,10 +83,10 @@ def phone_zone(phone: str | None) -> str | None:
     area code); None for a country of several (Australia, Brazil) or an unknown range."""
     if not phone:
         return None
-    try:
-        zones = phone_zones.time_zones_for_number(phonenumbers.parse(phone, None))
-    except phonenumbers.NumberParseException:
+    number = parsed(phone)
+    if number is None:
         return None
+    zones = phone_zones.time_zones_for_number(number)
     return zones[0] if len(zones) == 1 and zones[0] != phone_zones.UNKNOWN_TIMEZONE else None
 
 

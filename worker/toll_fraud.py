@@ -21,6 +21,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberType
 
 from shared import defaults, keys, optouts
+from shared.phone import parsed
 from shared.scrub import mask_phone
 from shared.settings import Settings
 
@@ -61,9 +62,8 @@ def refusal(e164: str, settings: Settings) -> str | None:
 def _region_and_kind(e164: str) -> tuple[str, int] | None:
     """Cached: every message to a number asks again (libphonenumber's matching of the
     number's type against its country's ranges is the dear part)."""
-    try:
-        number = phonenumbers.parse(e164, None)
-    except phonenumbers.NumberParseException:
+    number = parsed(e164)
+    if number is None:
         return None
     return phonenumbers.region_code_for_number(number), phonenumbers.number_type(number)
 
