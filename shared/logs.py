@@ -107,9 +107,12 @@ class SafeFormatter(logging.Formatter):
 class JsonFormatter(SafeFormatter):
     """One JSON object per line: what production logs, and what tools read."""
 
+    # ASCII output keeps a lone surrogate from a hostile payload from breaking the stream.
+    # One encoder for every line: json.dumps with an argument builds a new one each time.
+    encoder = json.JSONEncoder(default=str)
+
     def format(self, record: logging.LogRecord) -> str:
-        # ASCII output keeps a lone surrogate from a hostile payload from breaking the stream.
-        return json.dumps(self.entry(record), default=str)
+        return self.encoder.encode(self.entry(record))
 
 
 LEVEL_COLOURS = {"debug": "2", "info": "32", "warning": "33", "error": "31", "critical": "1;31"}

@@ -213,3 +213,34 @@ def test_skipping_texts_without_a_long_digit_run_changes_no_result(text):
     from shared.scrub import NUMBERISH, _mask_national
 
     assert scrub(text, urls=False) == NUMBERISH.sub(_mask_national, text)
+
+
+PIECES = st.one_of(st.text(alphabet="0123456789abcdefABCDEF", min_size=1, max_size=40),
+                   st.text(alphabet="0123456789", min_size=1, max_size=16),
+                   st.sampled_from([" ", "-", ".", "_", ":", "(", ")", "/", "x", "g", "\u00a0", "+", "2026-12-02"]))
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(PIECES, max_size=12).map("".join))
+def test_taking_hex_ids_whole_masks_what_run_by_run_masked_and_nothing_else_goes_unmasked(text):
+    # shared.scrub.HEX_ID takes a standing hex id in one match instead of run by run. The
+    # result is the same, but for digits after the id that the run-by-run masking let
+    # through as part of a run begun inside it: those are masked now.
+    import re
+
+    from shared.scrub import NUMBERISH, _mask_national
+
+    run_by_run = re.compile(NUMBERISH.pattern.split("|", 1)[1])
+    assert NUMBERISH.pattern.startswith("(?P<hexid>")
+    whole, before = NUMBERISH.sub(_mask_national, text), run_by_run.sub(_mask_national, text)
+    assert len(whole) == len(before)
+    assert all(a == b or (a == "*" and b.isdigit()) for a, b in zip(whole, before)), (whole, before)
+
+
+def test_hex_ids_stay_whole_and_numbers_beside_them_are_masked():
+    job = "Worker fb258e817d1041daa193fd96274bd95d: events: process_event (event-876a97cd31f67972c0232724634fd09c)"
+    assert scrub(job) == job
+    assert scrub("d288f3cb92143052a2611e06a1f927d4df03a847 call 020 7946 0958") == \
+        "d288f3cb92143052a2611e06a1f927d4df03a847 call *** **** **58"
+    # Run by run, this number passed as the tail of a run begun inside the id.
+    assert scrub("id deadbeefdeadbeef0 4045551234") == "id deadbeefdeadbeef0 ********34"
