@@ -79,10 +79,10 @@ def relay_app(without: set[str]):
             "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then redis.call('LPUSH', KEYS[2], ARGV[2]) "
             "return 1 end return 0")
 
-        def minimal_enqueue(self, envelope, dedupe_ttl, *args, **kwargs):
+        def minimal_enqueue(self, envelope, dedupe_ttl, *args, body=b"", **kwargs):
             from web.intake import delivery_id
             ident = delivery_id(envelope)
-            keep(keys=[f"relay:dedupe:{ident}", "minimal:queue"], args=[dedupe_ttl, str(envelope)])
+            keep(keys=[f"relay:dedupe:{ident}", "minimal:queue"], args=[dedupe_ttl, body])
             return "accepted", ident
         Intake.enqueue_once = minimal_enqueue
     return app
@@ -108,15 +108,17 @@ def run_variant(variant: str, count: int) -> None:
     logging.disable(logging.NOTSET)
     sys.stderr = open(os.devnull, "w")
     requests_ = signed_requests(count + 200)
+    print(cpu_per_request(variant_app(variant), requests_))
+
+
+def variant_app(variant: str):
+    """``minimal``, ``relay``, ``relay without <duty>`` or ``relay without all``."""
     if variant == "minimal":
         from bench.minimal_app import app
-    elif variant == "relay":
-        app = relay_app(set())
-    elif variant == "relay without all":
-        app = relay_app(set(DUTIES))
-    else:
-        app = relay_app({variant.removeprefix("relay without ")})
-    print(cpu_per_request(app, requests_))
+        return app
+    if variant == "relay without all":
+        return relay_app(set(DUTIES))
+    return relay_app({variant.removeprefix("relay without ")} if variant != "relay" else set())
 
 
 def report(redis_url: str | None, count: int, rounds: int) -> str:
