@@ -53,6 +53,7 @@ from rq.utils import as_text, now, utcformat
 from rq.worker import WorkerStatus
 
 from shared import defaults
+from worker.script_transaction import send_as_one_script
 
 log = logging.getLogger("relay.worker")
 
@@ -290,7 +291,8 @@ class FinishWithNextTake:
 
 class OneStartTransaction:
     """For ``SimpleWorker``: the job runs right after ``prepare_execution`` in the same
-    process, so RQ's second start transaction (``prepare_job_execution``) joins the first."""
+    process, so RQ's second start transaction (``prepare_job_execution``) joins the first,
+    sent as one script (worker/script_transaction.py)."""
 
     _started_job: str | None = None
 
@@ -305,7 +307,7 @@ class OneStartTransaction:
             job.prepare_for_execution(self.name, pipeline=pipeline)
             pipeline.zrem(StartedJobRegistry.key_template.format(job.origin), f"{job.id}:{TAKEN}")
             pipeline.persist(job.key)
-            pipeline.execute()
+            send_as_one_script(self.connection, pipeline)
         self._started_job = job.id
         return execution
 
