@@ -94,7 +94,9 @@ class ParsedOnLoad:
     """The delivery's body as it came, pickled as the call that parses it: RQ's worker
     unpickles the envelope itself, as if the parsed dict had been pickled, but pickling
     copies the body instead of walking the dict (a sixth of the cost; bench/RESULTS.md,
-    seventh round). Only for a body the receiver parsed into the envelope it enqueues."""
+    seventh round). Only for a body the receiver parsed into the envelope it enqueues:
+    json.loads reads bytes as UTF-8, as webhook.decode_json did, and a body that only
+    another reading would take (a BOM, UTF-16) was refused there, never enqueued."""
 
     __slots__ = ("body",)
 
