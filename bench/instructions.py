@@ -54,21 +54,12 @@ def run_receiver(variant: str, count: int, made: int) -> None:
     import logging
 
     from bench.common import signed_requests
-    from bench.receiver_costs import environ, variant_app
+    from bench.receiver_costs import answer, environ, variant_app
 
     logging.disable(logging.NOTSET)
     sys.stderr = open(os.devnull, "w")
     envs = [environ(raw) for raw in signed_requests(WARM_UP + made)][:WARM_UP + count]
-    app = variant_app(variant)
-
-    def respond(status, headers, exc_info=None):
-        if not status.startswith("200"):
-            raise SystemExit(f"the receiver answered {status}")
-
-    for env in envs:
-        body = app(env, respond)
-        b"".join(body)
-        getattr(body, "close", lambda: None)()
+    answer(variant_app(variant), envs)
 
 
 def receiver(url: str, variant: str, count: int) -> float:

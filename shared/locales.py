@@ -16,6 +16,8 @@ from typing import Mapping
 import phonenumbers
 from babel import Locale, UnknownLocaleError
 
+from shared.phone import parsed
+
 DEFAULT_KEY = "default"
 """The key of a template mapping that serves every locale without a key of its own."""
 
@@ -72,11 +74,10 @@ def locale_for_phone(phone: str | None, by_country: Mapping[str, str]) -> str | 
     """The locale LOCALE_BY_COUNTRY gives the region of an E.164 number, or None."""
     if not phone or not by_country:
         return None
-    try:
-        region = phonenumbers.region_code_for_number(phonenumbers.parse(phone, None))
-    except phonenumbers.NumberParseException:
+    number = parsed(phone)
+    if number is None:
         return None
-    return by_country.get(region or "")
+    return by_country.get(phonenumbers.region_code_for_number(number) or "")
 
 
 GSM_SPACE = " "

@@ -26,8 +26,9 @@ class PhoneLookup:
 def parsed(number: str) -> phonenumbers.PhoneNumber | None:
     """libphonenumber's parse of a number written with its country code, or None. Cached:
     a message's number is parsed when its delivery is applied, in the opt-out lookup, by
-    the toll fraud guard and for the invitee's time zone (libphonenumber's parse is a
-    tenth of a send's CPU). Shared: callers only read it."""
+    the toll fraud guard, for the invitee's time zone and locale, and to redact it from a
+    provider's answer (libphonenumber's parse is a tenth of a send's CPU). Shared: callers
+    only read it."""
     try:
         return phonenumbers.parse(number, None)
     except phonenumbers.NumberParseException:

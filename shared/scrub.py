@@ -207,12 +207,10 @@ def redact(text: str, values: Iterable[str | None]) -> str:
 
 
 def _national_digits(e164: str) -> str:
-    import phonenumbers
+    from shared.phone import parsed  # libphonenumber, loaded only when a job redacts a number
 
-    try:
-        return str(phonenumbers.parse(e164, None).national_number)
-    except phonenumbers.NumberParseException:
-        return e164[1:]
+    number = parsed(e164)
+    return e164[1:] if number is None else str(number.national_number)
 
 
 def safe_message(error: BaseException, secrets: Iterable[str] = ()) -> str:
