@@ -117,11 +117,11 @@ def test_a_200_that_sent_nothing_is_a_permanent_failure_not_a_send(backend, answ
 def test_every_request_has_connect_and_read_timeouts(backend, monkeypatch):
     seen = {}
 
-    def fake_request(method, url, **kwargs):
+    def fake_send(adapter, request, **kwargs):
         seen.update(kwargs)
         raise requests.ConnectTimeout("x")
 
-    monkeypatch.setattr(backend.session, "request", fake_request)
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", fake_send)
     with pytest.raises(TransientError):
         backend.send(MESSAGE)
     connect, read = seen["timeout"]
