@@ -42,3 +42,15 @@ def test_a_tzdata_folder_name_is_not_a_zone():
 def test_times_use_plain_spaces_so_sms_stay_gsm7():
     text = format_meeting_time(START, ZoneInfo("America/New_York"), "en_US")
     assert text.isascii()
+
+
+def test_the_text_depends_on_the_instant_zone_and_locale_only():
+    """format_meeting_time is cached by (instant, zone, locale): the same instant written in
+    another offset gives the same text, and another zone or locale never reuses it."""
+    from datetime import timedelta
+
+    tokyo = START.astimezone(timezone(timedelta(hours=9)))
+    assert format_meeting_time(tokyo, ZoneInfo("America/New_York"), "en_US") == "Tue, Nov 24, 2026, 3:00 PM EST"
+    assert format_meeting_time(tokyo, ZoneInfo("America/Chicago"), "en_US") == "Tue, Nov 24, 2026, 2:00 PM CST"
+    assert format_meeting_time(START + timedelta(minutes=1), ZoneInfo("America/New_York"), "en_US").endswith(
+        "3:01 PM EST")
