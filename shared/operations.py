@@ -48,6 +48,12 @@ class Failure:
     failed_at: datetime | None
 
 
+def job_argument(job: Job | None) -> dict:
+    """A job's first argument when it is a dict (a delivery's envelope, a message's spec),
+    else an empty one: what a missing job, or one of another shape, reads as."""
+    return job.args[0] if job is not None and job.args and isinstance(job.args[0], dict) else {}
+
+
 def upcoming(conn, limit: int = 50) -> list[Upcoming]:
     """The next jobs rq-scheduler will release: reminders, follow-ups, retries, checks."""
     entries = conn.zrange(Scheduler.scheduled_jobs_key, 0, limit - 1, withscores=True)
@@ -55,7 +61,7 @@ def upcoming(conn, limit: int = 50) -> list[Upcoming]:
     store = BookingStore(conn)
     found = []
     for (job_id, score), job in zip(entries, jobs):
-        data = job.args[0] if job is not None and job.args and isinstance(job.args[0], dict) else {}
+        data = job_argument(job)
         kind = data.get("kind") or (job.func_name.rsplit(".", 1)[-1] if job is not None else "?")
         detail = f"{in_words(timedelta(seconds=data['offset']), 'en_US')} before the start" if data.get("offset") else (
             "after the meeting" if kind == "followup" else (job.description or "") if job is not None else "")
@@ -102,16 +108,20 @@ def retry_failed(conn, job_id: str) -> Job:
     registry = FailedJobRegistry(job.origin, connection=conn)
     if job.id not in registry:
         raise LookupError(f"job {job_id} is not in the failed registry")
-    if job.args and isinstance(job.args[0], dict) and "attempt" in job.args[0]:
-        job.args = (dict(job.args[0], attempt=0), *job.args[1:])
+    argument = job_argument(job)
+    if "attempt" in argument:
+        job.args = (dict(argument, attempt=0), *job.args[1:])
     job.meta.pop("failure", None)
     job.save()
+    if job.origin == defaults.EVENTS_QUEUE and argument:
+        # Its bookings' notices wait for it again, from before it is back on the queue: held
+        # after, a notice checked in between would go out ahead of the delivery (a held
+        # member whose job never runs is dropped by the next notice, shared/waiting.py).
+        waiting.hold(conn, argument, job.id)
     try:
         registry.requeue(job)
     except InvalidJobOperation:
         raise LookupError(f"job {job_id} is no longer failed") from None
-    if job.origin == defaults.EVENTS_QUEUE and job.args and isinstance(job.args[0], dict):
-        waiting.hold(conn, job.args[0], job.id)  # its bookings' notices wait for it again
     return job
 
 

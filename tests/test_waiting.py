@@ -3,6 +3,7 @@ through the receiver, the worker's queue order and a real Redis."""
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from rq import Queue
 from rq.job import Job
 from rq_scheduler import Scheduler
@@ -192,3 +193,47 @@ def test_a_delivery_put_back_by_an_operator_is_waited_for_again(client, conn, ca
     assert Job.fetch(replay_id, connection=conn).get_status() == "finished"
     assert not waiting.still_waiting(conn, payload["uri"])  # its job finished: dropped
     assert not waiting_ids(conn, payload["uri"])
+
+
+def test_a_retried_delivery_holds_its_bookings_notices_before_it_is_back_on_the_queue(client, conn, monkeypatch):
+    """Held after the requeue, a notice checked in between would go out ahead of the
+    delivery. A retry that loses the race to another (the job left the failed registry
+    meanwhile) leaves a member that the next notice drops."""
+    from rq.exceptions import InvalidJobOperation
+    from rq.registry import FailedJobRegistry
+
+    from shared import operations
+
+    payload = booking()
+    ident = post_delivery(client, samples.envelope("invitee.canceled", samples.canceled(payload))).json["delivery"]
+    job = Job.fetch(keys.event_job(ident), connection=conn)
+    Queue(defaults.EVENTS_QUEUE, connection=conn).remove(job)
+    FailedJobRegistry(defaults.EVENTS_QUEUE, connection=conn).add(job, exc_string="boom")
+    job.set_status("failed")
+    assert not waiting.still_waiting(conn, payload["uri"])
+
+    requeue = FailedJobRegistry.requeue
+    held_at_requeue = []
+
+    def watched(registry, job_or_id, *args, **kwargs):
+        held_at_requeue.append(waiting_ids(conn, payload["uri"]))
+        return requeue(registry, job_or_id, *args, **kwargs)
+
+    monkeypatch.setattr(FailedJobRegistry, "requeue", watched)
+    operations.retry_failed(conn, job.id)
+    assert held_at_requeue == [{ident}]
+    run_jobs(conn)
+
+    job = Job.fetch(keys.event_job(ident), connection=conn)
+    FailedJobRegistry(defaults.EVENTS_QUEUE, connection=conn).add(job, exc_string="boom")
+    job.set_status("failed")
+
+    def lost_race(registry, job_or_id, *args, **kwargs):
+        registry.remove(job_or_id)
+        raise InvalidJobOperation
+
+    monkeypatch.setattr(FailedJobRegistry, "requeue", lost_race)
+    with pytest.raises(LookupError, match="no longer failed"):
+        operations.retry_failed(conn, job.id)
+    assert waiting_ids(conn, payload["uri"]) == {ident}
+    assert not waiting.still_waiting(conn, payload["uri"]) and not waiting_ids(conn, payload["uri"])

@@ -20,6 +20,7 @@ from rq.job import Job
 from shared import defaults, keys, ledger
 from shared.booking import BookingRecord, BookingStore
 from shared.durations import in_words
+from shared.operations import job_argument
 from shared.scrub import mask_email, mask_name, mask_phone
 from shared.vocabulary import LedgerEvent, SmsKind
 from web import admin, auth, intake
@@ -77,7 +78,7 @@ def delivery_booking(conn, delivery_id: str) -> str:
         if delivery["id"] == delivery_id and delivery.get("booking"):
             return delivery["booking"]
     job = Job.fetch_many([keys.event_job(delivery_id)], connection=conn)[0]
-    envelope = job.args[0] if job is not None and job.args and isinstance(job.args[0], dict) else {}
+    envelope = job_argument(job)
     if str(envelope.get("event", "")).startswith("invitee") and isinstance(envelope.get("payload"), dict):
         return keys.digest(envelope["payload"]["uri"])
     raise NotFound(f"no booking for delivery {delivery_id} (the recent deliveries and their jobs were searched)")
