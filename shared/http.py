@@ -51,11 +51,12 @@ class HttpClient:
         merged = CaseInsensitiveDict(self.session.headers)
         merged.update(headers or {})
         prepared = requests.PreparedRequest()
-        send = {"timeout": TIMEOUTS, "verify": self.session.verify, "proxies": self.session.proxies}
+        send = {"timeout": TIMEOUTS, "verify": self.session.verify, "proxies": self.session.proxies,
+                "cert": self.session.cert}
         try:
             prepared.prepare(method=method, url=self.url(path_or_url), headers=merged, params=params, json=json,
                              data=data, auth=self.session.auth)
-            response = self.session.get_adapter(prepared.url).send(prepared, stream=False, cert=None, **send)
+            response = self.session.get_adapter(prepared.url).send(prepared, stream=False, **send)
             if response.is_redirect:
                 response = [response, *self.session.resolve_redirects(response, prepared, **send)][-1]
             response.content  # read whole, as Session.send does: the connection goes back to the pool
