@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import os
 import platform
 import signal
@@ -25,6 +27,31 @@ SIGNING_KEY = "bench-signing-key"
 
 def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+REFERENCE_ROUNDS, REFERENCE_TRIES = 1000, 10
+
+
+def reference_work() -> float:
+    """Milliseconds one core takes for a fixed piece of pure Python of the kind the relay runs
+    (parse and encode a delivery's JSON, hash it, scrub a log line), the best of ten tries.
+    On this shared machine the same code ran 1.7 times slower from one hour to the next
+    (bench/RESULTS.md, eighth round): printed at the start and the end of a run, it says
+    how fast the machine was while the figures were taken."""
+    from shared.calendly import samples
+    from shared.scrub import scrub
+
+    body = json.dumps(samples.envelope("invitee.created", samples.invitee_payload()))
+    line = "sms confirm to +1 404-555-0123 for jane@example.com, job 3744a87ccd657b0b78862b9573fdf4a7"
+    best = float("inf")
+    for _ in range(REFERENCE_TRIES):
+        started = time.perf_counter()
+        for _ in range(REFERENCE_ROUNDS):
+            json.dumps(json.loads(body))
+            hashlib.sha256(body.encode()).hexdigest()
+            scrub(line)
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
 
 
 class RedisDatabase:

@@ -15,7 +15,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench.common import ROOT, machine
+from bench.common import ROOT, machine, reference_work
 
 
 def main() -> int:
@@ -28,6 +28,7 @@ def main() -> int:
     chosen = set(args.only or ("intake", "slow", "e2e", "reminders", "steady", "scrub", "memory"))
     seconds = 3.0 if args.quick else 8.0
     sections = [f"## calendly-relay benchmarks, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({machine()})"]
+    speed_at_start = reference_work()
 
     from bench import end_to_end, intake, memory, reminders, scrub, steady_state
 
@@ -53,6 +54,9 @@ def main() -> int:
     if "memory" in chosen:
         sections.append(memory.report(args.redis_url, quick=args.quick))
         print(sections[-1] + "\n", flush=True)
+    sections.insert(1, f"The machine's speed: the reference work (`bench/common.reference_work`, one core, "
+                       f"lower is faster) took {speed_at_start:.0f} ms at the start, {reference_work():.0f} ms "
+                       "at the end.")
     Path(args.output).write_text("\n\n".join(sections) + "\n")
     print(f"written to {args.output}")
     return 0
