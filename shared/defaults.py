@@ -284,15 +284,15 @@ WORKER_HEARTBEAT_MIN_INTERVAL = 10
 (HSET and two EXPIREs, a round trip each) three times per job; the key lives for
 ``worker_ttl`` + 60 s (8 min), so one refresh every 10 s keeps it alive with room to
 spare and saves a third of a job's round trips (bench/RESULTS.md, burst drain)."""
-
 WORKER_SUSPENSION_CHECK_INTERVAL = 1.0
 """Seconds between a worker's checks for ``rq suspend`` (RQ checks before every job)."""
-
+WORKER_REDIS_RETRY_MAX_WAIT = 5.0
+"""Seconds at most between a worker's tries to reach Redis while it is down. RQ's wait
+doubles up to 60 s: after an outage, work sat for up to a minute with Redis back."""
 DEFAULT_SCHEDULER_INTERVAL = 1.0
 SCHEDULER_WAKE_MARGIN = 0.005
 """Seconds past a job's due second at which the scheduler wakes for it: the due check
 compares with the clock, which must have reached that second."""
-
 REPLAN_BATCH_SIZE = 100
 """Bookings replanned per batch when the configuration changed (worker/replan.py): each
 booking is its own small transaction; a batch is the unit of the progress line in the log

@@ -120,3 +120,50 @@ def test_the_worker_is_shown_idle_after_a_job(conn):
     # The job's finish goes with the worker's next look at its queues (FinishWithNextTake).
     assert worker.queue_class.dequeue_any(worker.queues, None, connection=conn) is None
     assert conn.hget(worker.key, "state") == b"idle"
+
+
+def test_while_redis_is_down_the_worker_tries_again_at_least_every_few_seconds(conn, monkeypatch):
+    """RQ's own wait between tries doubles up to 60 s; the relay's stops growing at
+    WORKER_REDIS_RETRY_MAX_WAIT, so work resumes soon after a long outage ends."""
+    import redis
+    from rq.worker import base
+
+    from worker.rq_bookkeeping import TakeAndReadQueue
+
+    failures = iter(range(8))
+    waits = []
+
+    def unreachable_then_empty(cls, *args, **kwargs):
+        if next(failures, None) is not None:
+            raise redis.exceptions.ConnectionError("Connection refused")
+        return None
+
+    monkeypatch.setattr(TakeAndReadQueue, "dequeue_any", classmethod(unreachable_then_empty))
+    monkeypatch.setattr(base.time, "sleep", waits.append)
+    worker = RelaySimpleWorker([Queue("events", connection=conn)], connection=conn)
+    worker.register_birth()
+    assert worker.dequeue_job_and_maintain_ttl(timeout=1) is None
+    cap = defaults.WORKER_REDIS_RETRY_MAX_WAIT
+    assert waits == [1, 2, 4] + [cap] * 5 and cap <= 10
+
+
+def test_redis_going_away_during_the_registry_cleaning_does_not_end_the_worker(conn, monkeypatch, caplog):
+    """RQ runs its registry cleaning (and the suspension check) outside the try that waits
+    for Redis: an outage then ended the worker. The relay's worker logs it, waits for Redis
+    in the dequeue, and works on; the cleaning is tried again."""
+    import redis
+    from rq.worker import base
+
+    cleanings = []
+
+    def clean_registries(worker):
+        cleanings.append(1)
+        if len(cleanings) == 1:
+            raise redis.exceptions.ConnectionError("Connection closed by server.")
+
+    monkeypatch.setattr(base.BaseWorker, "clean_registries", clean_registries)
+    queue = Queue("events", connection=conn)
+    job = queue.enqueue("builtins.len", "abc")
+    assert RelaySimpleWorker([queue], connection=conn).work(burst=True)
+    assert job.get_status(refresh=True) == "finished" and len(cleanings) >= 2  # tried again
+    assert "redis unreachable during the registry cleaning" in caplog.text

@@ -28,6 +28,7 @@ import threading
 import time
 from datetime import timedelta
 
+from redis import exceptions as redis_errors
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq.job_lifecycle import call_exception_handlers
@@ -40,6 +41,8 @@ from shared.scrub import safe_message
 from worker.rq_bookkeeping import FinishWithNextTake, LeanBookkeeping, OneStartTransaction
 
 log = logging.getLogger("relay.worker")
+
+REDIS_UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
 
 class ThrottledHeartbeat:
@@ -200,13 +203,41 @@ class ShutdownGrace:
         super().teardown()
 
 
+class RideOutRedisOutages:
+    """A worker lives through Redis going away between jobs.
+
+    - RQ's registry cleaning (at start, then every ten minutes) and its suspension check
+      run outside the try that waits for Redis: an outage at that moment ended the
+      worker ("unhandled exception, quitting"), leaving its restart to the platform.
+      Here the outage is logged and the loop goes on to RQ's dequeue, which waits for
+      Redis; the cleaning is tried again on the next pass.
+    - While Redis is unreachable, RQ waits 1, 2, 4 ... up to 60 s between tries: a worker
+      could sit idle for most of a minute after Redis came back, its reminders late by as
+      much. The wait stops growing at ``WORKER_REDIS_RETRY_MAX_WAIT``."""
+
+    max_connection_wait_time = defaults.WORKER_REDIS_RETRY_MAX_WAIT
+
+    def run_maintenance_tasks(self):
+        try:
+            super().run_maintenance_tasks()
+        except REDIS_UNREACHABLE as error:
+            log.warning("redis unreachable during the registry cleaning; tried again later: %s",
+                        type(error).__name__)
+
+    def check_for_suspension(self, burst):
+        try:
+            super().check_for_suspension(burst)
+        except REDIS_UNREACHABLE as error:
+            log.warning("redis unreachable during the suspension check: %s", type(error).__name__)
+
+
 class RelaySimpleWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, FinishWithNextTake, OneStartTransaction,
-                        LeanBookkeeping, ThrottledHeartbeat, SimpleWorker):
+                        LeanBookkeeping, ThrottledHeartbeat, RideOutRedisOutages, SimpleWorker):
     """Jobs run in the worker process (``WORKER_CLASS=simple``, the default)."""
 
 
 class RelayForkWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, LeanBookkeeping, ThrottledHeartbeat,
-                      Worker):
+                      RideOutRedisOutages, Worker):
     """A forked child per job (``WORKER_CLASS=fork``)."""
 
     def setup_work_horse_signals(self):
