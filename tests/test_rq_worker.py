@@ -167,3 +167,25 @@ def test_redis_going_away_during_the_registry_cleaning_does_not_end_the_worker(c
     assert RelaySimpleWorker([queue], connection=conn).work(burst=True)
     assert job.get_status(refresh=True) == "finished" and len(cleanings) >= 2  # tried again
     assert "redis unreachable during the registry cleaning" in caplog.text
+
+
+def test_redis_going_away_as_the_worker_writes_its_idle_state_does_not_end_it(conn, monkeypatch, caplog):
+    """RQ writes "idle" before its dequeue's try: an outage there ended the worker too."""
+    import redis
+    from rq.worker import base
+
+    writes = []
+    set_state = base.BaseWorker.set_state
+
+    def flaky(worker, state, pipeline=None):
+        writes.append(state)
+        if len(writes) == 1 and pipeline is None:
+            raise redis.exceptions.ConnectionError("Error 111 connecting. Connection refused.")
+        return set_state(worker, state, pipeline)
+
+    monkeypatch.setattr(base.BaseWorker, "set_state", flaky)
+    queue = Queue("events", connection=conn)
+    job = queue.enqueue("builtins.len", "abc")
+    assert RelaySimpleWorker([queue], connection=conn).work(burst=True)
+    assert job.get_status(refresh=True) == "finished"
+    assert "redis unreachable writing the worker's state" in caplog.text

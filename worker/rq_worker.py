@@ -206,11 +206,11 @@ class ShutdownGrace:
 class RideOutRedisOutages:
     """A worker lives through Redis going away between jobs.
 
-    - RQ's registry cleaning (at start, then every ten minutes) and its suspension check
-      run outside the try that waits for Redis: an outage at that moment ended the
-      worker ("unhandled exception, quitting"), leaving its restart to the platform.
-      Here the outage is logged and the loop goes on to RQ's dequeue, which waits for
-      Redis; the cleaning is tried again on the next pass.
+    - RQ's registry cleaning (at start, then every ten minutes), its suspension check and
+      the "idle" state it writes before each dequeue run outside the try that waits for
+      Redis: an outage at that moment ended the worker ("unhandled exception, quitting"),
+      leaving its restart to the platform. Here the outage is logged and the loop goes on
+      to RQ's dequeue, which waits for Redis; the cleaning is tried again on the next pass.
     - While Redis is unreachable, RQ waits 1, 2, 4 ... up to 60 s between tries: a worker
       could sit idle for most of a minute after Redis came back, its reminders late by as
       much. The wait stops growing at ``WORKER_REDIS_RETRY_MAX_WAIT``."""
@@ -230,14 +230,20 @@ class RideOutRedisOutages:
         except REDIS_UNREACHABLE as error:
             log.warning("redis unreachable during the suspension check: %s", type(error).__name__)
 
+    def set_state(self, state, pipeline=None):
+        try:
+            super().set_state(state, pipeline)
+        except REDIS_UNREACHABLE as error:  # only a direct write can fail: a pipeline's waits
+            log.warning("redis unreachable writing the worker's state: %s", type(error).__name__)
 
-class RelaySimpleWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, FinishWithNextTake, OneStartTransaction,
-                        LeanBookkeeping, ThrottledHeartbeat, RideOutRedisOutages, SimpleWorker):
+
+class RelaySimpleWorker(RideOutRedisOutages, ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, FinishWithNextTake,
+                        OneStartTransaction, LeanBookkeeping, ThrottledHeartbeat, SimpleWorker):
     """Jobs run in the worker process (``WORKER_CLASS=simple``, the default)."""
 
 
-class RelayForkWorker(ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, LeanBookkeeping, ThrottledHeartbeat,
-                      RideOutRedisOutages, Worker):
+class RelayForkWorker(RideOutRedisOutages, ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, LeanBookkeeping,
+                      ThrottledHeartbeat, Worker):
     """A forked child per job (``WORKER_CLASS=fork``)."""
 
     def setup_work_horse_signals(self):
