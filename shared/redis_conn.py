@@ -24,6 +24,9 @@ from shared.settings import ConfigError, Settings
 
 log = logging.getLogger("relay.redis")
 
+REDIS_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+"""Redis away (down, restarting, failing over), as opposed to refusing what was asked."""
+
 STARTUP_RETRY_MAX = 5.0
 """Seconds between attempts at most while a worker or scheduler waits for Redis at start."""
 LOCK_POLL = 0.05
@@ -108,7 +111,7 @@ def wait_until_reachable(conn: redis.Redis, process: str) -> None:
             return
         except (redis.AuthenticationError, redis.exceptions.AuthorizationError) as error:
             raise ConfigError(f"REDIS_URL: Redis refused the credentials ({error})") from None
-        except (redis.ConnectionError, redis.TimeoutError) as error:
+        except REDIS_UNREACHABLE as error:
             refusal = certificate_refusal(error)
             if refusal is not None:
                 raise refusal from None

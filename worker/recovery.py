@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import logging
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq import Queue
 from rq.job import Job, JobStatus
 from rq.job_lifecycle import record_job_failure
@@ -38,6 +36,7 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from shared import keys, stats
 from shared import defaults
+from shared.redis_conn import REDIS_UNREACHABLE
 from shared.scrub import safe_message
 
 log = logging.getLogger("relay.recovery")
@@ -88,7 +87,7 @@ def _isolated(recover, conn, queue, registry, entry) -> list[str]:
     """One odd job (gone meanwhile, unreadable) must not stop the pass; Redis down does."""
     try:
         return [job_id] if (job_id := recover(conn, queue, registry, entry)) else []
-    except (RedisConnectionError, RedisTimeoutError):
+    except REDIS_UNREACHABLE:
         raise
     except Exception as error:  # noqa: BLE001 (logged, and the next pass tries again)
         log.error("recovery skipped %s: %s", entry, safe_message(error), extra={"error": type(error).__name__})

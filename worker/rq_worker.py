@@ -26,9 +26,10 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from datetime import timedelta
+from typing import Iterator
 
-from redis import exceptions as redis_errors
 from redis.exceptions import RedisError
 from rq import SimpleWorker, Worker
 from rq.job_lifecycle import call_exception_handlers
@@ -37,12 +38,11 @@ from rq.worker import WorkerStatus
 
 from shared import defaults
 from shared.logs import safe_traceback
+from shared.redis_conn import REDIS_UNREACHABLE
 from shared.scrub import safe_message
 from worker.rq_bookkeeping import FinishWithNextTake, LeanBookkeeping, OneStartTransaction
 
 log = logging.getLogger("relay.worker")
-
-REDIS_UNREACHABLE = (redis_errors.ConnectionError, redis_errors.TimeoutError)
 
 
 class ThrottledHeartbeat:
@@ -218,23 +218,25 @@ class RideOutRedisOutages:
     max_connection_wait_time = defaults.WORKER_REDIS_RETRY_MAX_WAIT
 
     def run_maintenance_tasks(self):
-        try:
+        with _outage_logged("during the registry cleaning; tried again later"):
             super().run_maintenance_tasks()
-        except REDIS_UNREACHABLE as error:
-            log.warning("redis unreachable during the registry cleaning; tried again later: %s",
-                        type(error).__name__)
 
     def check_for_suspension(self, burst):
-        try:
+        with _outage_logged("during the suspension check"):
             super().check_for_suspension(burst)
-        except REDIS_UNREACHABLE as error:
-            log.warning("redis unreachable during the suspension check: %s", type(error).__name__)
 
     def set_state(self, state, pipeline=None):
-        try:
+        # Only a direct write can fail here: one queued on a pipeline is sent with it.
+        with _outage_logged("writing the worker's state"):
             super().set_state(state, pipeline)
-        except REDIS_UNREACHABLE as error:  # only a direct write can fail: a pipeline's waits
-            log.warning("redis unreachable writing the worker's state: %s", type(error).__name__)
+
+
+@contextmanager
+def _outage_logged(during: str) -> Iterator[None]:
+    try:
+        yield
+    except REDIS_UNREACHABLE as error:
+        log.warning("redis unreachable %s: %s", during, type(error).__name__)
 
 
 class RelaySimpleWorker(RideOutRedisOutages, ShutdownGrace, SafeFailures, MessagesBetweenDeliveries, FinishWithNextTake,
